@@ -1,0 +1,378 @@
+r"""Sparse graph ops with autograd: the engine under every layer.
+
+All ops aggregate over the *in-edges* of each destination vertex. Each op validates
+its input here (kernels trust it), makes tensors contiguous, and runs through
+:mod:`gnnkit.ops._dispatch` to a compiled kernel or the pure-PyTorch reference.
+Backward passes reuse the same ops: the gradient of ``spmm`` with respect to ``x`` is
+``spmm`` on the reversed graph, with respect to the edge weights it is ``sddmm``.
+
+A vertex with no in-edges aggregates to 0 for every reduction, with zero gradient.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from ..graph import Graph
+from . import _dispatch, reference
+from ._dispatch import HAS_KERNELS
+
+__all__ = [
+    "spmm",
+    "segment_reduce",
+    "sddmm",
+    "edge_softmax",
+    "segment_softmax",
+    "gather",
+    "gcn_norm",
+    "REDUCES",
+    "HAS_KERNELS",
+    "reference",
+]
+
+REDUCES = ("sum", "mean", "max", "min")
+
+
+# --------------------------------------------------------------------- checks
+def _check_graph(g: Graph) -> None:
+    if not isinstance(g, Graph):
+        raise TypeError(f"g must be a gnnkit.Graph, got {type(g).__name__}")
+
+
+def _check_reduce(reduce: str) -> None:
+    if reduce not in REDUCES:
+        raise ValueError(f"reduce must be one of {REDUCES}, got {reduce!r}")
+
+
+def _check_float(t: Tensor, name: str) -> None:
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if not t.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {t.dtype}; cast with .float()")
+
+
+def _check_device(t: Tensor, g: Graph, name: str) -> None:
+    if t.device != g.device:
+        raise ValueError(f"{name} is on {t.device} but the graph is on {g.device}; move one with .to(device)")
+
+
+def _node_input(x: Tensor, g: Graph, name: str) -> Tensor:
+    """Validate node data ``[N]``, ``[N, F]`` or ``[N, H, F]`` and return it as ``[N, H, F]``."""
+    _check_float(x, name)
+    _check_device(x, g, name)
+    if x.dim() not in (1, 2, 3) or x.shape[0] != g.num_nodes:
+        raise ValueError(
+            f"{name} must have shape [N], [N, F] or [N, H, F] with N = num_nodes = {g.num_nodes}, "
+            f"got {tuple(x.shape)}"
+        )
+    if x.dim() == 1:
+        return x.reshape(-1, 1, 1).contiguous()
+    if x.dim() == 2:
+        return x.unsqueeze(1).contiguous()
+    return x.contiguous()
+
+
+def _edge_input(m: Tensor, g: Graph, name: str) -> Tensor:
+    """Validate edge data ``[E]``, ``[E, F]`` or ``[E, H, F]`` and return it as ``[E, H, F]``."""
+    _check_float(m, name)
+    _check_device(m, g, name)
+    if m.dim() not in (1, 2, 3) or m.shape[0] != g.num_edges:
+        raise ValueError(
+            f"{name} must have shape [E], [E, F] or [E, H, F] with E = num_edges = {g.num_edges}, "
+            f"got {tuple(m.shape)}"
+        )
+    if m.dim() == 1:
+        return m.reshape(-1, 1, 1).contiguous()
+    if m.dim() == 2:
+        return m.unsqueeze(1).contiguous()
+    return m.contiguous()
+
+
+def _edge_weight(w: Tensor | None, g: Graph, heads: int) -> Tensor | None:
+    """Validate edge weights ``[E]`` / ``[E, 1]`` / ``[E, H]`` and return them as ``[E, Hw]``."""
+    if w is None:
+        return None
+    _check_float(w, "edge_weight")
+    _check_device(w, g, "edge_weight")
+    if w.dim() == 1:
+        w = w.unsqueeze(1)
+    if w.dim() != 2 or w.shape[0] != g.num_edges or w.shape[1] not in (1, heads):
+        raise ValueError(
+            f"edge_weight must have shape [E], [E, 1] or [E, H] with E = {g.num_edges} and H = {heads} "
+            f"(the head dimension of x [N, H, F]), got {tuple(w.shape)}"
+        )
+    return w.contiguous()
+
+
+# ------------------------------------------------------------------ autograd
+def _scatter_arg_grad(dy: Tensor, arg: Tensor, rows: Tensor, num_rows: int) -> Tensor:
+    """``d[rows[arg[v,h,f]], h, f] += dy[v,h,f]`` for every element whose arg is valid."""
+    _, h, f = dy.shape
+    valid = arg >= 0
+    hf = torch.arange(h * f, device=dy.device).view(1, h, f)
+    pos = rows[arg.clamp(min=0)] * (h * f) + hf  # [N, H, F] flat targets
+    d = dy.new_zeros(num_rows * h * f)
+    d.index_add_(0, pos[valid], dy[valid])
+    return d.view(num_rows, h, f)
+
+
+class _SpMM(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, g: Graph, x: Tensor, w: Tensor | None, reduce: str) -> Tensor:
+        out, arg = _dispatch.lookup("spmm", x)(g, x, w, reduce)
+        ctx.g, ctx.reduce = g, reduce
+        ctx.save_for_backward(x, w, arg)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dy: Tensor):
+        g, reduce = ctx.g, ctx.reduce
+        x, w, arg = ctx.saved_tensors
+        dy = dy.contiguous()
+        need_x, need_w = ctx.needs_input_grad[1], ctx.needs_input_grad[2]
+        dx = dw = None
+        if reduce in ("sum", "mean"):
+            if reduce == "mean":
+                dy = dy / g.in_degrees().clamp(min=1).to(dy.dtype).view(-1, 1, 1)
+            if need_x:  # A^T dY: the same op on the reversed graph, whose edge i is our edge i
+                dx, _ = _dispatch.lookup("spmm", dy)(g.reverse(), dy, w, "sum")
+            if need_w:  # dL/dw_e = <dy[dst_e], x[src_e]>
+                dw = _dispatch.lookup("sddmm_dot", dy)(g, x, dy)
+        else:
+            if need_x:
+                wsel = dy if w is None else dy * _select_weight(w, arg, dy.shape)
+                dx = _scatter_arg_grad(wsel, arg, g.src, g.num_nodes)
+            if need_w:
+                dw = _arg_weight_grad(dy, x, arg, g)
+        if dw is not None and w.shape[1] != dw.shape[1]:
+            dw = dw.sum(1, keepdim=True)  # one weight broadcast over all heads
+        return None, dx, dw, None
+
+
+def _select_weight(w: Tensor, arg: Tensor, shape: torch.Size) -> Tensor:
+    """``w[arg[v,h,f], h]`` (or head 0 when w is shared by heads), 0 where arg is -1."""
+    n, h, f = shape
+    head = torch.arange(h, device=w.device).view(1, h, 1) if w.shape[1] == h else torch.zeros(1, 1, 1, dtype=torch.int64, device=w.device)
+    return torch.where(arg >= 0, w[arg.clamp(min=0), head], torch.zeros((), dtype=w.dtype, device=w.device))
+
+
+def _arg_weight_grad(dy: Tensor, x: Tensor, arg: Tensor, g: Graph) -> Tensor:
+    """``dw[arg, h] += dy * x[src[arg], h, f]`` summed over features (max/min backward)."""
+    n, h, f = dy.shape
+    valid = arg >= 0
+    a = arg.clamp(min=0)
+    heads = torch.arange(h, device=dy.device).view(1, h, 1).expand(n, h, f)
+    feats = torch.arange(f, device=dy.device).view(1, 1, f).expand(n, h, f)
+    xsel = x[g.src[a], heads, feats]  # [N, H, F]
+    pos = a * h + heads  # flat index into [E, H]
+    dw = dy.new_zeros(g.num_edges * h)
+    dw.index_add_(0, pos[valid], (dy * xsel)[valid])
+    return dw.view(g.num_edges, h)
+
+
+class _SegmentReduce(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, g: Graph, m: Tensor, reduce: str) -> Tensor:
+        out, arg = _dispatch.lookup("segment_reduce", m)(g, m, reduce)
+        ctx.g, ctx.reduce = g, reduce
+        ctx.save_for_backward(arg)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dy: Tensor):
+        g, reduce = ctx.g, ctx.reduce
+        (arg,) = ctx.saved_tensors
+        if reduce == "sum":
+            return None, dy.index_select(0, g.dst), None
+        if reduce == "mean":
+            dy = dy / g.in_degrees().clamp(min=1).to(dy.dtype).view(-1, 1, 1)
+            return None, dy.index_select(0, g.dst), None
+        ids = torch.arange(g.num_edges, device=dy.device)
+        return None, _scatter_arg_grad(dy.contiguous(), arg, ids, g.num_edges), None
+
+
+class _SDDMMDot(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, g: Graph, x_src: Tensor, x_dst: Tensor) -> Tensor:
+        ctx.g = g
+        ctx.save_for_backward(x_src, x_dst)
+        return _dispatch.lookup("sddmm_dot", x_src)(g, x_src, x_dst)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dout: Tensor):
+        g = ctx.g
+        x_src, x_dst = ctx.saved_tensors
+        dout = dout.contiguous()
+        d_src = d_dst = None
+        if ctx.needs_input_grad[1]:  # sum over out-edges of u of dout_e * x_dst[v]
+            d_src, _ = _dispatch.lookup("spmm", x_dst)(g.reverse(), x_dst, dout, "sum")
+        if ctx.needs_input_grad[2]:  # sum over in-edges of v of dout_e * x_src[u]
+            d_dst, _ = _dispatch.lookup("spmm", x_src)(g, x_src, dout, "sum")
+        return None, d_src, d_dst
+
+
+class _EdgeSoftmax(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, g: Graph, score: Tensor) -> Tensor:
+        y = _dispatch.lookup("segment_softmax", score)(g, score)
+        ctx.g = g
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dy: Tensor):
+        (y,) = ctx.saved_tensors
+        return None, _dispatch.lookup("segment_softmax_backward", y)(ctx.g, y, dy.contiguous())
+
+
+# ------------------------------------------------------------------ public ops
+def spmm(g: Graph, x: Tensor, edge_weight: Tensor | None = None, reduce: str = "sum") -> Tensor:
+    r"""Sparse-dense product over in-edges: :math:`y_v = \bigoplus_{(u,v) \in E} w_{uv} x_u`.
+
+    Args:
+        g: the graph.
+        x: node features ``[N]``, ``[N, F]`` or multi-head ``[N, H, F]``.
+        edge_weight: ``[E]`` / ``[E, 1]`` (shared by heads) or ``[E, H]`` (per head), in
+            the graph's edge order; ``None`` means all ones.
+        reduce: ``"sum" | "mean" | "max" | "min"``.
+
+    Returns:
+        ``[N, ...]`` with the shape of ``x``. Vertices with no in-edges get 0.
+
+    Shape:
+        x ``[N, H, F]``, edge_weight ``[E, H]`` → ``[N, H, F]``.
+
+    Raises:
+        TypeError: non-float ``x``/``edge_weight``. ValueError: wrong shapes or devices, unknown ``reduce``.
+    """
+    _check_graph(g)
+    _check_reduce(reduce)
+    x3 = _node_input(x, g, "x")
+    w = _edge_weight(edge_weight, g, x3.shape[1])
+    if w is not None and w.dtype != x3.dtype:
+        raise TypeError(f"edge_weight dtype {w.dtype} differs from x dtype {x3.dtype}")
+    out = _SpMM.apply(g, x3, w, reduce)
+    return out.view((g.num_nodes,) + tuple(x.shape[1:]))
+
+
+def segment_reduce(g: Graph, m: Tensor, reduce: str = "sum") -> Tensor:
+    r"""Reduce per-edge messages into their destinations: :math:`h_v = \bigoplus_{e=(u,v)} m_e`.
+
+    Args:
+        g: the graph.
+        m: messages ``[E]``, ``[E, F]`` or ``[E, H, F]`` in the graph's edge order.
+        reduce: ``"sum" | "mean" | "max" | "min"``.
+
+    Returns:
+        ``[N, ...]``; a vertex with no in-edges gets 0.
+    """
+    _check_graph(g)
+    _check_reduce(reduce)
+    m3 = _edge_input(m, g, "m")
+    out = _SegmentReduce.apply(g, m3, reduce)
+    return out.view((g.num_nodes,) + tuple(m.shape[1:]))
+
+
+def sddmm(g: Graph, x_src: Tensor, x_dst: Tensor, op: str = "dot") -> Tensor:
+    r"""Per-edge combination of source and destination features.
+
+    ``op="dot"``: :math:`s_e = \langle x^{src}_u, x^{dst}_v \rangle` per head;
+    ``"add"``, ``"sub"``, ``"mul"``: elementwise :math:`x^{src}_u \circ x^{dst}_v`.
+
+    Args:
+        g: the graph.
+        x_src: ``[N, F]`` or ``[N, H, F]`` features read at each edge's source.
+        x_dst: same shape, read at each edge's destination.
+        op: ``"dot" | "add" | "sub" | "mul"``.
+
+    Returns:
+        dot: ``[E]`` for ``[N, F]`` inputs, ``[E, H]`` for ``[N, H, F]``; otherwise ``[E, ...]``.
+    """
+    _check_graph(g)
+    if op not in ("dot", "add", "sub", "mul"):
+        raise ValueError(f"op must be 'dot', 'add', 'sub' or 'mul', got {op!r}")
+    _check_float(x_src, "x_src")
+    _check_float(x_dst, "x_dst")
+    if x_src.shape != x_dst.shape:
+        raise ValueError(f"x_src and x_dst must have the same shape, got {tuple(x_src.shape)} and {tuple(x_dst.shape)}")
+    if op != "dot":
+        for name, t in (("x_src", x_src), ("x_dst", x_dst)):
+            _check_device(t, g, name)
+            if t.shape[0] != g.num_nodes:
+                raise ValueError(f"{name} must have num_nodes = {g.num_nodes} rows, got {tuple(t.shape)}")
+        a, b = x_src.index_select(0, g.src), x_dst.index_select(0, g.dst)  # [E, ...] each
+        return a + b if op == "add" else a - b if op == "sub" else a * b
+    if x_src.dim() not in (2, 3):
+        raise ValueError(f"sddmm dot needs x_src [N, F] or [N, H, F], got {tuple(x_src.shape)}")
+    xs, xd = _node_input(x_src, g, "x_src"), _node_input(x_dst, g, "x_dst")
+    out = _SDDMMDot.apply(g, xs, xd)  # [E, H]
+    return out.view(-1) if x_src.dim() == 2 else out
+
+
+def edge_softmax(g: Graph, score: Tensor) -> Tensor:
+    r"""Softmax of edge scores over the in-edges of each destination (max-shifted, stable).
+
+    .. math:: \alpha_e = \frac{\exp(s_e - m_v)}{\sum_{e' \to v} \exp(s_{e'} - m_v)}, \quad m_v = \max_{e' \to v} s_{e'}
+
+    Args:
+        g: the graph.
+        score: ``[E]`` or ``[E, H]`` (one softmax per head).
+
+    Returns:
+        Same shape as ``score``; each destination's in-edge weights sum to 1.
+    """
+    _check_graph(g)
+    _check_float(score, "score")
+    _check_device(score, g, "score")
+    if score.dim() not in (1, 2) or score.shape[0] != g.num_edges:
+        raise ValueError(f"score must have shape [E] or [E, H] with E = {g.num_edges}, got {tuple(score.shape)}")
+    s2 = score.reshape(g.num_edges, -1).contiguous()
+    return _EdgeSoftmax.apply(g, s2).view(score.shape)
+
+
+segment_softmax = edge_softmax
+
+
+def gather(g: Graph, x: Tensor, side: str = "src") -> Tensor:
+    """Per-edge copy of node data: ``x[g.src]`` (``side="src"``) or ``x[g.dst]``. Returns ``[E, ...]``."""
+    _check_graph(g)
+    if side not in ("src", "dst"):
+        raise ValueError(f"side must be 'src' or 'dst', got {side!r}")
+    if x.shape[0] != g.num_nodes:
+        raise ValueError(f"x must have num_nodes = {g.num_nodes} rows, got {tuple(x.shape)}")
+    _check_device(x, g, "x")
+    return x.index_select(0, g.src if side == "src" else g.dst)
+
+
+def gcn_norm(g: Graph, edge_weight: Tensor | None = None, dtype: torch.dtype = torch.float32) -> Tensor:
+    r"""Symmetric normalisation :math:`w_e / \sqrt{d_u d_v}` with weighted in-degrees :math:`d`.
+
+    As PyG's ``gcn_norm`` (degrees counted at the destination); add self-loops first
+    for Kipf & Welling's :math:`\hat D^{-1/2}(A+I)\hat D^{-1/2}`. Vertices of degree 0 get 0.
+
+    Returns:
+        ``[E]`` edge weights in the graph's edge order. Cached on the graph when
+        ``edge_weight`` is None.
+    """
+    _check_graph(g)
+
+    def compute(w: Tensor) -> Tensor:
+        deg = w.new_zeros(g.num_nodes).index_add_(0, g.dst, w)
+        dinv = deg.pow(-0.5)
+        dinv = torch.where(torch.isinf(dinv), torch.zeros_like(dinv), dinv)
+        return dinv[g.src] * w * dinv[g.dst]
+
+    if edge_weight is None:
+        key = f"gcn_norm_{dtype}"
+        if key not in g._cache:
+            g._cache[key] = compute(torch.ones(g.num_edges, dtype=dtype, device=g.device))
+        return g._cache[key]
+    _check_float(edge_weight, "edge_weight")
+    if edge_weight.shape != (g.num_edges,):
+        raise ValueError(f"edge_weight must have shape [E={g.num_edges}], got {tuple(edge_weight.shape)}")
+    return compute(edge_weight)

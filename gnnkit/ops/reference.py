@@ -1,0 +1,73 @@
+"""Pure-PyTorch versions of every sparse op: the test oracle and the always-working fallback.
+
+They work on the edge lists (``g.src``, ``g.dst``) with ``index_add_`` and
+``scatter_reduce``, independent of the CSR layouts the kernels use. Shapes follow
+the dispatch convention: node data ``[N, H, F]``, edge weights ``[E, Hw]`` with
+``Hw`` in ``{1, H}``, edge scores ``[E, H]``. Max/min also return ``arg``: the edge id
+that won each output element, ``-1`` for a vertex with no in-edges.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..graph import Graph
+
+_SCATTER = {"max": "amax", "min": "amin"}
+
+
+def _aggregate(index: Tensor, num_segments: int, vals: Tensor, reduce: str) -> tuple[Tensor, Tensor | None]:
+    # vals: [E, H, F] already multiplied by edge weights
+    e = vals.shape[0]
+    out = vals.new_zeros((num_segments,) + tuple(vals.shape[1:]))
+    idx = index.view(-1, 1, 1).expand_as(vals)
+    if reduce in ("sum", "mean"):
+        out.index_add_(0, index, vals)
+        if reduce == "mean":
+            cnt = torch.bincount(index, minlength=num_segments).clamp(min=1).to(vals.dtype)
+            out = out / cnt.view(-1, 1, 1)
+        return out, None
+    out = out.scatter_reduce(0, idx, vals, reduce=_SCATTER[reduce], include_self=False)
+    # the winning edge: the smallest edge id whose value equals the reduced value
+    eids = torch.arange(e, device=vals.device).view(-1, 1, 1).expand_as(vals)
+    cand = torch.where(vals == out[index], eids, torch.full_like(eids, e))
+    arg = torch.full(out.shape, e, dtype=torch.int64, device=vals.device)
+    arg = arg.scatter_reduce(0, idx, cand, reduce="amin", include_self=True)
+    arg[arg == e] = -1
+    return out, arg
+
+
+def spmm(g: Graph, x: Tensor, w: Tensor | None, reduce: str) -> tuple[Tensor, Tensor | None]:
+    """``out[v] = reduce_{(u, v) in E} w_e * x[u]``; x ``[N, H, F]``, w ``[E, Hw]`` or None."""
+    vals = x.index_select(0, g.src)  # [E, H, F]
+    if w is not None:
+        vals = vals * w.unsqueeze(-1)  # [E, Hw, 1] broadcasts over heads and features
+    return _aggregate(g.dst, g.num_nodes, vals, reduce)
+
+
+def segment_reduce(g: Graph, m: Tensor, reduce: str) -> tuple[Tensor, Tensor | None]:
+    """``out[v] = reduce_{e into v} m[e]``; m ``[E, H, F]``."""
+    return _aggregate(g.dst, g.num_nodes, m, reduce)
+
+
+def sddmm_dot(g: Graph, x_src: Tensor, x_dst: Tensor) -> Tensor:
+    """``out[e, h] = <x_src[src_e, h], x_dst[dst_e, h]>``; inputs ``[N, H, F]``, out ``[E, H]``."""
+    return (x_src.index_select(0, g.src) * x_dst.index_select(0, g.dst)).sum(-1)
+
+
+def segment_softmax(g: Graph, score: Tensor) -> Tensor:
+    """Softmax of ``score [E, H]`` over the in-edges of each destination, max-shifted."""
+    n, h = g.num_nodes, score.shape[1]
+    idx = g.dst.view(-1, 1).expand_as(score)
+    mx = score.new_full((n, h), float("-inf")).scatter_reduce(0, idx, score, reduce="amax", include_self=True)
+    mx = torch.where(torch.isfinite(mx), mx, torch.zeros_like(mx))
+    ex = torch.exp(score - mx[g.dst])
+    den = score.new_zeros((n, h)).index_add_(0, g.dst, ex)
+    den = torch.where(den > 0, den, torch.ones_like(den))
+    return ex / den[g.dst]
+
+
+def segment_softmax_backward(g: Graph, y: Tensor, grad: Tensor) -> Tensor:
+    """Vector-Jacobian product of :func:`segment_softmax`: ``y * (grad - sum_row(y * grad))``."""
+    s = y.new_zeros((g.num_nodes, y.shape[1])).index_add_(0, g.dst, y * grad)
+    return y * (grad - s[g.dst])

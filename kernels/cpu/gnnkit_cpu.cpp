@@ -1,0 +1,212 @@
+// gnnkit CPU kernels: CSR sparse ops on raw arrays.
+//
+// Flat C ABI (loaded with ctypes), no torch headers: the library is compiled
+// on the user's machine at first use and works with any torch version.
+// Kernels trust their input; gnnkit.ops validates shapes, dtypes and ranges.
+//
+// Layout conventions (see docs/kernels.md):
+//   indptr  [N+1] int64   row offsets of a CSR (rows = destination vertices)
+//   indices [nnz] int64   column (source) id of each stored entry
+//   eid     [nnz] int64   original edge id of each stored entry, or NULL (identity)
+//   w       [E, Hw]       edge weights in original edge order, Hw in {1, H}, or NULL
+//   x       [M, H, F]     source features, row-major
+//   out     [N, H, F]
+//   arg     [N, H, F]     int64 CSR position of the arg-max/min entry, -1 if none
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <thread>
+#include <vector>
+
+namespace {
+
+// Rows are handed out in chunks from an atomic counter: power-law graphs have
+// a few rows with 10^4+ entries, so static splitting leaves one core idle.
+template <typename Fn>
+void parallel_rows(int64_t n, int nthreads, int64_t grain, Fn fn) {
+  if (n <= 0) return;
+  if (nthreads <= 1 || n <= grain) {
+    for (int64_t r = 0; r < n; ++r) fn(r);
+    return;
+  }
+  std::atomic<int64_t> next(0);
+  auto worker = [&]() {
+    for (;;) {
+      int64_t begin = next.fetch_add(grain);
+      if (begin >= n) break;
+      int64_t end = std::min(n, begin + grain);
+      for (int64_t r = begin; r < end; ++r) fn(r);
+    }
+  };
+  int nt = (int)std::min<int64_t>(nthreads, (n + grain - 1) / grain);
+  std::vector<std::thread> pool;
+  pool.reserve(nt - 1);
+  for (int t = 1; t < nt; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& th : pool) th.join();
+}
+
+enum Reduce { SUM = 0, MEAN = 1, MAX = 2, MIN = 3 };
+
+template <typename T>
+void spmm(const int64_t* __restrict indptr, const int64_t* __restrict indices,
+          const int64_t* __restrict eid, const T* __restrict w, int64_t hw,
+          const T* __restrict x, T* __restrict out, int64_t* __restrict arg,
+          int64_t n, int64_t h, int64_t f, int reduce, int nthreads) {
+  const int64_t d = h * f;
+  parallel_rows(n, nthreads, 32, [&](int64_t v) {
+    T* __restrict o = out + v * d;
+    const int64_t begin = indptr[v], end = indptr[v + 1];
+    if (reduce == SUM || reduce == MEAN) {
+      std::memset(o, 0, sizeof(T) * d);
+      for (int64_t j = begin; j < end; ++j) {
+        const T* __restrict xr = x + indices[j] * d;
+        if (w == nullptr) {
+          for (int64_t k = 0; k < d; ++k) o[k] += xr[k];
+        } else {
+          const T* we = w + (eid ? eid[j] : j) * hw;
+          if (hw == 1) {
+            const T s = we[0];
+            for (int64_t k = 0; k < d; ++k) o[k] += s * xr[k];
+          } else {
+            for (int64_t hh = 0; hh < h; ++hh) {
+              const T s = we[hh];
+              T* __restrict oh = o + hh * f;
+              const T* __restrict xh = xr + hh * f;
+              for (int64_t k = 0; k < f; ++k) oh[k] += s * xh[k];
+            }
+          }
+        }
+      }
+      if (reduce == MEAN && end > begin) {
+        const T inv = T(1) / T(end - begin);
+        for (int64_t k = 0; k < d; ++k) o[k] *= inv;
+      }
+      return;
+    }
+    int64_t* a = arg + v * d;
+    if (end == begin) {  // isolated vertex: 0, no argument
+      std::memset(o, 0, sizeof(T) * d);
+      for (int64_t k = 0; k < d; ++k) a[k] = -1;
+      return;
+    }
+    const bool is_max = reduce == MAX;
+    for (int64_t j = begin; j < end; ++j) {
+      const T* xr = x + indices[j] * d;
+      const T* we = w ? w + (eid ? eid[j] : j) * hw : nullptr;
+      for (int64_t hh = 0; hh < h; ++hh) {
+        const T s = we ? we[hw == 1 ? 0 : hh] : T(1);
+        for (int64_t k = hh * f; k < (hh + 1) * f; ++k) {
+          const T val = s * xr[k];
+          // strict comparison keeps the first entry of the row on ties
+          if (j == begin || (is_max ? val > o[k] : val < o[k])) {
+            o[k] = val;
+            a[k] = j;
+          }
+        }
+      }
+    }
+  });
+}
+
+// out[e, h] = <a[v, h, :], b[indices[j], h, :]> for every stored entry j of row v,
+// written at e = eid[j] (or j).
+template <typename T>
+void sddmm_dot(const int64_t* __restrict indptr, const int64_t* __restrict indices,
+               const int64_t* __restrict eid, const T* __restrict a, const T* __restrict b,
+               T* __restrict out, int64_t n, int64_t h, int64_t f, int nthreads) {
+  const int64_t d = h * f;
+  parallel_rows(n, nthreads, 32, [&](int64_t v) {
+    const T* __restrict av = a + v * d;
+    for (int64_t j = indptr[v]; j < indptr[v + 1]; ++j) {
+      const T* __restrict bu = b + indices[j] * d;
+      T* oe = out + (eid ? eid[j] : j) * h;
+      for (int64_t hh = 0; hh < h; ++hh) {
+        T acc = 0;
+        for (int64_t k = 0; k < f; ++k) acc += av[hh * f + k] * bu[hh * f + k];
+        oe[hh] = acc;
+      }
+    }
+  });
+}
+
+// Numerically stable softmax of score[e, h] over the entries of each row.
+template <typename T>
+void segment_softmax(const int64_t* __restrict indptr, const int64_t* __restrict eid,
+                     const T* __restrict score, T* __restrict out, int64_t n, int64_t h,
+                     int nthreads) {
+  parallel_rows(n, nthreads, 64, [&](int64_t v) {
+    const int64_t begin = indptr[v], end = indptr[v + 1];
+    if (end == begin) return;
+    for (int64_t hh = 0; hh < h; ++hh) {
+      T m = -std::numeric_limits<T>::infinity();
+      for (int64_t j = begin; j < end; ++j) m = std::max(m, score[(eid ? eid[j] : j) * h + hh]);
+      if (!std::isfinite(m)) m = 0;  // all -inf: exp gives 0, the sum guard below keeps it 0
+      T s = 0;
+      for (int64_t j = begin; j < end; ++j) {
+        const int64_t e = (eid ? eid[j] : j) * h + hh;
+        const T ex = std::exp(score[e] - m);
+        out[e] = ex;
+        s += ex;
+      }
+      const T inv = s > 0 ? T(1) / s : T(0);
+      for (int64_t j = begin; j < end; ++j) out[(eid ? eid[j] : j) * h + hh] *= inv;
+    }
+  });
+}
+
+// grad_score = y * (g - sum_row(y * g)), the softmax Jacobian-vector product.
+template <typename T>
+void segment_softmax_backward(const int64_t* __restrict indptr, const int64_t* __restrict eid,
+                              const T* __restrict y, const T* __restrict g, T* __restrict out,
+                              int64_t n, int64_t h, int nthreads) {
+  parallel_rows(n, nthreads, 64, [&](int64_t v) {
+    const int64_t begin = indptr[v], end = indptr[v + 1];
+    for (int64_t hh = 0; hh < h; ++hh) {
+      T s = 0;
+      for (int64_t j = begin; j < end; ++j) {
+        const int64_t e = (eid ? eid[j] : j) * h + hh;
+        s += y[e] * g[e];
+      }
+      for (int64_t j = begin; j < end; ++j) {
+        const int64_t e = (eid ? eid[j] : j) * h + hh;
+        out[e] = y[e] * (g[e] - s);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+#define GK_EXPORT extern "C" __attribute__((visibility("default")))
+
+#define GK_INSTANTIATE(T, SUFFIX)                                                          \
+  GK_EXPORT void gk_spmm_##SUFFIX(const int64_t* indptr, const int64_t* indices,            \
+                                  const int64_t* eid, const T* w, int64_t hw, const T* x,   \
+                                  T* out, int64_t* arg, int64_t n, int64_t h, int64_t f,    \
+                                  int reduce, int nthreads) {                               \
+    spmm<T>(indptr, indices, eid, w, hw, x, out, arg, n, h, f, reduce, nthreads);          \
+  }                                                                                         \
+  GK_EXPORT void gk_sddmm_dot_##SUFFIX(const int64_t* indptr, const int64_t* indices,       \
+                                       const int64_t* eid, const T* a, const T* b, T* out,  \
+                                       int64_t n, int64_t h, int64_t f, int nthreads) {     \
+    sddmm_dot<T>(indptr, indices, eid, a, b, out, n, h, f, nthreads);                      \
+  }                                                                                         \
+  GK_EXPORT void gk_segment_softmax_##SUFFIX(const int64_t* indptr, const int64_t* eid,     \
+                                             const T* score, T* out, int64_t n, int64_t h,  \
+                                             int nthreads) {                                \
+    segment_softmax<T>(indptr, eid, score, out, n, h, nthreads);                           \
+  }                                                                                         \
+  GK_EXPORT void gk_segment_softmax_backward_##SUFFIX(                                      \
+      const int64_t* indptr, const int64_t* eid, const T* y, const T* g, T* out, int64_t n, \
+      int64_t h, int nthreads) {                                                            \
+    segment_softmax_backward<T>(indptr, eid, y, g, out, n, h, nthreads);                   \
+  }
+
+GK_INSTANTIATE(float, f32)
+GK_INSTANTIATE(double, f64)
+
+GK_EXPORT int gk_abi_version() { return 1; }
