@@ -1,7 +1,8 @@
 """gnnkit: scalable sparse graph neural networks on PyTorch."""
-from . import ops
+from . import nn, ops
 from .graph import CSR, Graph
+from .models import GNN, GNNConfig
 
 __version__ = "0.1.0"
 
-__all__ = ["Graph", "CSR", "ops", "__version__"]
+__all__ = ["Graph", "CSR", "GNN", "GNNConfig", "nn", "ops", "__version__"]

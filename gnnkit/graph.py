@@ -223,25 +223,41 @@ class Graph:
         g = self._derive(self.src[perm], self.dst[perm])
         return g if edge_attr is None else (g, edge_attr[perm])
 
-    def add_self_loops(self, only_missing: bool = False) -> "Graph":
+    def add_self_loops(self, edge_weight: Tensor | None = None, fill_value: float = 1.0, only_missing: bool = False):
         """Add the edge ``v -> v`` for every vertex; edges come out sorted by (dst, src).
 
         Args:
-            only_missing: add a loop only where the vertex has none (PyG's
-                ``add_remaining_self_loops``); otherwise loops are added to all vertices,
-                so a vertex with an existing loop gets a second one.
+            edge_weight: optional ``[E, ...]`` weights; loops get ``fill_value``.
+            fill_value: weight of the added loops.
+            only_missing: first drop existing loops and then add one per vertex, keeping
+                an existing loop's weight (PyG's ``add_remaining_self_loops``); otherwise
+                a vertex that already has a loop gets a second one.
+
+        Returns:
+            The graph (cached on this graph), or ``(graph, weights)`` when ``edge_weight`` is given.
         """
-        key = f"self_loops_{only_missing}"
+        if edge_weight is None:
+            return self._cached(f"self_loops_{only_missing}", lambda: self._with_loops(None, fill_value, only_missing))
+        if edge_weight.shape[:1] != (self.num_edges,):
+            raise ValueError(f"edge_weight must have shape [E={self.num_edges}, ...], got {tuple(edge_weight.shape)}")
+        return self._with_loops(edge_weight, fill_value, only_missing)
 
-        def make() -> Graph:
-            loops = torch.arange(self.num_nodes, device=self.device)
-            if only_missing:
-                has = torch.zeros(self.num_nodes, dtype=torch.bool, device=self.device)
-                has[self.src[self.src == self.dst]] = True
-                loops = loops[~has]
-            return self._derive(torch.cat([self.src, loops]), torch.cat([self.dst, loops])).sort_by_dst()
-
-        return self._cached(key, make)
+    def _with_loops(self, w: Tensor | None, fill_value: float, only_missing: bool):
+        src, dst = self.src, self.dst
+        loops = torch.arange(self.num_nodes, device=self.device)
+        loop_w = None
+        if w is not None:
+            loop_w = w.new_full((self.num_nodes,) + tuple(w.shape[1:]), fill_value)
+        if only_missing:
+            keep = src != dst
+            if w is not None:
+                loop_w[src[~keep]] = w[~keep]
+                w = w[keep]
+            src, dst = src[keep], dst[keep]
+        g = self._derive(torch.cat([src, loops]), torch.cat([dst, loops]))
+        if w is None:
+            return g.sort_by_dst()
+        return g.sort_by_dst(torch.cat([w, loop_w]))
 
     def remove_self_loops(self) -> "Graph":
         keep = self.src != self.dst

@@ -1,0 +1,125 @@
+"""Layer stacks configured by a dataclass."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .graph import Graph
+from .nn import GATConv, GCNConv, GINConv, SAGEConv
+
+__all__ = ["GNNConfig", "GNN", "MODELS"]
+
+MODELS = ("gcn", "sage", "gat", "gin")
+_ACTIVATIONS = {"relu": F.relu, "elu": F.elu, "gelu": F.gelu}
+
+
+@dataclass
+class GNNConfig:
+    """How to build a :class:`GNN`.
+
+    Args:
+        model: ``"gcn" | "sage" | "gat" | "gin"``.
+        in_features: input feature size. out_features: classes (or output size).
+        hidden_features: width of the hidden layers (per head for GAT).
+        num_layers: depth (>= 1).
+        dropout: dropout on every layer's input (and GAT attention).
+        heads: attention heads of GAT's hidden layers; out_heads: of its last layer.
+        norm: ``None | "batch" | "layer"`` after each hidden layer.
+        residual: add a (projected) skip connection around each hidden layer.
+        activation: ``"relu" | "elu" | "gelu"``.
+        aggr: SAGE/GIN aggregator.
+    """
+
+    model: str = "gcn"
+    in_features: int = 1433
+    out_features: int = 7
+    hidden_features: int = 16
+    num_layers: int = 2
+    dropout: float = 0.5
+    heads: int = 8
+    out_heads: int = 1
+    norm: str | None = None
+    residual: bool = False
+    activation: str = "relu"
+    aggr: str = "mean"
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
+        if self.num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {self.num_layers}")
+        for name in ("in_features", "out_features", "hidden_features", "heads", "out_heads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+        if self.norm not in (None, "batch", "layer"):
+            raise ValueError(f"norm must be None, 'batch' or 'layer', got {self.norm!r}")
+        if self.activation not in _ACTIVATIONS:
+            raise ValueError(f"activation must be one of {tuple(_ACTIVATIONS)}, got {self.activation!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _make_layer(cfg: GNNConfig, fin: int, fout: int, last: bool) -> nn.Module:
+    if cfg.model == "gcn":
+        return GCNConv(fin, fout)
+    if cfg.model == "sage":
+        return SAGEConv(fin, fout, aggr=cfg.aggr)
+    if cfg.model == "gin":
+        mlp = nn.Sequential(nn.Linear(fin, fout), nn.ReLU(), nn.Linear(fout, fout))
+        return GINConv(mlp, train_eps=True, aggr="sum" if cfg.aggr == "mean" else cfg.aggr)
+    if last:
+        return GATConv(fin, fout, heads=cfg.out_heads, concat=False, dropout=cfg.dropout)
+    return GATConv(fin, fout, heads=cfg.heads, concat=True, dropout=cfg.dropout)
+
+
+class GNN(nn.Module):
+    """A stack of ``num_layers`` convolutions: dropout → conv → (norm) → activation (→ residual).
+
+    Shape:
+        x ``[N, in_features]`` → ``[N, out_features]``.
+    """
+
+    def __init__(self, config: GNNConfig):
+        super().__init__()
+        self.config = cfg = config
+        width = cfg.hidden_features * (cfg.heads if cfg.model == "gat" else 1)
+        sizes = [cfg.in_features] + [width] * (cfg.num_layers - 1) + [cfg.out_features]
+        self.layers = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        self.skips = nn.ModuleList()
+        for i in range(cfg.num_layers):
+            last = i == cfg.num_layers - 1
+            fout = cfg.hidden_features if (cfg.model == "gat" and not last) else sizes[i + 1]
+            self.layers.append(_make_layer(cfg, sizes[i], fout, last))
+            if not last:
+                if cfg.norm == "batch":
+                    self.norms.append(nn.BatchNorm1d(sizes[i + 1]))
+                elif cfg.norm == "layer":
+                    self.norms.append(nn.LayerNorm(sizes[i + 1]))
+                else:
+                    self.norms.append(nn.Identity())
+                if cfg.residual:
+                    same = sizes[i] == sizes[i + 1]
+                    self.skips.append(nn.Identity() if same else nn.Linear(sizes[i], sizes[i + 1], bias=False))
+        self._act = _ACTIVATIONS[cfg.activation]
+
+    def reset_parameters(self) -> None:
+        for m in self.modules():
+            if m is not self and hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+
+    def forward(self, g: Graph, x: Tensor) -> Tensor:
+        for i, layer in enumerate(self.layers):
+            h = F.dropout(x, p=self.config.dropout, training=self.training)
+            h = layer(g, h)
+            if i < len(self.layers) - 1:
+                h = self._act(self.norms[i](h))
+                if self.config.residual:
+                    h = h + self.skips[i](x)
+            x = h
+        return x

@@ -1,0 +1,34 @@
+"""Layers: the generic :class:`GNNLayer` and the standard convolutions built on the sparse ops."""
+from .gat import GATConv
+from .gcn import GCNConv
+from .gin import GINConv
+from .message_passing import (
+    AGGREGATORS,
+    ConcatVertex,
+    CopySource,
+    DeepSetsAggregation,
+    EdgeWeighted,
+    GNNLayer,
+    LinearSource,
+    LSTMAggregation,
+    SoftmaxAggregation,
+    SourceEdgeFn,
+)
+from .sage import SAGEConv
+
+__all__ = [
+    "GNNLayer",
+    "SourceEdgeFn",
+    "CopySource",
+    "EdgeWeighted",
+    "LinearSource",
+    "SoftmaxAggregation",
+    "DeepSetsAggregation",
+    "LSTMAggregation",
+    "ConcatVertex",
+    "AGGREGATORS",
+    "GCNConv",
+    "SAGEConv",
+    "GATConv",
+    "GINConv",
+]

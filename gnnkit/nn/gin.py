@@ -1,0 +1,42 @@
+"""Graph isomorphism network convolution (Xu et al. 2019, https://arxiv.org/abs/1810.00826)."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .. import ops
+from ..graph import Graph
+
+__all__ = ["GINConv"]
+
+
+class GINConv(nn.Module):
+    r"""GIN: :math:`x'_v = \mathrm{nn}\big((1 + \epsilon) x_v + \sum_{u \to v} x_u\big)`.
+
+    Args:
+        nn: the vertex MLP ``[N, F] -> [N, F']``.
+        eps: initial :math:`\epsilon`. train_eps: learn it.
+        aggr: ``"sum"`` (the injective choice) or ``"mean" | "max" | "min"``.
+    """
+
+    def __init__(self, nn: nn.Module, eps: float = 0.0, train_eps: bool = False, aggr: str = "sum"):
+        super().__init__()
+        if aggr not in ops.REDUCES:
+            raise ValueError(f"aggr must be one of {ops.REDUCES}, got {aggr!r}")
+        self.nn, self.aggr, self.initial_eps = nn, aggr, eps
+        if train_eps:
+            self.eps = torch.nn.Parameter(torch.tensor(float(eps)))
+        else:
+            self.register_buffer("eps", torch.tensor(float(eps)))
+
+    def reset_parameters(self) -> None:
+        self.eps.data.fill_(self.initial_eps)
+        for m in self.nn.modules():
+            if m is not self.nn and hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+
+    def forward(self, g: Graph, x: Tensor) -> Tensor:
+        return self.nn((1 + self.eps) * x + ops.spmm(g, x, reduce=self.aggr))
+
+    def extra_repr(self) -> str:
+        return f"aggr={self.aggr!r}"

@@ -1,0 +1,219 @@
+r"""The generic layer: edge function f, aggregator γ, vertex function g, as explicit arguments."""
+from __future__ import annotations
+
+from typing import Callable, Union
+
+import torch
+from torch import Tensor, nn
+
+from .. import ops
+from ..graph import Graph
+
+__all__ = [
+    "GNNLayer",
+    "SourceEdgeFn",
+    "CopySource",
+    "EdgeWeighted",
+    "LinearSource",
+    "SoftmaxAggregation",
+    "DeepSetsAggregation",
+    "LSTMAggregation",
+    "ConcatVertex",
+    "AGGREGATORS",
+]
+
+AGGREGATORS = ("sum", "mean", "max", "min", "softmax")
+
+EdgeFn = Union[nn.Module, Callable[[Tensor, Tensor, "Tensor | None"], Tensor]]
+Aggregator = Union[str, nn.Module, Callable[[Graph, Tensor], Tensor]]
+VertexFn = Union[nn.Module, Callable[[Tensor, Tensor], Tensor], None]
+
+
+# ------------------------------------------------------------ edge functions
+class SourceEdgeFn(nn.Module):
+    r"""An edge function linear in the source feature: :math:`m_e = w_e \, T(x_u)`.
+
+    ``T`` is :meth:`transform` (identity or a linear map) and :math:`w_e` an optional
+    scalar (or per-head) edge weight taken from the layer's edge data ``e``. Because
+    ``T`` acts on vertices, the aggregation of all messages is one sparse product
+    :math:`\gamma(A\,T(X))` — :class:`GNNLayer` takes that fused path for these.
+    """
+
+    use_edge_weight: bool = False
+
+    def transform(self, x: Tensor) -> Tensor:  # [N, F] -> [N, M]
+        return x
+
+    def edge_weight(self, e: Tensor | None) -> Tensor | None:
+        if not self.use_edge_weight:
+            return None
+        if e is None:
+            raise ValueError(f"{type(self).__name__} uses edge weights, but the layer was called with e=None")
+        return e
+
+    def forward(self, x_src: Tensor, x_dst: Tensor, e: Tensor | None) -> Tensor:  # [E, M]
+        m = self.transform(x_src)
+        w = self.edge_weight(e)
+        if w is None:
+            return m
+        return m * (w.view(-1, *([1] * (m.dim() - 1))) if w.dim() == 1 else w.unsqueeze(-1))
+
+
+class CopySource(SourceEdgeFn):
+    """:math:`m_e = x_u` (identity edge function)."""
+
+
+class EdgeWeighted(SourceEdgeFn):
+    """:math:`m_e = w_e x_u` with the scalar (``[E]``) or per-head (``[E, H]``) edge data as ``w``."""
+
+    use_edge_weight = True
+
+
+class LinearSource(SourceEdgeFn):
+    r""":math:`m_e = (w_e)\, W x_u (+ b)`: a linear map of the source feature.
+
+    Args:
+        in_features: ``F``. out_features: ``M``. bias: add ``b`` to every message.
+        use_edge_weight: scale each message by the layer's scalar edge data.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = False, use_edge_weight: bool = False):
+        super().__init__()
+        self.lin = nn.Linear(in_features, out_features, bias=bias)
+        self.use_edge_weight = use_edge_weight
+
+    def transform(self, x: Tensor) -> Tensor:
+        return self.lin(x)
+
+
+# --------------------------------------------------------------- aggregators
+class SoftmaxAggregation(nn.Module):
+    r"""Softmax attention over a vertex's messages, per channel: :math:`\sum_e \mathrm{softmax}_e(t\, m_e)\, m_e`.
+
+    Args:
+        t: inverse temperature (``t → ∞`` approaches max, ``t = 0`` mean).
+        learn: make ``t`` a parameter.
+    """
+
+    def __init__(self, t: float = 1.0, learn: bool = False):
+        super().__init__()
+        t_ = torch.tensor(float(t))
+        if learn:
+            self.t = nn.Parameter(t_)
+        else:
+            self.register_buffer("t", t_)
+
+    def forward(self, g: Graph, m: Tensor) -> Tensor:  # m [E, M] -> [N, M]
+        alpha = ops.edge_softmax(g, m * self.t)  # one softmax per channel: [E, M]
+        return ops.segment_reduce(g, alpha * m, "sum")
+
+    def extra_repr(self) -> str:
+        return f"t={float(self.t):.3g}, learn={isinstance(self.t, nn.Parameter)}"
+
+
+class DeepSetsAggregation(nn.Module):
+    r"""Deep Sets: :math:`\rho(\sum_e \phi(m_e))` (Zaheer et al. 2017), permutation invariant."""
+
+    def __init__(self, phi: nn.Module, rho: nn.Module):
+        super().__init__()
+        self.phi, self.rho = phi, rho
+
+    def forward(self, g: Graph, m: Tensor) -> Tensor:
+        return self.rho(ops.segment_reduce(g, self.phi(m), "sum"))
+
+
+class LSTMAggregation(nn.Module):
+    """Run an LSTM over each vertex's messages in edge order; the last state is the aggregate.
+
+    Not permutation invariant (Hamilton et al. 2017). Messages are padded to the
+    largest in-degree, so memory is ``[N, max_in_degree, M]``: meant for small graphs.
+    A vertex with no in-edges aggregates to 0.
+    """
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__()
+        self.lstm = nn.LSTM(in_features, out_features, batch_first=True)
+        self.out_features = out_features
+
+    def forward(self, g: Graph, m: Tensor) -> Tensor:
+        csr = g.csr_in()
+        deg = g.in_degrees()
+        n = g.num_nodes
+        out = m.new_zeros(n, self.out_features)
+        if g.num_edges == 0:
+            return out
+        order = csr.eid if csr.eid is not None else torch.arange(g.num_edges, device=m.device)
+        rows = torch.repeat_interleave(torch.arange(n, device=m.device), deg)  # [E] row of each CSR entry
+        pos = torch.arange(g.num_edges, device=m.device) - csr.indptr[rows]  # [E] slot within the row
+        padded = m.new_zeros(n, int(deg.max()), m.shape[1])  # [N, D, M]
+        padded[rows, pos] = m[order]
+        has = deg > 0
+        packed = nn.utils.rnn.pack_padded_sequence(padded[has], deg[has].cpu(), batch_first=True, enforce_sorted=False)
+        _, (h_n, _) = self.lstm(packed)
+        out[has] = h_n[-1]
+        return out
+
+
+# ---------------------------------------------------------- vertex functions
+class ConcatVertex(nn.Module):
+    r""":math:`x'_v = \sigma(W [x_v \,\|\, h_v] + b)`: a vertex function over the old state and the aggregate."""
+
+    def __init__(self, in_features: int, agg_features: int, out_features: int, activation: nn.Module | None = None):
+        super().__init__()
+        self.lin = nn.Linear(in_features + agg_features, out_features)
+        self.activation = activation if activation is not None else nn.Identity()
+
+    def forward(self, x: Tensor, h: Tensor) -> Tensor:
+        return self.activation(self.lin(torch.cat([x, h], dim=-1)))
+
+
+# -------------------------------------------------------------------- layer
+class GNNLayer(nn.Module):
+    r"""Generic edge-function / aggregator / vertex-function layer.
+
+    .. math:: x'_v = g\big(x_v,\ \gamma(\{ f(x_u, x_v, e_{uv}) : (u, v) \in E \})\big)
+
+    Args:
+        edge_fn: ``(x_src [E, F], x_dst [E, F], e [E, ...] | None) -> [E, M]``. A
+            :class:`SourceEdgeFn` (:class:`CopySource`, :class:`EdgeWeighted`,
+            :class:`LinearSource`) is linear in the source feature, which lets the
+            layer skip the per-edge messages (see ``forward``).
+        aggregator: ``"sum" | "mean" | "max" | "min" | "softmax"`` or a module/callable
+            ``(g, m [E, M]) -> [N, M]`` such as :class:`DeepSetsAggregation` or
+            :class:`LSTMAggregation`. A vertex with no in-edges aggregates to 0.
+        vertex_fn: ``(x [N, F], h [N, M]) -> [N, F_out]``, or ``None`` to return ``h``.
+        fuse: allow the fused path (set False to force per-edge messages, e.g. in tests).
+
+    Shape:
+        x ``[N, F]``; e ``[E]``/``[E, D]`` or None → ``[N, F_out]``.
+    """
+
+    def __init__(self, edge_fn: EdgeFn, aggregator: Aggregator, vertex_fn: VertexFn = None, fuse: bool = True):
+        super().__init__()
+        if not callable(edge_fn):
+            raise TypeError(f"edge_fn must be an nn.Module or callable, got {type(edge_fn).__name__}")
+        if isinstance(aggregator, str):
+            if aggregator not in AGGREGATORS:
+                raise ValueError(f"aggregator must be one of {AGGREGATORS} or a module, got {aggregator!r}")
+            if aggregator == "softmax":
+                aggregator = SoftmaxAggregation()
+        elif not callable(aggregator):
+            raise TypeError(f"aggregator must be a string or a module/callable (g, m) -> h, got {type(aggregator).__name__}")
+        if vertex_fn is not None and not callable(vertex_fn):
+            raise TypeError(f"vertex_fn must be an nn.Module, a callable or None, got {type(vertex_fn).__name__}")
+        self.edge_fn, self.aggregator, self.vertex_fn, self.fuse = edge_fn, aggregator, vertex_fn, fuse
+
+    def forward(self, g: Graph, x: Tensor, e: Tensor | None = None) -> Tensor:
+        if self.fuse and isinstance(self.edge_fn, SourceEdgeFn) and isinstance(self.aggregator, str):
+            # fused: gamma(A T(X)) as one sparse product, no [E, M] message tensor
+            h = ops.spmm(g, self.edge_fn.transform(x), self.edge_fn.edge_weight(e), self.aggregator)  # [N, M]
+        else:
+            m = self.edge_fn(ops.gather(g, x, "src"), ops.gather(g, x, "dst"), e)  # [E, M]
+            if isinstance(self.aggregator, str):
+                h = ops.segment_reduce(g, m, self.aggregator)  # [N, M]
+            else:
+                h = self.aggregator(g, m)  # [N, M]
+        return h if self.vertex_fn is None else self.vertex_fn(x, h)
+
+    def extra_repr(self) -> str:
+        return f"fuse={self.fuse}"

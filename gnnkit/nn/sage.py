@@ -1,0 +1,58 @@
+"""GraphSAGE convolution (Hamilton et al. 2017, https://arxiv.org/abs/1706.02216)."""
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .. import ops
+from ..graph import Graph
+
+__all__ = ["SAGEConv"]
+
+
+class SAGEConv(nn.Module):
+    r"""GraphSAGE: :math:`x'_v = W_1 x_v + W_2 \cdot \gamma_{u \to v}(x_u) + b`.
+
+    Same parameterisation as PyG's ``SAGEConv`` (``lin_l`` on the aggregate with the bias,
+    ``lin_r`` on the root). For sum/mean the projection is applied before the sparse
+    product when it shrinks the features, since :math:`\gamma(A X) W = \gamma(A X W)` for linear γ.
+
+    Args:
+        in_features, out_features: sizes.
+        aggr: ``"mean" | "sum" | "max" | "min"``.
+        root_weight: add :math:`W_1 x_v`.
+        normalize: L2-normalise the output rows.
+        bias: learn a bias (on ``lin_l``).
+
+    Shape:
+        x ``[N, F]`` → ``[N, F']``.
+    """
+
+    def __init__(self, in_features: int, out_features: int, aggr: str = "mean", root_weight: bool = True, normalize: bool = False, bias: bool = True):
+        super().__init__()
+        if aggr not in ops.REDUCES:
+            raise ValueError(f"aggr must be one of {ops.REDUCES}, got {aggr!r}")
+        self.in_features, self.out_features, self.aggr = in_features, out_features, aggr
+        self.root_weight, self.normalize = root_weight, normalize
+        self.lin_l = nn.Linear(in_features, out_features, bias=bias)
+        self.lin_r = nn.Linear(in_features, out_features, bias=False) if root_weight else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.lin_l.reset_parameters()
+        if self.lin_r is not None:
+            self.lin_r.reset_parameters()
+
+    def forward(self, g: Graph, x: Tensor) -> Tensor:
+        if self.aggr in ("sum", "mean") and self.out_features < self.in_features:
+            out = ops.spmm(g, x @ self.lin_l.weight.t(), reduce=self.aggr)  # project, then aggregate
+            if self.lin_l.bias is not None:
+                out = out + self.lin_l.bias
+        else:
+            out = self.lin_l(ops.spmm(g, x, reduce=self.aggr))
+        if self.lin_r is not None:
+            out = out + self.lin_r(x)
+        return F.normalize(out, p=2.0, dim=-1) if self.normalize else out
+
+    def extra_repr(self) -> str:
+        return f"{self.in_features}, {self.out_features}, aggr={self.aggr!r}"
