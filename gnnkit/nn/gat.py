@@ -59,8 +59,12 @@ class GATConv(nn.Module):
         if self.add_self_loops:
             g = g.add_self_loops(only_missing=True)
         h = self.lin(x).view(-1, self.heads, self.out_features)  # [N, H, F']
-        a_src = (h * self.att_src).sum(-1)  # [N, H]
-        a_dst = (h * self.att_dst).sum(-1)  # [N, H]
+        # a_s . (W x) = (a_s^T W) x: fold the attention vectors into the projection, so
+        # the per-vertex scores are one [N, F] x [F, 2H] product and no [N, H, F'] temporary
+        w = self.lin.weight.view(self.heads, self.out_features, -1)  # [H, F', F]
+        att = torch.cat([self.att_src, self.att_dst], 1).view(2 * self.heads, self.out_features, 1)  # [2H, F', 1]
+        w_att = (w.repeat(2, 1, 1) * att).sum(1)  # [2H, F]
+        a_src, a_dst = (x @ w_att.t()).split(self.heads, dim=1)  # [N, H] each
         score = F.leaky_relu(ops.sddmm(g, a_src, a_dst, op="add"), self.negative_slope)  # [E, H]
         alpha = ops.edge_softmax(g, score)  # [E, H]
         alpha_d = F.dropout(alpha, p=self.dropout, training=self.training)

@@ -1,6 +1,7 @@
 """Graph convolution (Kipf & Welling 2017, https://arxiv.org/abs/1609.02907)."""
 from __future__ import annotations
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import ops
@@ -51,9 +52,8 @@ class GCNConv(nn.Module):
         # multiply by W first when it shrinks the features: the sparse product then moves fewer bytes
         if self.out_features <= self.in_features:
             out = ops.spmm(g, self.lin(x), w)
-        else:
-            out = self.lin(ops.spmm(g, x, w))
-        return out if self.bias is None else out + self.bias
+            return out if self.bias is None else out + self.bias
+        return F.linear(ops.spmm(g, x, w), self.lin.weight, self.bias)  # bias fused into addmm
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, {self.out_features}, add_self_loops={self.add_self_loops}, normalize={self.normalize}"

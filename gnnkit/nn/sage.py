@@ -1,6 +1,7 @@
 """GraphSAGE convolution (Hamilton et al. 2017, https://arxiv.org/abs/1706.02216)."""
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -45,13 +46,20 @@ class SAGEConv(nn.Module):
 
     def forward(self, g: Graph, x: Tensor) -> Tensor:
         if self.aggr in ("sum", "mean") and self.out_features < self.in_features:
-            out = ops.spmm(g, x @ self.lin_l.weight.t(), reduce=self.aggr)  # project, then aggregate
+            # project first: one GEMM for both weights, then aggregate the narrow half
+            if self.lin_r is not None:
+                y_l, y_r = F.linear(x, torch.cat([self.lin_l.weight, self.lin_r.weight])).split(self.out_features, dim=1)
+            else:
+                y_l, y_r = F.linear(x, self.lin_l.weight), None
+            out = ops.spmm(g, y_l, reduce=self.aggr)
             if self.lin_l.bias is not None:
                 out = out + self.lin_l.bias
+            if y_r is not None:
+                out = out + y_r
         else:
-            out = self.lin_l(ops.spmm(g, x, reduce=self.aggr))
-        if self.lin_r is not None:
-            out = out + self.lin_r(x)
+            out = F.linear(ops.spmm(g, x, reduce=self.aggr), self.lin_l.weight, self.lin_l.bias)
+            if self.lin_r is not None:
+                out = torch.addmm(out, x, self.lin_r.weight.t())  # root term added inside the GEMM
         return F.normalize(out, p=2.0, dim=-1) if self.normalize else out
 
     def extra_repr(self) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 SOURCE = Path(__file__).with_name("gnnkit_cpu.cpp")
 FLAGS = ["-O3", "-std=c++17", "-shared", "-fPIC", "-march=native", "-pthread", "-fno-math-errno"]
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 
 class KernelBuildError(RuntimeError):

@@ -1,0 +1,219 @@
+"""CPU benchmark: gnnkit vs DGL 1.1.3 vs PyG on the arxiv-size power-law graph.
+
+Each (engine, workload) runs in its own process so peak RSS is that engine's own;
+engines alternate within each workload. One warm-up step, then ``--steps`` timed
+steps; the median is reported with ratios to DGL. See ../shared/BENCHMARK-SPEC.md.
+
+    python benchmarks/core.py                 # full table (a few minutes)
+    python benchmarks/core.py --quick         # 20k-vertex graph, 1 timed step (CI smoke run)
+    python benchmarks/core.py --engines gnnkit --workloads gat
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ENGINES = ("gnnkit", "dgl", "pyg")
+WORKLOADS = ("spmm", "gcn", "sage", "gat")
+N_FULL, DRAWS_FULL = 169_343, 1_200_000
+N_QUICK, DRAWS_QUICK = 20_000, 140_000
+FEATS, HIDDEN, CLASSES = 128, 256, 40
+
+
+def power_law_graph(num_nodes: int, draws: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Pareto(1.5)-weighted sources, uniform destinations, symmetrised, deduplicated, no self-loops."""
+    rng = np.random.default_rng(seed)
+    w = rng.pareto(1.5, num_nodes) + 1
+    src = rng.choice(num_nodes, size=draws, p=w / w.sum())
+    dst = rng.integers(0, num_nodes, size=draws)
+    s, d = np.concatenate([src, dst]), np.concatenate([dst, src])
+    key = np.unique(d.astype(np.int64) * num_nodes + s)  # sorted by (dst, src)
+    s, d = key % num_nodes, key // num_nodes
+    keep = s != d
+    return s[keep], d[keep]
+
+
+def graph_file(quick: bool) -> Path:
+    path = Path(tempfile.gettempdir()) / f"gnnkit_bench_graph_{'quick' if quick else 'full'}.npz"
+    if not path.exists():
+        n, draws = (N_QUICK, DRAWS_QUICK) if quick else (N_FULL, DRAWS_FULL)
+        src, dst = power_law_graph(n, draws)
+        rng = np.random.default_rng(1)
+        x = rng.standard_normal((n, FEATS), dtype=np.float32)
+        y = rng.integers(0, CLASSES, n)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, src=src, dst=dst, x=x, y=y, n=n)
+        os.replace(tmp, path)
+    return path
+
+
+# ----------------------------------------------------------------- engines
+def build_gnnkit(workload, src, dst, n):
+    import gnnkit
+    from gnnkit.nn import GATConv, GCNConv, SAGEConv
+
+    g = gnnkit.Graph(src, dst, n)
+    if workload == "spmm":
+        return lambda x: gnnkit.ops.spmm(g, x), None
+    layers = {
+        "gcn": (GCNConv(FEATS, HIDDEN), GCNConv(HIDDEN, CLASSES)),
+        "sage": (SAGEConv(FEATS, HIDDEN, "mean"), SAGEConv(HIDDEN, CLASSES, "mean")),
+        "gat": (GATConv(FEATS, 64, heads=4), GATConv(HIDDEN, CLASSES, heads=1)),
+    }[workload]
+    return (lambda x: layers[1](g, layers[0](g, x).relu())), layers
+
+
+def build_dgl(workload, src, dst, n):
+    os.environ.setdefault("DGLBACKEND", "pytorch")
+    import dgl
+    import dgl.nn as dglnn
+    import torch
+
+    g = dgl.graph((torch.from_numpy(src), torch.from_numpy(dst)), num_nodes=n)
+    if workload == "spmm":
+        return lambda x: dgl.ops.copy_u_sum(g, x), None
+    if workload in ("gcn", "gat"):
+        g = dgl.add_self_loop(g)
+    layers = {
+        "gcn": (dglnn.GraphConv(FEATS, HIDDEN), dglnn.GraphConv(HIDDEN, CLASSES)),
+        "sage": (dglnn.SAGEConv(FEATS, HIDDEN, "mean"), dglnn.SAGEConv(HIDDEN, CLASSES, "mean")),
+        "gat": (dglnn.GATConv(FEATS, 64, num_heads=4), dglnn.GATConv(HIDDEN, CLASSES, num_heads=1)),
+    }[workload]
+    if workload == "gat":
+        return (lambda x: layers[1](g, layers[0](g, x).flatten(1).relu()).mean(1)), layers
+    return (lambda x: layers[1](g, layers[0](g, x).relu())), layers
+
+
+def build_pyg(workload, src, dst, n):
+    import torch
+    import torch_geometric.nn as pnn
+    from torch_geometric.utils import scatter
+
+    ei = torch.from_numpy(np.stack([src, dst]))
+    if workload == "spmm":
+        s, d = ei[0], ei[1]
+        return lambda x: scatter(x[s], d, dim=0, dim_size=n, reduce="sum"), None
+    layers = {
+        "gcn": (pnn.GCNConv(FEATS, HIDDEN), pnn.GCNConv(HIDDEN, CLASSES)),
+        "sage": (pnn.SAGEConv(FEATS, HIDDEN, aggr="mean"), pnn.SAGEConv(HIDDEN, CLASSES, aggr="mean")),
+        "gat": (pnn.GATConv(FEATS, 64, heads=4), pnn.GATConv(HIDDEN, CLASSES, heads=1)),
+    }[workload]
+    return (lambda x: layers[1](layers[0](x, ei).relu(), ei)), layers
+
+
+BUILDERS = {"gnnkit": build_gnnkit, "dgl": build_dgl, "pyg": build_pyg}
+
+
+def worker(engine: str, workload: str, quick: bool, steps: int, threads: int) -> dict:
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    data = np.load(graph_file(quick))
+    src, dst, n = data["src"], data["dst"], int(data["n"])
+    x, y = torch.from_numpy(data["x"]), torch.from_numpy(data["y"])
+    model, layers = BUILDERS[engine](workload, src, dst, n)
+    params = [p for layer in (layers or ()) for p in layer.parameters()]
+    opt = torch.optim.Adam(params, lr=0.01) if params else None
+
+    def step():
+        if opt is None:
+            with torch.no_grad():
+                model(x)
+            return
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+
+    times = []
+    for i in range(steps + 1):  # the first step warms up (layouts, caches, allocator)
+        t0 = time.perf_counter()
+        step()
+        if i:
+            times.append(time.perf_counter() - t0)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"engine": engine, "workload": workload, "median_s": statistics.median(times), "times": times,
+            "peak_mb": peak_mb, "num_nodes": n, "num_edges": int(src.size)}
+
+
+def run_one(engine: str, workload: str, args) -> dict | None:
+    cmd = [sys.executable, __file__, "--worker", engine, workload, "--steps", str(args.steps), "--threads", str(args.threads)]
+    if args.quick:
+        cmd.append("--quick")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        print(f"  {engine}/{workload} failed: {' | '.join(tail)}", file=sys.stderr)
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def table(results: list[dict], engines: list[str], workloads: list[str]) -> str:
+    by = {(r["engine"], r["workload"]): r for r in results}
+    head = "| workload | " + " | ".join(engines) + " | " + " | ".join(f"{e}/DGL time" for e in engines if e != "dgl") + " |"
+    lines = [head, "|" + "---|" * (1 + len(engines) + len([e for e in engines if e != "dgl"]))]
+    for w in workloads:
+        cells = []
+        for e in engines:
+            r = by.get((e, w))
+            cells.append("failed" if r is None else f"{r['median_s']:.3f} s, {r['peak_mb']:,.0f} MB")
+        ratios = []
+        for e in engines:
+            if e == "dgl":
+                continue
+            r, d = by.get((e, w)), by.get(("dgl", w))
+            ratios.append("—" if r is None or d is None else f"{r['median_s'] / d['median_s']:.2f}×")
+        lines.append(f"| {w} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
+    p.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=WORKLOADS)
+    p.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up (default 3)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--quick", action="store_true", help="small graph, one timed step")
+    p.add_argument("--timeout", type=int, default=900, help="seconds per engine process")
+    p.add_argument("--json", type=Path, help="also write the raw results here")
+    p.add_argument("--worker", nargs=2, metavar=("ENGINE", "WORKLOAD"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(*args.worker, args.quick, args.steps, args.threads)))
+        return 0
+    if args.quick:
+        args.steps = 1
+    data = np.load(graph_file(args.quick))
+    print(f"graph: {int(data['n']):,} vertices, {data['src'].size:,} edges, {FEATS} features; "
+          f"{args.steps} timed steps, {args.threads} threads", flush=True)
+    results = []
+    try:
+        from tqdm import tqdm
+    except ImportError:  # tqdm is a dependency of gnnkit, but the script runs without it
+        def tqdm(it, **_):
+            return it
+    jobs = [(e, w) for w in args.workloads for e in args.engines]
+    for engine, workload in tqdm(jobs, desc="benchmark", unit="run"):
+        r = run_one(engine, workload, args)
+        if r is not None:
+            results.append(r)
+    print(table(results, args.engines, args.workloads))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0 if len(results) == len(jobs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
