@@ -59,7 +59,7 @@ class SAGEConv(nn.Module):
         else:
             out = F.linear(ops.spmm(g, x, reduce=self.aggr), self.lin_l.weight, self.lin_l.bias)
             if self.lin_r is not None:
-                out = torch.addmm(out, x, self.lin_r.weight.t())  # root term added inside the GEMM
+                out = out.addmm_(x, self.lin_r.weight.t())  # root term accumulated by the GEMM, no copy
         return F.normalize(out, p=2.0, dim=-1) if self.normalize else out
 
     def extra_repr(self) -> str:
