@@ -59,6 +59,10 @@ class Graph:
             are never lost to a ``max() + 1`` guess.
         batch_num_nodes: ``[B]`` vertices per graph when this graph is a batch.
         batch_num_edges: ``[B]`` edges per graph when this graph is a batch.
+        num_src_nodes: for a bipartite graph (a sampled block, a view of expanded
+            sources), the size of the source vertex set; ``src`` ids lie in
+            ``[0, num_src_nodes)`` and ``dst`` ids in ``[0, num_nodes)``. Default: the
+            same vertex set on both sides.
 
     Raises:
         TypeError: non-integer ids or a non-integer ``num_nodes``.
@@ -73,6 +77,7 @@ class Graph:
     num_nodes: int
     batch_num_nodes: Tensor | None = None
     batch_num_edges: Tensor | None = None
+    _num_src_nodes: int | None = None
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __init__(
@@ -82,6 +87,7 @@ class Graph:
         num_nodes: int,
         batch_num_nodes: Tensor | None = None,
         batch_num_edges: Tensor | None = None,
+        num_src_nodes: int | None = None,
         *,
         _validate: bool = True,
     ) -> None:
@@ -93,6 +99,7 @@ class Graph:
         set_(self, "num_nodes", num_nodes)
         set_(self, "batch_num_nodes", batch_num_nodes)
         set_(self, "batch_num_edges", batch_num_edges)
+        set_(self, "_num_src_nodes", None if num_src_nodes is None or num_src_nodes == num_nodes else num_src_nodes)
         set_(self, "_cache", {})
         if _validate:
             self.validate()
@@ -107,6 +114,15 @@ class Graph:
         object.__setattr__(self, "num_nodes", n)
         if n < 0:
             raise ValueError(f"num_nodes must be >= 0, got {n}")
+        ns = self._num_src_nodes
+        if ns is not None:
+            if isinstance(ns, bool) or not isinstance(ns, (int, np.integer)):
+                raise TypeError(f"num_src_nodes must be an int or None, got {type(ns).__name__} ({ns!r})")
+            if ns < 0:
+                raise ValueError(f"num_src_nodes must be >= 0, got {ns}")
+            object.__setattr__(self, "_num_src_nodes", int(ns))
+            if self.batch_num_nodes is not None:
+                raise ValueError("a bipartite graph (num_src_nodes given) cannot carry batch sizes")
         if self.src.numel() != self.dst.numel():
             raise ValueError(
                 f"src and dst must have the same length E, got src of length {self.src.numel()} "
@@ -114,16 +130,19 @@ class Graph:
             )
         if self.src.device != self.dst.device:
             raise ValueError(f"src and dst must be on one device, got {self.src.device} and {self.dst.device}")
-        for name, ids in (("src", self.src), ("dst", self.dst)):
+        for name, ids, size, size_name in (
+            ("src", self.src, self.num_src_nodes, "num_src_nodes" if self.is_bipartite else "num_nodes"),
+            ("dst", self.dst, n, "num_nodes"),
+        ):
             if ids.numel() == 0:
                 continue
             lo, hi = int(ids.min()), int(ids.max())
             if lo < 0:
-                raise ValueError(f"{name} holds a negative vertex id ({lo}); ids must lie in [0, num_nodes={n})")
-            if hi >= n:
+                raise ValueError(f"{name} holds a negative vertex id ({lo}); ids must lie in [0, {size_name}={size})")
+            if hi >= size:
                 raise ValueError(
-                    f"{name} holds vertex id {hi} but num_nodes is {n}; ids must lie in [0, num_nodes), "
-                    f"so pass num_nodes >= {hi + 1}"
+                    f"{name} holds vertex id {hi} but {size_name} is {size}; ids must lie in [0, {size_name}), "
+                    f"so pass {size_name} >= {hi + 1}"
                 )
         if (self.batch_num_nodes is None) != (self.batch_num_edges is None):
             raise ValueError("batch_num_nodes and batch_num_edges must be given together")
@@ -141,6 +160,22 @@ class Graph:
         return self.src.numel()
 
     @property
+    def num_src_nodes(self) -> int:
+        """Size of the source vertex set (``num_nodes`` unless the graph is bipartite)."""
+        return self.num_nodes if self._num_src_nodes is None else self._num_src_nodes
+
+    @property
+    def is_bipartite(self) -> bool:
+        return self._num_src_nodes is not None
+
+    def _require_square(self, what: str) -> None:
+        if self.is_bipartite:
+            raise ValueError(
+                f"{what} needs one vertex set, but this graph is bipartite "
+                f"(num_src_nodes={self.num_src_nodes}, num_nodes={self.num_nodes})"
+            )
+
+    @property
     def device(self) -> torch.device:
         return self.src.device
 
@@ -155,6 +190,8 @@ class Graph:
 
     def __repr__(self) -> str:
         extra = "" if self.batch_num_nodes is None else f", batch_size={self.batch_size}"
+        if self.is_bipartite:
+            extra += f", num_src_nodes={self.num_src_nodes}"
         return f"Graph(num_nodes={self.num_nodes}, num_edges={self.num_edges}{extra}, device={self.device})"
 
     def _cached(self, key: str, fn):
@@ -169,21 +206,22 @@ class Graph:
 
     def csr_out(self) -> CSR:
         """CSR by source: row ``u`` lists the out-edges of ``u`` (destinations in ``indices``)."""
-        return self._cached("csr_out", lambda: _build_csr(self.src, self.dst, self.num_nodes))
+        return self._cached("csr_out", lambda: _build_csr(self.src, self.dst, self.num_src_nodes))
 
     def in_degrees(self) -> Tensor:
         """``[N]`` int64 number of in-edges per vertex."""
         return self._cached("in_deg", lambda: self.csr_in().indptr.diff())
 
     def out_degrees(self) -> Tensor:
-        """``[N]`` int64 number of out-edges per vertex."""
+        """``[num_src_nodes]`` int64 number of out-edges per (source) vertex."""
         return self._cached("out_deg", lambda: self.csr_out().indptr.diff())
 
     def reverse(self) -> "Graph":
         """The graph with every edge flipped; edge ``i`` stays edge ``i`` (edge data lines up)."""
 
         def make() -> Graph:
-            rev = Graph(self.dst, self.src, self.num_nodes, self.batch_num_nodes, self.batch_num_edges, _validate=False)
+            rev = Graph(self.dst, self.src, self.num_src_nodes, self.batch_num_nodes, self.batch_num_edges,
+                        num_src_nodes=self.num_nodes, _validate=False)
             rev._cache["reverse"] = self
             for mine, theirs in (("csr_in", "csr_out"), ("csr_out", "csr_in")):
                 if mine in self._cache:
@@ -201,8 +239,8 @@ class Graph:
         return self.csr_in().eid is None
 
     # ------------------------------------------------------------- transforms
-    def _derive(self, src: Tensor, dst: Tensor, num_nodes: int | None = None) -> "Graph":
-        return Graph(src, dst, self.num_nodes if num_nodes is None else num_nodes, _validate=False)
+    def _derive(self, src: Tensor, dst: Tensor) -> "Graph":
+        return Graph(src, dst, self.num_nodes, num_src_nodes=self._num_src_nodes, _validate=False)
 
     def to(self, device: torch.device | str) -> "Graph":
         """Copy to ``device`` (cached layouts are rebuilt there lazily)."""
@@ -211,14 +249,14 @@ class Graph:
             return self
         bn = None if self.batch_num_nodes is None else self.batch_num_nodes.to(device)
         be = None if self.batch_num_edges is None else self.batch_num_edges.to(device)
-        return Graph(self.src.to(device), self.dst.to(device), self.num_nodes, bn, be, _validate=False)
+        return Graph(self.src.to(device), self.dst.to(device), self.num_nodes, bn, be, self._num_src_nodes, _validate=False)
 
     def sort_by_dst(self, edge_attr: Tensor | None = None):
         """Reorder edges by (dst, src) so aggregation needs no edge permutation.
 
         Returns the graph, or ``(graph, edge_attr[perm])`` when ``edge_attr`` is given.
         """
-        key = self.dst * max(self.num_nodes, 1) + self.src
+        key = self.dst * max(self.num_src_nodes, 1) + self.src
         perm = torch.argsort(key, stable=True)
         g = self._derive(self.src[perm], self.dst[perm])
         return g if edge_attr is None else (g, edge_attr[perm])
@@ -236,6 +274,7 @@ class Graph:
         Returns:
             The graph (cached on this graph), or ``(graph, weights)`` when ``edge_weight`` is given.
         """
+        self._require_square("add_self_loops")
         if edge_weight is None:
             return self._cached(f"self_loops_{only_missing}", lambda: self._with_loops(None, fill_value, only_missing))
         if edge_weight.shape[:1] != (self.num_edges,):
@@ -273,9 +312,9 @@ class Graph:
         Returns:
             The graph, or ``(graph, merged_edge_attr)`` when ``edge_attr`` is given.
         """
-        key = self.dst * max(self.num_nodes, 1) + self.src
+        n = max(self.num_src_nodes, 1)
+        key = self.dst * n + self.src
         uniq, inverse = torch.unique(key, sorted=True, return_inverse=True)
-        n = max(self.num_nodes, 1)
         g = self._derive(uniq % n, uniq // n)
         if edge_attr is None:
             return g
@@ -291,6 +330,7 @@ class Graph:
 
     def to_undirected(self) -> "Graph":
         """Add every reversed edge and drop duplicates (sorted by (dst, src))."""
+        self._require_square("to_undirected")
         return self._derive(torch.cat([self.src, self.dst]), torch.cat([self.dst, self.src])).coalesce()
 
     def subgraph(self, nodes: Tensor | Sequence[int]) -> tuple["Graph", Tensor, Tensor]:
@@ -300,6 +340,7 @@ class Graph:
             ``(sub, node_ids, edge_ids)``: vertex ``i`` of ``sub`` is ``node_ids[i]`` of this
             graph and edge ``j`` of ``sub`` is edge ``edge_ids[j]``.
         """
+        self._require_square("subgraph")
         nodes = torch.as_tensor(nodes, device=self.device)
         if nodes.dtype == torch.bool:
             if nodes.shape != (self.num_nodes,):
@@ -327,6 +368,7 @@ class Graph:
         for i, g in enumerate(graphs):
             if not isinstance(g, Graph):
                 raise TypeError(f"graphs[{i}] must be a gnnkit.Graph, got {type(g).__name__}")
+            g._require_square(f"batch (graphs[{i}])")
         device = graphs[0].device
         nn = torch.tensor([g.num_nodes for g in graphs], dtype=torch.int64)
         ne = torch.tensor([g.num_edges for g in graphs], dtype=torch.int64)
@@ -376,26 +418,26 @@ class Graph:
 
     @staticmethod
     def from_scipy(matrix: Any) -> tuple["Graph", Tensor]:
-        """From a square scipy sparse matrix with ``A[src, dst] = w``.
+        """From a scipy sparse matrix with ``A[src, dst] = w``.
 
+        A square ``[N, N]`` matrix gives a graph over N vertices; a rectangular
+        ``[S, N]`` one gives a bipartite graph with ``num_src_nodes = S``.
         Returns ``(graph, edge_weight)``; explicit zeros are kept as edges.
         """
         import scipy.sparse as sp
 
         if not sp.issparse(matrix):
             raise TypeError(f"matrix must be a scipy.sparse matrix, got {type(matrix).__name__}")
-        if matrix.shape[0] != matrix.shape[1]:
-            raise ValueError(f"matrix must be square [N, N], got shape {matrix.shape}")
         coo = matrix.tocoo()
-        g = Graph(coo.row.astype(np.int64), coo.col.astype(np.int64), int(matrix.shape[0]))
+        g = Graph(coo.row.astype(np.int64), coo.col.astype(np.int64), int(matrix.shape[1]), num_src_nodes=int(matrix.shape[0]))
         return g, torch.from_numpy(np.asarray(coo.data))
 
     def to_scipy(self, edge_weight: Tensor | None = None, fmt: str = "csr"):
-        """As an ``[N, N]`` scipy sparse matrix with ``A[src, dst] = w`` (duplicates summed)."""
+        """As an ``[num_src_nodes, N]`` scipy sparse matrix with ``A[src, dst] = w`` (duplicates summed)."""
         import scipy.sparse as sp
 
         w = np.ones(self.num_edges, dtype=np.float32) if edge_weight is None else edge_weight.detach().cpu().numpy()
-        a = sp.coo_matrix((w, (self.src.cpu().numpy(), self.dst.cpu().numpy())), shape=(self.num_nodes, self.num_nodes))
+        a = sp.coo_matrix((w, (self.src.cpu().numpy(), self.dst.cpu().numpy())), shape=(self.num_src_nodes, self.num_nodes))
         return a.asformat(fmt)
 
     @staticmethod
@@ -415,6 +457,7 @@ class Graph:
         """As a ``networkx.MultiDiGraph`` (keeps duplicate edges) with vertices ``0..N-1``."""
         import networkx as nx
 
+        self._require_square("to_networkx")
         out = nx.MultiDiGraph()
         out.add_nodes_from(range(self.num_nodes))
         out.add_edges_from(zip(self.src.tolist(), self.dst.tolist()))
@@ -453,6 +496,7 @@ class Graph:
         return (
             isinstance(other, Graph)
             and self.num_nodes == other.num_nodes
+            and self.num_src_nodes == other.num_src_nodes
             and torch.equal(self.src, other.src)
             and torch.equal(self.dst, other.dst)
         )

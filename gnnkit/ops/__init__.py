@@ -57,13 +57,17 @@ def _check_device(t: Tensor, g: Graph, name: str) -> None:
         raise ValueError(f"{name} is on {t.device} but the graph is on {g.device}; move one with .to(device)")
 
 
-def _node_input(x: Tensor, g: Graph, name: str) -> Tensor:
-    """Validate node data ``[N]``, ``[N, F]`` or ``[N, H, F]`` and return it as ``[N, H, F]``."""
+def _node_input(x: Tensor, g: Graph, name: str, side: str = "dst") -> Tensor:
+    """Validate node data ``[N]``, ``[N, F]`` or ``[N, H, F]`` and return it as ``[N, H, F]``.
+
+    ``side="src"`` checks against the source vertex set (``num_src_nodes``).
+    """
     _check_float(x, name)
     _check_device(x, g, name)
-    if x.dim() not in (1, 2, 3) or x.shape[0] != g.num_nodes:
+    rows, what = (g.num_src_nodes, "num_src_nodes") if side == "src" and g.is_bipartite else (g.num_nodes, "num_nodes")
+    if x.dim() not in (1, 2, 3) or x.shape[0] != rows:
         raise ValueError(
-            f"{name} must have shape [N], [N, F] or [N, H, F] with N = num_nodes = {g.num_nodes}, "
+            f"{name} must have shape [N], [N, F] or [N, H, F] with N = {what} = {rows}, "
             f"got {tuple(x.shape)}"
         )
     if x.dim() == 1:
@@ -143,7 +147,7 @@ class _SpMM(torch.autograd.Function):
         else:
             if need_x:
                 wsel = dy if w is None else dy * _select_weight(w, arg, dy.shape)
-                dx = _scatter_arg_grad(wsel, arg, g.src, g.num_nodes)
+                dx = _scatter_arg_grad(wsel, arg, g.src, g.num_src_nodes)
             if need_w:
                 dw = _arg_weight_grad(dy, x, arg, g)
         if dw is not None and w.shape[1] != dw.shape[1]:
@@ -235,7 +239,7 @@ def spmm(g: Graph, x: Tensor, edge_weight: Tensor | None = None, reduce: str = "
     r"""Sparse-dense product over in-edges: :math:`y_v = \bigoplus_{(u,v) \in E} w_{uv} x_u`.
 
     Args:
-        g: the graph.
+        g: the graph (bipartite graphs read ``x`` on the source side, ``num_src_nodes`` rows).
         x: node features ``[N]``, ``[N, F]`` or multi-head ``[N, H, F]``.
         edge_weight: ``[E]`` / ``[E, 1]`` (shared by heads) or ``[E, H]`` (per head), in
             the graph's edge order; ``None`` means all ones.
@@ -252,7 +256,7 @@ def spmm(g: Graph, x: Tensor, edge_weight: Tensor | None = None, reduce: str = "
     """
     _check_graph(g)
     _check_reduce(reduce)
-    x3 = _node_input(x, g, "x")
+    x3 = _node_input(x, g, "x", side="src")
     w = _edge_weight(edge_weight, g, x3.shape[1])
     if w is not None and w.dtype != x3.dtype:
         raise TypeError(f"edge_weight dtype {w.dtype} differs from x dtype {x3.dtype}")
@@ -298,18 +302,20 @@ def sddmm(g: Graph, x_src: Tensor, x_dst: Tensor, op: str = "dot") -> Tensor:
         raise ValueError(f"op must be 'dot', 'add', 'sub' or 'mul', got {op!r}")
     _check_float(x_src, "x_src")
     _check_float(x_dst, "x_dst")
-    if x_src.shape != x_dst.shape:
-        raise ValueError(f"x_src and x_dst must have the same shape, got {tuple(x_src.shape)} and {tuple(x_dst.shape)}")
+    if x_src.shape[1:] != x_dst.shape[1:]:
+        raise ValueError(
+            f"x_src and x_dst must have the same feature shape, got {tuple(x_src.shape)} and {tuple(x_dst.shape)}"
+        )
     if op != "dot":
-        for name, t in (("x_src", x_src), ("x_dst", x_dst)):
+        for name, t, rows in (("x_src", x_src, g.num_src_nodes), ("x_dst", x_dst, g.num_nodes)):
             _check_device(t, g, name)
-            if t.shape[0] != g.num_nodes:
-                raise ValueError(f"{name} must have num_nodes = {g.num_nodes} rows, got {tuple(t.shape)}")
+            if t.shape[0] != rows:
+                raise ValueError(f"{name} must have {rows} rows (its side of the graph), got {tuple(t.shape)}")
         a, b = x_src.index_select(0, g.src), x_dst.index_select(0, g.dst)  # [E, ...] each
         return a + b if op == "add" else a - b if op == "sub" else a * b
     if x_src.dim() not in (2, 3):
         raise ValueError(f"sddmm dot needs x_src [N, F] or [N, H, F], got {tuple(x_src.shape)}")
-    xs, xd = _node_input(x_src, g, "x_src"), _node_input(x_dst, g, "x_dst")
+    xs, xd = _node_input(x_src, g, "x_src", side="src"), _node_input(x_dst, g, "x_dst")
     out = _SDDMMDot.apply(g, xs, xd)  # [E, H]
     return out.view(-1) if x_src.dim() == 2 else out
 
@@ -343,8 +349,9 @@ def gather(g: Graph, x: Tensor, side: str = "src") -> Tensor:
     _check_graph(g)
     if side not in ("src", "dst"):
         raise ValueError(f"side must be 'src' or 'dst', got {side!r}")
-    if x.shape[0] != g.num_nodes:
-        raise ValueError(f"x must have num_nodes = {g.num_nodes} rows, got {tuple(x.shape)}")
+    rows = g.num_src_nodes if side == "src" else g.num_nodes
+    if x.shape[0] != rows:
+        raise ValueError(f"x must have {rows} rows (the {side} side of the graph), got {tuple(x.shape)}")
     _check_device(x, g, "x")
     return x.index_select(0, g.src if side == "src" else g.dst)
 
@@ -360,6 +367,7 @@ def gcn_norm(g: Graph, edge_weight: Tensor | None = None, dtype: torch.dtype = t
         ``edge_weight`` is None.
     """
     _check_graph(g)
+    g._require_square("gcn_norm")
 
     def compute(w: Tensor) -> Tensor:
         deg = w.new_zeros(g.num_nodes).index_add_(0, g.dst, w)
