@@ -29,7 +29,8 @@ class GNNConfig:
         norm: ``None | "batch" | "layer"`` after each hidden layer.
         residual: add a (projected) skip connection around each hidden layer.
         activation: ``"relu" | "elu" | "gelu"``.
-        aggr: SAGE/GIN aggregator.
+        aggr: SAGE/GIN aggregator (``"sum" | "mean" | "max" | "min"``); ``None`` takes the
+            layer's usual choice: mean for SAGE, sum for GIN (the injective one).
     """
 
     model: str = "gcn"
@@ -43,7 +44,7 @@ class GNNConfig:
     norm: str | None = None
     residual: bool = False
     activation: str = "relu"
-    aggr: str = "mean"
+    aggr: str | None = None
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -57,6 +58,8 @@ class GNNConfig:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
         if self.norm not in (None, "batch", "layer"):
             raise ValueError(f"norm must be None, 'batch' or 'layer', got {self.norm!r}")
+        if self.aggr is not None and self.aggr not in ("sum", "mean", "max", "min"):
+            raise ValueError(f"aggr must be None or one of ('sum', 'mean', 'max', 'min'), got {self.aggr!r}")
         if self.activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {tuple(_ACTIVATIONS)}, got {self.activation!r}")
 
@@ -68,10 +71,10 @@ def _make_layer(cfg: GNNConfig, fin: int, fout: int, last: bool) -> nn.Module:
     if cfg.model == "gcn":
         return GCNConv(fin, fout)
     if cfg.model == "sage":
-        return SAGEConv(fin, fout, aggr=cfg.aggr)
+        return SAGEConv(fin, fout, aggr=cfg.aggr or "mean")
     if cfg.model == "gin":
         mlp = nn.Sequential(nn.Linear(fin, fout), nn.ReLU(), nn.Linear(fout, fout))
-        return GINConv(mlp, train_eps=True, aggr="sum" if cfg.aggr == "mean" else cfg.aggr)
+        return GINConv(mlp, train_eps=True, aggr=cfg.aggr or "sum")
     if last:
         return GATConv(fin, fout, heads=cfg.out_heads, concat=False, dropout=cfg.dropout)
     return GATConv(fin, fout, heads=cfg.heads, concat=True, dropout=cfg.dropout)

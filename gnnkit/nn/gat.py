@@ -57,6 +57,8 @@ class GATConv(nn.Module):
 
     def forward(self, g: Graph, x: Tensor, return_attention: bool = False):
         if self.add_self_loops:
+            if g.is_bipartite:
+                raise ValueError("GATConv(add_self_loops=True) needs one vertex set; pass add_self_loops=False for a bipartite block")
             g = g.add_self_loops(only_missing=True)
         h = self.lin(x).view(-1, self.heads, self.out_features)  # [N, H, F']
         # a_s . (W x) = (a_s^T W) x: fold the attention vectors into the projection, so
@@ -65,6 +67,8 @@ class GATConv(nn.Module):
         att = torch.cat([self.att_src, self.att_dst], 1).view(2 * self.heads, self.out_features, 1)  # [2H, F', 1]
         w_att = (w.repeat(2, 1, 1) * att).sum(1)  # [2H, F]
         a_src, a_dst = (x @ w_att.t()).split(self.heads, dim=1)  # [N, H] each
+        if g.is_bipartite:  # block convention: the destinations are the first num_nodes sources
+            a_dst = a_dst[: g.num_nodes]
         score = F.leaky_relu(ops.sddmm(g, a_src, a_dst, op="add"), self.negative_slope)  # [E, H]
         alpha = ops.edge_softmax(g, score)  # [E, H]
         alpha_d = F.dropout(alpha, p=self.dropout, training=self.training)

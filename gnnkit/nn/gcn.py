@@ -42,6 +42,11 @@ class GCNConv(nn.Module):
 
     def forward(self, g: Graph, x: Tensor, edge_weight: Tensor | None = None) -> Tensor:
         w = edge_weight
+        if g.is_bipartite and (self.add_self_loops or self.normalize):
+            raise ValueError(
+                "GCNConv with self-loops or symmetric normalisation needs one vertex set; on a bipartite "
+                "block pass add_self_loops=False, normalize=False and precomputed edge_weight"
+            )
         if self.add_self_loops:
             if w is None:
                 g = g.add_self_loops(only_missing=True)

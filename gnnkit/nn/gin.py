@@ -31,12 +31,13 @@ class GINConv(nn.Module):
 
     def reset_parameters(self) -> None:
         self.eps.data.fill_(self.initial_eps)
-        for m in self.nn.modules():
-            if m is not self.nn and hasattr(m, "reset_parameters"):
+        for m in self.nn.modules():  # includes self.nn itself, which may be a bare nn.Linear
+            if hasattr(m, "reset_parameters"):
                 m.reset_parameters()
 
     def forward(self, g: Graph, x: Tensor) -> Tensor:
-        return self.nn((1 + self.eps) * x + ops.spmm(g, x, reduce=self.aggr))
+        x_dst = x[: g.num_nodes] if g.is_bipartite else x  # block convention: destinations come first
+        return self.nn((1 + self.eps) * x_dst + ops.spmm(g, x, reduce=self.aggr))
 
     def extra_repr(self) -> str:
         return f"aggr={self.aggr!r}"

@@ -56,7 +56,16 @@ class SourceEdgeFn(nn.Module):
         w = self.edge_weight(e)
         if w is None:
             return m
-        return m * (w.view(-1, *([1] * (m.dim() - 1))) if w.dim() == 1 else w.unsqueeze(-1))
+        if w.dim() == 1:
+            return m * w.view(-1, *([1] * (m.dim() - 1)))  # [E] -> [E, 1(, 1)]
+        if m.dim() == 2:  # no head axis: only a shared [E, 1] weight fits, as in ops.spmm
+            if w.shape[1:] != (1,):
+                raise ValueError(
+                    f"edge weights for [E, M] messages must have shape [E] or [E, 1], got {tuple(w.shape)}; "
+                    f"per-head weights [E, H] need [N, H, F] node features"
+                )
+            return m * w  # [E, M] * [E, 1]
+        return m * w.unsqueeze(-1)  # [E, H, M] * [E, H or 1, 1]
 
 
 class CopySource(SourceEdgeFn):
@@ -180,7 +189,8 @@ class GNNLayer(nn.Module):
             layer skip the per-edge messages (see ``forward``).
         aggregator: ``"sum" | "mean" | "max" | "min" | "softmax"`` or a module/callable
             ``(g, m [E, M]) -> [N, M]`` such as :class:`DeepSetsAggregation` or
-            :class:`LSTMAggregation`. A vertex with no in-edges aggregates to 0.
+            :class:`LSTMAggregation`. With a string aggregator a vertex with no in-edges
+            aggregates to 0; a module decides for itself (Deep Sets gives ``rho(0)``).
         vertex_fn: ``(x [N, F], h [N, M]) -> [N, F_out]``, or ``None`` to return ``h``.
         fuse: allow the fused path (set False to force per-edge messages, e.g. in tests).
 

@@ -26,7 +26,9 @@ class SAGEConv(nn.Module):
         bias: learn a bias (on ``lin_l``).
 
     Shape:
-        x ``[N, F]`` → ``[N, F']``.
+        x ``[N, F]`` → ``[N, F']``. On a bipartite graph (a sampled block) x holds the
+        ``num_src_nodes`` sources, of which the first ``num_nodes`` are the destinations
+        (DGL's block convention); the output has ``num_nodes`` rows.
     """
 
     def __init__(self, in_features: int, out_features: int, aggr: str = "mean", root_weight: bool = True, normalize: bool = False, bias: bool = True):
@@ -45,6 +47,7 @@ class SAGEConv(nn.Module):
             self.lin_r.reset_parameters()
 
     def forward(self, g: Graph, x: Tensor) -> Tensor:
+        x_dst = x[: g.num_nodes] if g.is_bipartite else x  # [N_dst, F]
         if self.aggr in ("sum", "mean") and self.out_features < self.in_features:
             # project first: one GEMM for both weights, then aggregate the narrow half
             if self.lin_r is not None:
@@ -55,11 +58,11 @@ class SAGEConv(nn.Module):
             if self.lin_l.bias is not None:
                 out = out + self.lin_l.bias
             if y_r is not None:
-                out = out + y_r
+                out = out + y_r[: g.num_nodes]
         else:
             out = F.linear(ops.spmm(g, x, reduce=self.aggr), self.lin_l.weight, self.lin_l.bias)
             if self.lin_r is not None:
-                out = out.addmm_(x, self.lin_r.weight.t())  # root term accumulated by the GEMM, no copy
+                out = out.addmm_(x_dst, self.lin_r.weight.t())  # root term accumulated by the GEMM, no copy
         return F.normalize(out, p=2.0, dim=-1) if self.normalize else out
 
     def extra_repr(self) -> str:

@@ -1,0 +1,214 @@
+"""Tests for gnnkit.models: GNNConfig validation, GNN construction, wiring, training and serialisation."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.testing import assert_close
+
+from gnnkit import GNN, Graph, GNNConfig
+from gnnkit.models import MODELS
+from gnnkit.nn import GATConv, GCNConv, GINConv, SAGEConv
+
+LAYER_TYPES = {"gcn": GCNConv, "sage": SAGEConv, "gat": GATConv, "gin": GINConv}
+NORMS = (None, "batch", "layer")
+
+
+# ----------------------------------------------------------------- helpers
+def small_config(model: str, **overrides) -> GNNConfig:
+    base = dict(model=model, in_features=5, out_features=3, hidden_features=4, num_layers=3, heads=2, out_heads=2, dropout=0.0)
+    base.update(overrides)
+    return GNNConfig(**base)
+
+
+def random_graph(seed: int, num_nodes: int = 12, num_edges: int = 30) -> Graph:
+    """Random edges with vertex ``num_nodes - 1`` isolated (trailing) and one duplicated edge."""
+    gen = torch.Generator().manual_seed(seed)
+    src = torch.randint(num_nodes - 1, (num_edges,), generator=gen)
+    dst = torch.randint(num_nodes - 1, (num_edges,), generator=gen)
+    return Graph(torch.cat([src, src[:1]]), torch.cat([dst, dst[:1]]), num_nodes)
+
+
+def two_community_problem(seed: int = 0, n: int = 24) -> tuple[Graph, Tensor, Tensor]:
+    """Vertex classes 0/1 (``v % 2``), edges mostly inside a class, features noisy class means."""
+    gen = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 2
+    src = torch.randint(n, (4 * n,), generator=gen)
+    dst = torch.randint(n, (4 * n,), generator=gen)
+    keep = (y[src] == y[dst]) | (torch.rand(4 * n, generator=gen) < 0.1)
+    g = Graph(src[keep], dst[keep], n).to_undirected()
+    x = torch.randn(n, 5, generator=gen) + 0.8 * F.one_hot(y, 5).float()
+    return g, x, y
+
+
+# --------------------------------------------------------------- validation
+@pytest.mark.parametrize(
+    "overrides,match",
+    [
+        ({"model": "gcnn"}, r"model must be one of \('gcn', 'sage', 'gat', 'gin'\), got 'gcnn'"),
+        ({"num_layers": 0}, "num_layers must be >= 1, got 0"),
+        ({"in_features": 0}, "in_features must be >= 1, got 0"),
+        ({"out_features": -1}, "out_features must be >= 1, got -1"),
+        ({"hidden_features": 0}, "hidden_features must be >= 1, got 0"),
+        ({"heads": 0}, "heads must be >= 1, got 0"),
+        ({"out_heads": 0}, "out_heads must be >= 1, got 0"),
+        ({"dropout": -0.1}, r"dropout must lie in \[0, 1\), got -0.1"),
+        ({"dropout": 1.0}, r"dropout must lie in \[0, 1\), got 1.0"),
+        ({"norm": "group"}, "norm must be None, 'batch' or 'layer', got 'group'"),
+        ({"activation": "tanh"}, r"activation must be one of \('relu', 'elu', 'gelu'\), got 'tanh'"),
+    ],
+)
+def test_config_rejects_invalid_values(overrides, match):
+    with pytest.raises(ValueError, match=match):
+        GNNConfig(**overrides)
+
+
+def test_config_defaults_are_valid_and_round_trip_through_dict():
+    cfg = small_config("gat", norm="layer", residual=True, activation="elu")
+    assert GNNConfig(**cfg.to_dict()) == cfg
+    assert GNNConfig().model == "gcn"
+
+
+def test_invalid_aggregator_is_rejected_by_the_config():
+    with pytest.raises(ValueError, match="aggr must be None or one of .* got 'median'"):
+        small_config("sage", aggr="median")
+
+
+# ------------------------------------------------------------ construction
+@pytest.mark.parametrize("residual", [False, True])
+@pytest.mark.parametrize("norm", NORMS)
+@pytest.mark.parametrize("model", MODELS)
+def test_gnn_builds_and_has_output_shape(model, norm, residual):
+    cfg = small_config(model, norm=norm, residual=residual)
+    net = GNN(cfg)
+    assert len(net.layers) == cfg.num_layers
+    assert all(isinstance(layer, LAYER_TYPES[model]) for layer in net.layers)
+    assert len(net.norms) == cfg.num_layers - 1
+    assert len(net.skips) == (cfg.num_layers - 1 if residual else 0)
+    width = cfg.hidden_features * (cfg.heads if model == "gat" else 1)
+    norm_type = {None: nn.Identity, "batch": nn.BatchNorm1d, "layer": nn.LayerNorm}[norm]
+    assert all(isinstance(m, norm_type) for m in net.norms)
+    if residual:  # in -> hidden needs a projection; hidden -> hidden does not
+        assert isinstance(net.skips[0], nn.Linear) and net.skips[0].weight.shape == (width, cfg.in_features)
+        assert all(isinstance(m, nn.Identity) for m in net.skips[1:])
+    g = random_graph(0)
+    for mode in (net.train, net.eval):
+        mode()
+        out = net(g, torch.randn(g.num_nodes, cfg.in_features))
+        assert out.shape == (g.num_nodes, cfg.out_features)
+        assert torch.isfinite(out).all()
+
+
+def test_gat_layer_sizes():
+    """Hidden GAT layers concatenate ``heads`` heads; the last averages ``out_heads`` heads."""
+    net = GNN(small_config("gat", heads=3, out_heads=2, hidden_features=4))
+    hidden, last = net.layers[1], net.layers[-1]
+    assert (hidden.in_features, hidden.out_features, hidden.heads, hidden.concat) == (12, 4, 3, True)
+    assert (last.in_features, last.out_features, last.heads, last.concat) == (12, 3, 2, False)
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_gnn_shallow(num_layers):
+    net = GNN(small_config("sage", num_layers=num_layers, residual=True, norm="batch"))
+    g = random_graph(1)
+    assert net(g, torch.randn(g.num_nodes, 5)).shape == (g.num_nodes, 3)
+
+
+def _manual_forward(net: GNN, g: Graph, x: Tensor) -> Tensor:
+    """The documented order, eval mode: conv → norm → activation → + skip(x) (hidden layers only)."""
+    act = {"relu": F.relu, "elu": F.elu, "gelu": F.gelu}[net.config.activation]
+    for i, layer in enumerate(net.layers):
+        h = layer(g, x)
+        if i < len(net.layers) - 1:
+            h = act(net.norms[i](h))
+            if net.config.residual:
+                h = h + net.skips[i](x)
+        x = h
+    return x
+
+
+@pytest.mark.parametrize("residual", [False, True])
+@pytest.mark.parametrize("model,norm", [("gcn", "layer"), ("sage", "batch"), ("gat", None), ("gin", "layer")])
+def test_gnn_forward_is_the_documented_composition(model, norm, residual):
+    torch.manual_seed(0)
+    net = GNN(small_config(model, norm=norm, residual=residual, activation="elu", dropout=0.3)).double().eval()
+    g = random_graph(2)
+    x = torch.randn(g.num_nodes, 5, dtype=torch.float64)
+    assert_close(net(g, x), _manual_forward(net, g, x))
+
+
+def test_dropout_only_in_training():
+    torch.manual_seed(0)
+    net = GNN(small_config("gcn", dropout=0.5))
+    g, x = random_graph(3), torch.randn(12, 5)
+    net.eval()
+    assert torch.equal(net(g, x), net(g, x))
+    net.train()
+    assert not torch.equal(net(g, x), net(g, x))
+
+
+def test_gin_learns_eps_and_uses_sum_for_default_aggr_and_given_aggr_otherwise():
+    gin_layers = GNN(small_config("gin")).layers
+    assert all(layer.aggr == "sum" and isinstance(layer.eps, nn.Parameter) for layer in gin_layers)
+    assert all(layer.aggr == "mean" for layer in GNN(small_config("sage")).layers)
+    assert all(layer.aggr == "mean" for layer in GNN(small_config("gin", aggr="mean")).layers)
+    assert all(layer.aggr == "max" for layer in GNN(small_config("gin", aggr="max")).layers)
+    assert all(layer.aggr == "max" for layer in GNN(small_config("sage", aggr="max")).layers)
+
+
+def test_reset_parameters_reinitializes_every_parameter():
+    net = GNN(small_config("gin", norm="layer", residual=True))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(7.0)
+    net.reset_parameters()
+    for name, p in net.named_parameters():
+        assert not torch.all(p == 7.0), name
+
+
+# ------------------------------------------------------------------ training
+@pytest.mark.parametrize("variant", [{}, {"norm": "batch", "residual": True}, {"norm": "layer", "residual": True}],
+                         ids=["plain", "batch_residual", "layer_residual"])
+@pytest.mark.parametrize("model", MODELS)
+def test_training_reduces_loss(model, variant):
+    """30 full-batch Adam steps on a separable two-community problem.
+
+    The bar is ``final < 0.5 * initial``: every configuration reaches below 0.3 of its initial
+    loss (measured), so 0.5 leaves room for seed/platform noise yet fails if training stalls.
+    """
+    torch.manual_seed(0)
+    g, x, y = two_community_problem()
+    net = GNN(small_config(model, out_features=2, num_layers=2, **variant))
+    opt = torch.optim.Adam(net.parameters(), lr=0.02)
+    net.train()
+    losses = []
+    for _ in range(30):
+        opt.zero_grad()
+        loss = F.cross_entropy(net(g, x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+# ------------------------------------------------------------- state_dict
+@pytest.mark.parametrize("model", MODELS)
+def test_state_dict_round_trip(model):
+    """A fresh model loaded with another's state_dict gives identical eval outputs, buffers included."""
+    cfg = small_config(model, norm="batch", residual=True)
+    g = random_graph(4)
+    x = torch.randn(g.num_nodes, cfg.in_features, generator=torch.Generator().manual_seed(4))
+    torch.manual_seed(1)
+    source = GNN(cfg)
+    source.train()
+    source(g, x)  # move the BatchNorm running statistics away from their defaults
+    torch.manual_seed(2)
+    target = GNN(dataclasses.replace(cfg))
+    source.eval(), target.eval()
+    assert not torch.allclose(target(g, x), source(g, x))  # the round trip below has something to do
+    missing, unexpected = target.load_state_dict(source.state_dict())
+    assert (missing, unexpected) == ([], [])
+    assert torch.equal(target(g, x), source(g, x))
