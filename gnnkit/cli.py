@@ -132,6 +132,7 @@ def train(args: argparse.Namespace) -> float:
         loss = F.cross_entropy(model(g, x)[data.train_mask], y[data.train_mask])
         loss.backward()
         opt.step()
+        loss = loss.item()
         model.eval()
         with torch.no_grad():
             logits = model(g, x)
@@ -144,8 +145,8 @@ def train(args: argparse.Namespace) -> float:
             state["bad_epochs"] += 1
         state["epoch"] = epoch + 1
         if not args.quiet:
-            tqdm.write(f"epoch {epoch + 1:4d} | loss {float(loss):.4f} | val loss {val_loss:.4f} | val acc {val_acc:.4f}")
-            bar.set_postfix(loss=f"{float(loss):.3f}", val_acc=f"{val_acc:.3f}")
+            tqdm.write(f"epoch {epoch + 1:4d} | loss {loss:.4f} | val loss {val_loss:.4f} | val acc {val_acc:.4f}")
+            bar.set_postfix(loss=f"{loss:.3f}", val_acc=f"{val_acc:.3f}")
         if args.checkpoint is not None:
             _atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "state": state,
                           "rng": torch.get_rng_state(), "config": config.to_dict(), "seed": args.seed}, args.checkpoint)
