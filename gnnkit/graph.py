@@ -29,6 +29,8 @@ def _as_index(value: Any, name: str) -> Tensor:
     if isinstance(value, np.ndarray):
         value = torch.from_numpy(value)
     elif not isinstance(value, Tensor):
+        if isinstance(value, (list, tuple)) and len(value) == 0:
+            return torch.zeros(0, dtype=torch.int64)  # an empty list has no dtype to check
         try:
             value = torch.as_tensor(value)
         except (TypeError, ValueError, RuntimeError) as exc:
