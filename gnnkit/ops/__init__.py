@@ -337,7 +337,7 @@ def edge_softmax(g: Graph, score: Tensor) -> Tensor:
     _check_device(score, g, "score")
     if score.dim() not in (1, 2) or score.shape[0] != g.num_edges:
         raise ValueError(f"score must have shape [E] or [E, H] with E = {g.num_edges}, got {tuple(score.shape)}")
-    s2 = score.reshape(g.num_edges, -1).contiguous()
+    s2 = (score.unsqueeze(1) if score.dim() == 1 else score).contiguous()  # [E, H]
     return _EdgeSoftmax.apply(g, s2).view(score.shape)
 
 
