@@ -113,7 +113,7 @@ def train(args: argparse.Namespace) -> float:
             return _accuracy(model(g, x), y, data.test_mask)
 
     opt = torch.optim.Adam(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
-    state = {"epoch": 0, "best_val_acc": -1.0, "best_val_loss": float("inf"), "bad_epochs": 0,
+    state = {"epoch": 0, "best_val_acc": -1.0, "best_val_loss": float("inf"), "selected_val_loss": float("inf"), "bad_epochs": 0,
              "best_model": copy.deepcopy(model.state_dict())}
     if args.resume and args.checkpoint.exists():
         ckpt = torch.load(args.checkpoint, weights_only=True)
@@ -138,11 +138,15 @@ def train(args: argparse.Namespace) -> float:
             logits = model(g, x)
             val_loss = float(F.cross_entropy(logits[data.val_mask], y[data.val_mask]))
             val_acc = _accuracy(logits, y, data.val_mask)
-        better = val_acc > state["best_val_acc"] or (val_acc == state["best_val_acc"] and val_loss < state["best_val_loss"])
-        if better:
-            state.update(best_val_acc=val_acc, best_val_loss=val_loss, bad_epochs=0, best_model=copy.deepcopy(model.state_dict()))
+        # select the model with the best validation accuracy (ties: lower loss); as in the GAT paper,
+        # patience runs out only when neither validation accuracy nor loss has improved
+        if val_acc > state["best_val_acc"] or (val_acc == state["best_val_acc"] and val_loss < state["selected_val_loss"]):
+            state.update(selected_val_loss=val_loss, best_model=copy.deepcopy(model.state_dict()))
+        if val_acc >= state["best_val_acc"] or val_loss <= state["best_val_loss"]:
+            state["bad_epochs"] = 0
         else:
             state["bad_epochs"] += 1
+        state.update(best_val_acc=max(state["best_val_acc"], val_acc), best_val_loss=min(state["best_val_loss"], val_loss))
         state["epoch"] = epoch + 1
         if not args.quiet:
             tqdm.write(f"epoch {epoch + 1:4d} | loss {loss:.4f} | val loss {val_loss:.4f} | val acc {val_acc:.4f}")
