@@ -1,8 +1,9 @@
 """gnnkit: scalable sparse graph neural networks on PyTorch."""
-from . import nn, ops
+from . import blocks, nn, ops
 from .graph import CSR, Graph
 from .models import GNN, GNNConfig
+from .neurons import NeuronGraph
 
 __version__ = "0.1.0"
 
-__all__ = ["Graph", "CSR", "GNN", "GNNConfig", "nn", "ops", "__version__"]
+__all__ = ["Graph", "CSR", "GNN", "GNNConfig", "NeuronGraph", "blocks", "nn", "ops", "__version__"]

@@ -14,6 +14,9 @@ from .message_passing import (
     SoftmaxAggregation,
     SourceEdgeFn,
 )
+from .graph_rnn import GraphGRUCell, GraphLSTMCell, GraphRNN, GraphRNNCell, propagate
+from .mpnn import MPNN
+from .readout import AttentionReadout, DeepSetsReadout, Readout, pooling_graph, readout
 from .sage import SAGEConv
 
 __all__ = [
@@ -31,4 +34,15 @@ __all__ = [
     "SAGEConv",
     "GATConv",
     "GINConv",
+    "MPNN",
+    "GraphRNN",
+    "GraphRNNCell",
+    "GraphGRUCell",
+    "GraphLSTMCell",
+    "propagate",
+    "readout",
+    "Readout",
+    "DeepSetsReadout",
+    "AttentionReadout",
+    "pooling_graph",
 ]

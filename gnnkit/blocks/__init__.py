@@ -1,0 +1,34 @@
+"""Network blocks usable as the edge function f or vertex function g of :class:`~gnnkit.nn.GNNLayer`.
+
+MLPs, convolutional encoders for signal/image vertices, recurrent cells (GRU, LSTM,
+LRU) with a per-vertex state, sparse neighbour attention and a dense transformer
+block, plus the adapters that plug them into a layer. Each block runs batched over
+all vertices (or edges) at once.
+"""
+from .adapters import ConcatEdgeFn, ConcatVertexFn, RecurrentVertexFn
+from .attention import NeighborAttention, TransformerBlock
+from .cnn import Conv1dEncoder, Conv2dEncoder
+from .mlp import ACTIVATIONS, MLP, make_activation
+from .recurrent import LRU, GRUCell, LSTMCell, RecurrentCell, SequenceEncoder
+
+# last: the one block module that imports gnnkit.nn, whose MPNN and graph RNN import the blocks above
+from .source import SourceTransform  # noqa: E402  isort: skip
+
+__all__ = [
+    "MLP",
+    "ACTIVATIONS",
+    "make_activation",
+    "Conv1dEncoder",
+    "Conv2dEncoder",
+    "RecurrentCell",
+    "GRUCell",
+    "LSTMCell",
+    "LRU",
+    "SequenceEncoder",
+    "NeighborAttention",
+    "TransformerBlock",
+    "ConcatEdgeFn",
+    "SourceTransform",
+    "ConcatVertexFn",
+    "RecurrentVertexFn",
+]
