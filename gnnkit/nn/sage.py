@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from .. import ops
 from ..graph import Graph
+from ._dense import multi_linear
 
 __all__ = ["SAGEConv"]
 
@@ -48,21 +49,22 @@ class SAGEConv(nn.Module):
 
     def forward(self, g: Graph, x: Tensor) -> Tensor:
         x_dst = x[: g.num_nodes] if g.is_bipartite else x  # [N_dst, F]
+        w_l, w_r, b = self.lin_l.weight, None if self.lin_r is None else self.lin_r.weight, self.lin_l.bias
         if self.aggr in ("sum", "mean") and self.out_features < self.in_features:
-            # project first: one GEMM for both weights, then aggregate the narrow half
-            if self.lin_r is not None:
-                y_l, y_r = F.linear(x, torch.cat([self.lin_l.weight, self.lin_r.weight])).split(self.out_features, dim=1)
-            else:
-                y_l, y_r = F.linear(x, self.lin_l.weight), None
+            # project first (γ(A X) W = γ(A X W) for linear γ): one GEMM for both weights,
+            # then aggregate only the narrow half
+            if w_r is None:
+                y_l, y_r = multi_linear([x], [w_l]), None
+            else:  # split's backward is one cat; slicing would zero-fill a gradient per slice
+                y_l, y_r = multi_linear([x], [torch.cat([w_l, w_r])]).split(self.out_features, dim=1)
             out = ops.spmm(g, y_l, reduce=self.aggr)
-            if self.lin_l.bias is not None:
-                out = out + self.lin_l.bias
+            if b is not None:
+                out = out + b
             if y_r is not None:
-                out = out + y_r[: g.num_nodes]
+                out = out + (y_r[: g.num_nodes] if g.is_bipartite else y_r)
         else:
-            out = F.linear(ops.spmm(g, x, reduce=self.aggr), self.lin_l.weight, self.lin_l.bias)
-            if self.lin_r is not None:
-                out = out.addmm_(x_dst, self.lin_r.weight.t())  # root term accumulated by the GEMM, no copy
+            agg = ops.spmm(g, x, reduce=self.aggr)
+            out = multi_linear([agg] if w_r is None else [agg, x_dst], [w_l] if w_r is None else [w_l, w_r], b)
         return F.normalize(out, p=2.0, dim=-1) if self.normalize else out
 
     def extra_repr(self) -> str:

@@ -1,0 +1,39 @@
+"""gnnkit.nn._dense.multi_linear: equals sum(F.linear) + b, forward and backward."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gnnkit.nn._dense import multi_linear
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+@pytest.mark.parametrize("bias", [True, False])
+def test_multi_linear_gradcheck(k, bias):
+    g = torch.Generator().manual_seed(k)
+    xs = [torch.randn(5, 3 + i, dtype=torch.float64, generator=g, requires_grad=True) for i in range(k)]
+    ws = [torch.randn(4, 3 + i, dtype=torch.float64, generator=g, requires_grad=True) for i in range(k)]
+    b = torch.randn(4, dtype=torch.float64, generator=g, requires_grad=True) if bias else None
+    torch.autograd.gradcheck(lambda *a: multi_linear(a[:k], a[k : 2 * k], a[2 * k] if bias else None), (*xs, *ws, *([b] if bias else [])))
+
+
+def test_multi_linear_large_matches_f_linear():
+    # large enough for the 2 MB-page buffers (> 8 MB output)
+    torch.manual_seed(0)
+    x1, x2 = torch.randn(40_000, 64, requires_grad=True), torch.randn(40_000, 32, requires_grad=True)
+    w1, w2 = torch.randn(80, 64, requires_grad=True), torch.randn(80, 32, requires_grad=True)
+    b = torch.randn(80, requires_grad=True)
+    out = multi_linear([x1, x2], [w1, w2], b)
+    ref = F.linear(x1, w1) + F.linear(x2, w2) + b
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-4)
+    gy = torch.randn_like(out)
+    got = torch.autograd.grad(out, (x1, x2, w1, w2, b), gy)
+    exp = torch.autograd.grad(ref, (x1, x2, w1, w2, b), gy)
+    for a, e in zip(got, exp):
+        torch.testing.assert_close(a, e, rtol=1e-4, atol=1e-2)
+
+
+def test_multi_linear_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match=r"xs\[1\]"):
+        multi_linear([torch.randn(3, 2), torch.randn(4, 2)], [torch.randn(5, 2), torch.randn(5, 2)])
+    with pytest.raises(ValueError, match="equal length"):
+        multi_linear([torch.randn(3, 2)], [])
