@@ -17,10 +17,13 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .datasets import load_dataset
+from .datasets import PlanetoidDataset, load_dataset
 from .models import GNN, MODELS, GNNConfig
 
-__all__ = ["main", "build_parser", "DEFAULTS"]
+__all__ = ["main", "build_parser", "train", "DEFAULTS", "UsageError"]
+
+# Hyper-parameters that must match for --resume; "epochs" may grow, so a finished run can be extended.
+_RESUME_KEYS = ("hidden", "heads", "dropout", "lr", "weight_decay", "patience", "activation")
 
 # Paper settings: GCN (Kipf & Welling 2017), GAT (Velickovic et al. 2018); SAGE/GIN as PyG's examples.
 DEFAULTS = {
@@ -31,6 +34,13 @@ DEFAULTS = {
 }
 
 
+class UsageError(ValueError):
+    """Arguments that parse but do not fit together (or name a dataset or file that is not there).
+
+    :func:`main` reports it like an argparse error: the message on stderr and exit status 2.
+    """
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -38,9 +48,23 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
 def _non_negative_float(text: str) -> float:
     value = float(text)
-    if value < 0:
+    if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
 
@@ -55,18 +79,20 @@ def _dropout(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gnnkit", description="Sparse graph neural networks on PyTorch.")
     sub = parser.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train a node classifier (full batch)")
+    t = sub.add_parser("train", help="train a node classifier (full batch)",
+                       description="Train a node classifier; the last line printed is 'test accuracy: X'.")
     t.add_argument("--dataset", default="cora", help="dataset name (bundled: cora; others need --data-dir)")
     t.add_argument("--data-dir", type=Path, help="directory with raw Planetoid files ind.<dataset>.*")
     t.add_argument("--model", choices=MODELS, default="gcn")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--epochs", type=_positive_int, help="maximum epochs (model default)")
-    t.add_argument("--lr", type=_non_negative_float)
+    t.add_argument("--lr", type=_positive_float)
     t.add_argument("--weight-decay", type=_non_negative_float)
     t.add_argument("--hidden", type=_positive_int, help="hidden width (per head for GAT)")
     t.add_argument("--heads", type=_positive_int, help="GAT attention heads")
     t.add_argument("--dropout", type=_dropout)
-    t.add_argument("--patience", type=int, help="stop after this many epochs without a better validation score (0: never)")
+    t.add_argument("--patience", type=_non_negative_int,
+                   help="stop after this many epochs in which neither validation accuracy nor loss improved (0: never)")
     t.add_argument("--threads", type=_positive_int, help="torch CPU threads")
     t.add_argument("--checkpoint", type=Path, help="write a resumable checkpoint here after every epoch")
     t.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
@@ -80,51 +106,85 @@ def _accuracy(logits: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> floa
     return float((logits[mask].argmax(-1) == y[mask]).float().mean())
 
 
-def _atomic_save(obj, path: Path) -> None:
+def _atomic_save(obj: dict, path: Path) -> None:
+    # a run killed mid-write leaves the previous file intact: os.replace is atomic on one filesystem
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
 
 
+def _load(path: Path, what: str) -> dict:
+    if not path.is_file():
+        raise UsageError(f"{what} {path} does not exist")
+    return torch.load(path, weights_only=True)  # tensors and plain containers only: no code runs
+
+
+def _evaluate_saved(args: argparse.Namespace, data: PlanetoidDataset) -> float:
+    saved = _load(args.load, "--load")
+    config = GNNConfig(**saved["config"])
+    if (config.in_features, config.out_features) != (data.num_features, data.num_classes):
+        raise UsageError(
+            f"--load {args.load} holds a model for {config.in_features} features and {config.out_features} classes, "
+            f"but dataset {args.dataset!r} has {data.num_features} and {data.num_classes}"
+        )
+    model = GNN(config)
+    model.load_state_dict(saved["model"])
+    model.eval()
+    with torch.no_grad():
+        return _accuracy(model(data.graph, data.x), data.y, data.test_mask)
+
+
 def train(args: argparse.Namespace) -> float:
+    """Run ``gnnkit train`` with parsed arguments and return the test accuracy.
+
+    Raises:
+        UsageError: arguments that do not fit together, an unknown dataset, a missing file,
+            or a checkpoint written by another configuration.
+    """
     hp = dict(DEFAULTS[args.model])
     for key in ("hidden", "heads", "dropout", "lr", "weight_decay", "epochs", "patience"):
         if getattr(args, key) is not None:
             hp[key] = getattr(args, key)
     if args.resume and args.checkpoint is None:
-        raise SystemExit("gnnkit train: --resume needs --checkpoint PATH")
+        raise UsageError("--resume needs --checkpoint PATH")
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    data = load_dataset(args.dataset, args.data_dir)
+    try:
+        data = load_dataset(args.dataset, args.data_dir)
+    except (ValueError, FileNotFoundError) as exc:
+        raise UsageError(str(exc)) from exc
+    if args.load is not None:
+        return _evaluate_saved(args, data)
     g, x, y = data.graph, data.x, data.y
     config = GNNConfig(
         model=args.model, in_features=data.num_features, out_features=data.num_classes,
         hidden_features=hp["hidden"], heads=hp["heads"], dropout=hp["dropout"], activation=hp["activation"],
     )
     model = GNN(config)
-    if args.load is not None:
-        saved = torch.load(args.load, weights_only=True)
-        model = GNN(GNNConfig(**saved["config"]))
-        model.load_state_dict(saved["model"])
-        model.eval()
-        with torch.no_grad():
-            return _accuracy(model(g, x), y, data.test_mask)
-
     opt = torch.optim.Adam(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
     state = {"epoch": 0, "best_val_acc": -1.0, "best_val_loss": float("inf"), "selected_val_loss": float("inf"), "bad_epochs": 0,
              "best_model": copy.deepcopy(model.state_dict())}
+    run = {"dataset": args.dataset.lower(), "seed": args.seed, "config": config.to_dict(),
+           "hp": {k: hp[k] for k in _RESUME_KEYS}}
     if args.resume and args.checkpoint.exists():
-        ckpt = torch.load(args.checkpoint, weights_only=True)
-        if ckpt["config"] != config.to_dict() or ckpt["seed"] != args.seed:
-            raise SystemExit(f"gnnkit train: checkpoint {args.checkpoint} was written for another model, dataset or seed")
+        ckpt = _load(args.checkpoint, "--checkpoint")
+        differ = [k for k in run if ckpt.get(k) != run[k]]
+        if differ:
+            raise UsageError(
+                f"checkpoint {args.checkpoint} was written for another run (different {', '.join(differ)}): "
+                f"{ {k: ckpt.get(k) for k in differ} } vs now { {k: run[k] for k in differ} }; "
+                f"pass the same arguments or another --checkpoint"
+            )
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         state = ckpt["state"]
         torch.set_rng_state(ckpt["rng"])
 
-    bar = tqdm(range(state["epoch"], hp["epochs"]), initial=state["epoch"], total=hp["epochs"],
+    stopped = bool(hp["patience"]) and state["bad_epochs"] >= hp["patience"]  # a resumed run that had stopped early
+    start = hp["epochs"] if stopped else min(state["epoch"], hp["epochs"])
+    bar = tqdm(range(start, hp["epochs"]), initial=start, total=hp["epochs"],
                desc=f"{args.model} on {args.dataset}", unit="epoch", disable=args.quiet, file=sys.stderr)
     for epoch in bar:
         model.train()
@@ -153,7 +213,7 @@ def train(args: argparse.Namespace) -> float:
             bar.set_postfix(loss=f"{loss:.3f}", val_acc=f"{val_acc:.3f}")
         if args.checkpoint is not None:
             _atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "state": state,
-                          "rng": torch.get_rng_state(), "config": config.to_dict(), "seed": args.seed}, args.checkpoint)
+                          "rng": torch.get_rng_state(), **run}, args.checkpoint)
         if hp["patience"] and state["bad_epochs"] >= hp["patience"]:
             break
     bar.close()
@@ -167,9 +227,13 @@ def train(args: argparse.Namespace) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command == "train":
-        acc = train(args)
+        try:
+            acc = train(args)
+        except UsageError as exc:
+            parser.error(f"train: {exc}")  # exits with status 2
         print(f"test accuracy: {acc:.4f}")
     return 0
 

@@ -149,10 +149,32 @@ class Graph:
         if (self.batch_num_nodes is None) != (self.batch_num_edges is None):
             raise ValueError("batch_num_nodes and batch_num_edges must be given together")
         if self.batch_num_nodes is not None:
-            if int(self.batch_num_nodes.sum()) != n or int(self.batch_num_edges.sum()) != self.num_edges:
+            bn, be = _as_index(self.batch_num_nodes, "batch_num_nodes"), _as_index(self.batch_num_edges, "batch_num_edges")
+            object.__setattr__(self, "batch_num_nodes", bn)
+            object.__setattr__(self, "batch_num_edges", be)
+            if bn.numel() != be.numel():
                 raise ValueError(
-                    f"batch sizes do not add up: batch_num_nodes sums to {int(self.batch_num_nodes.sum())} "
-                    f"(num_nodes={n}), batch_num_edges to {int(self.batch_num_edges.sum())} (E={self.num_edges})"
+                    f"batch_num_nodes and batch_num_edges must have one entry per graph, got lengths "
+                    f"{bn.numel()} and {be.numel()}"
+                )
+            if bn.numel() and (int(bn.min()) < 0 or int(be.min()) < 0):
+                raise ValueError(f"batch sizes must be >= 0, got batch_num_nodes={bn.tolist()}, batch_num_edges={be.tolist()}")
+            if int(bn.sum()) != n or int(be.sum()) != self.num_edges:
+                raise ValueError(
+                    f"batch sizes do not add up: batch_num_nodes sums to {int(bn.sum())} "
+                    f"(num_nodes={n}), batch_num_edges to {int(be.sum())} (E={self.num_edges})"
+                )
+            # unbatch() slices by these sizes without re-checking: an edge must stay inside its graph
+            dev = self.device
+            ids = torch.arange(bn.numel(), device=dev)
+            graph_of_node = torch.repeat_interleave(ids, bn.to(dev), output_size=n)  # [N]
+            graph_of_edge = torch.repeat_interleave(ids, be.to(dev), output_size=self.num_edges)  # [E]
+            if self.num_edges and not bool(
+                ((graph_of_node[self.src] == graph_of_edge) & (graph_of_node[self.dst] == graph_of_edge)).all()
+            ):
+                raise ValueError(
+                    "batch sizes do not match the edges: edge i of graph k (by batch_num_edges) must join "
+                    "vertices of graph k (by batch_num_nodes); build batches with Graph.batch"
                 )
         return self
 
@@ -202,13 +224,20 @@ class Graph:
         return self._cache[key]
 
     # ---------------------------------------------------------------- layouts
+    def _layout(self, key: str, reverse_key: str, build) -> CSR:
+        def make() -> CSR:
+            rev = self._cache.get("reverse")  # the reversed graph may already hold this layout
+            return rev._cache[reverse_key] if rev is not None and reverse_key in rev._cache else build()
+
+        return self._cached(key, make)
+
     def csr_in(self) -> CSR:
         """CSR by destination: row ``v`` lists the in-edges of ``v`` (sources in ``indices``)."""
-        return self._cached("csr_in", lambda: _build_csr(self.dst, self.src, self.num_nodes))
+        return self._layout("csr_in", "csr_out", lambda: _build_csr(self.dst, self.src, self.num_nodes))
 
     def csr_out(self) -> CSR:
         """CSR by source: row ``u`` lists the out-edges of ``u`` (destinations in ``indices``)."""
-        return self._cached("csr_out", lambda: _build_csr(self.src, self.dst, self.num_src_nodes))
+        return self._layout("csr_out", "csr_in", lambda: _build_csr(self.src, self.dst, self.num_src_nodes))
 
     def in_degrees(self) -> Tensor:
         """``[N]`` int64 number of in-edges per vertex."""
@@ -343,6 +372,8 @@ class Graph:
             graph and edge ``j`` of ``sub`` is edge ``edge_ids[j]``.
         """
         self._require_square("subgraph")
+        if isinstance(nodes, (list, tuple)) and len(nodes) == 0:
+            nodes = torch.zeros(0, dtype=torch.int64)  # torch.as_tensor([]) would be float32
         nodes = torch.as_tensor(nodes, device=self.device)
         if nodes.dtype == torch.bool:
             if nodes.shape != (self.num_nodes,):

@@ -1,11 +1,25 @@
-"""Shared helpers: seeded random graphs and the dense oracle adjacency (tests only)."""
+"""Shared test helpers: seeded random graphs, tie-free values and the dense oracle adjacency.
+
+Import them with ``from conftest import random_graph, dense_adjacency, tie_free`` (pytest puts
+``tests/`` on ``sys.path``). Everything here is for tests only; the dense matrices are oracles.
+"""
 import pytest
 import torch
 
 from gnnkit import Graph
 
+# CUDA runs where present and is skipped, not silently dropped, where absent (PyG ``withCUDA``).
+DEVICES = [
+    "cpu",
+    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available")),
+]
+
 
 def random_graph(num_nodes: int, num_edges: int, seed: int = 0, num_src_nodes: int | None = None) -> Graph:
+    """``num_edges`` uniform random edges (duplicates and self-loops possible), edges unsorted.
+
+    With ``num_src_nodes`` the graph is bipartite: ``src`` in ``[0, num_src_nodes)``.
+    """
     gen = torch.Generator().manual_seed(seed)
     ns = num_nodes if num_src_nodes is None else num_src_nodes
     src = torch.randint(0, max(ns, 1), (num_edges,), generator=gen)
@@ -13,12 +27,28 @@ def random_graph(num_nodes: int, num_edges: int, seed: int = 0, num_src_nodes: i
     return Graph(src, dst, num_nodes, num_src_nodes=num_src_nodes)
 
 
-def dense_adjacency(g: Graph, w: torch.Tensor | None = None, dtype=torch.float64) -> torch.Tensor:
-    """``A[dst, src] = sum of w over parallel edges`` — an oracle for tests, never library code."""
+def dense_adjacency(g: Graph, w: torch.Tensor | None = None, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """``[N, num_src_nodes]`` with ``A[dst, src]`` = the sum of ``w`` over parallel edges (1 per edge by default).
+
+    Differentiable in ``w``. An oracle for tests, never library code.
+    """
     a = torch.zeros(g.num_nodes, g.num_src_nodes, dtype=dtype)
     vals = torch.ones(g.num_edges, dtype=dtype) if w is None else w.to(dtype)
-    a.index_put_((g.dst, g.src), vals, accumulate=True)
-    return a
+    return a.index_put((g.dst, g.src), vals, accumulate=True)
+
+
+def tie_free(shape: tuple[int, ...], seed: int = 0, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Distinct values spaced 0.1 apart, centred on 0, in random order.
+
+    For max/min tests: no two elements tie, so the arg-max and the gradient are unique and
+    finite differences with gradcheck's eps (1e-6) never cross a tie.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    n = 1
+    for s in shape:
+        n *= s
+    vals = (torch.randperm(n, generator=gen).to(dtype) - (n - 1) / 2) * 0.1
+    return vals.reshape(shape)
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ def load_dataset(name: str, data_dir: str | Path | None = None, normalize_featur
         return read_planetoid(data_dir, key, normalize_features)
     if key not in BUNDLED:
         raise ValueError(
-            f"dataset {name!r} is not bundled (bundled: {sorted(BUNDLED)}); pass data_dir=DIR holding the raw "
-            f"Planetoid files ind.{key}.* (known Planetoid names: {PLANETOID})"
+            f"dataset {name!r} is not bundled (bundled: {sorted(BUNDLED)}); pass data_dir=DIR (gnnkit train --data-dir DIR) "
+            f"for a directory holding the raw Planetoid files ind.{key}.* (Planetoid names: {PLANETOID})"
         )
     return load_npz(BUNDLED[key], normalize_features)

@@ -12,12 +12,11 @@ PyG's ``Planetoid``: Cora has 2,708 vertices and 10,556 directed edges).
 """
 from __future__ import annotations
 
-import argparse
 import io
 import pickle
-import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -43,6 +42,11 @@ _ALLOWED = {
     ("builtins", "list"),
     ("__builtin__", "set"),
     ("builtins", "set"),
+    # files re-pickled by Python 3 in protocol 2 write bytes as _codecs.encode(str, "latin1")
+    # (or __builtin__.bytes() when empty); both only build bytes
+    ("_codecs", "encode"),
+    ("__builtin__", "bytes"),
+    ("builtins", "bytes"),
 }
 _RENAMED = {"numpy.core.multiarray": "numpy._core.multiarray", "scipy.sparse.csr": "scipy.sparse", "__builtin__": "builtins"}
 _SUFFIXES = ("x", "y", "tx", "ty", "allx", "ally", "graph", "test.index")
@@ -51,7 +55,7 @@ _SUFFIXES = ("x", "y", "tx", "ty", "allx", "ally", "graph", "test.index")
 class RestrictedUnpickler(pickle.Unpickler):
     """Unpickler that resolves only the classes Planetoid files need; anything else raises."""
 
-    def find_class(self, module: str, name: str):
+    def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in _ALLOWED:
             raise pickle.UnpicklingError(
                 f"refusing to unpickle {module}.{name}: Planetoid files only hold numpy arrays, "
@@ -65,7 +69,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def _unpickle(path: Path):
+def _unpickle(path: Path) -> Any:
     with open(path, "rb") as fh:
         return RestrictedUnpickler(io.BytesIO(fh.read()), encoding="latin1").load()
 
@@ -93,11 +97,15 @@ class PlanetoidDataset:
 
 
 def _raw_arrays(data_dir: Path, name: str) -> dict:
-    """Read the raw files into plain arrays: binary features (as CSR), labels, edges, split."""
+    """Read the raw files into plain arrays: features (as CSR), labels, edges, split."""
     paths = {s: data_dir / f"ind.{name}.{s}" for s in _SUFFIXES}
     for p in paths.values():
         if not p.is_file():
-            raise FileNotFoundError(f"Planetoid file missing: {p} (expected ind.{name}.{{{','.join(_SUFFIXES)}}})")
+            found = sorted(f.name[4:-2] for f in data_dir.glob("ind.*.x")) if data_dir.is_dir() else []
+            raise FileNotFoundError(
+                f"Planetoid file missing: {p} (a dataset needs ind.{name}.{{{','.join(_SUFFIXES)}}}; "
+                f"datasets with an ind.<name>.x file in {data_dir}: {found})"
+            )
     x, y, tx, ty, allx, ally, graph = (_unpickle(paths[s]) for s in _SUFFIXES[:7])
     test_index = np.loadtxt(paths["test.index"], dtype=np.int64).reshape(-1)
     test_sorted = np.sort(test_index)
@@ -111,7 +119,7 @@ def _raw_arrays(data_dir: Path, name: str) -> dict:
         tx, ty = tx_ext.tocsr(), ty_ext
     features = sp.vstack([allx, tx]).tolil()
     labels = np.vstack([ally, ty])
-    # the test rows are stored in sorted order; put them back at their listed positions
+    # row j of tx belongs to vertex test_index[j] (test.index is unsorted) but now sits at test_sorted[j]
     features[test_index, :] = features[test_sorted, :]
     labels[test_index, :] = labels[test_sorted, :]
     n = features.shape[0]
@@ -135,8 +143,9 @@ def _assemble(name: str, arrays: dict, normalize_features: bool) -> PlanetoidDat
     feats = arrays["features"]
     n = feats.shape[0]
     x = torch.from_numpy(np.asarray(feats.todense(), dtype=np.float32))
-    if normalize_features:  # row-normalise, as Kipf & Welling's preprocessing
-        x = x / x.sum(1, keepdim=True).clamp(min=1)
+    if normalize_features:  # row-normalise as Kipf & Welling's preprocess_features: rows summing to 0 stay 0
+        rowsum = x.sum(1, keepdim=True)  # [N, 1]
+        x = x / rowsum.masked_fill(rowsum == 0, 1)
     g = Graph(arrays["src"], arrays["dst"], n).to_undirected().remove_self_loops()
     masks = []
     for key in ("train", "val", "test"):
@@ -147,7 +156,17 @@ def _assemble(name: str, arrays: dict, normalize_features: bool) -> PlanetoidDat
 
 
 def read_planetoid(data_dir: str | Path, name: str, normalize_features: bool = True) -> PlanetoidDataset:
-    """Load ``ind.<name>.*`` from ``data_dir``.
+    """Load ``ind.<name>.*`` from ``data_dir``; never touches the network.
+
+    Args:
+        data_dir: directory holding the eight raw files of ``name``.
+        name: the file prefix, e.g. ``"cora"``, ``"citeseer"``, ``"pubmed"``. For
+            ``"citeseer"`` the test vertices missing from ``tx``/``ty`` get zero features
+            and label 0 (Kipf & Welling's and PyG's fix); they are in no mask.
+        normalize_features: divide each feature row by its sum (rows summing to 0 stay 0).
+
+    Returns:
+        The dataset with the standard split.
 
     Raises:
         FileNotFoundError: a raw file is missing (the message names it).
@@ -157,14 +176,29 @@ def read_planetoid(data_dir: str | Path, name: str, normalize_features: bool = T
 
 
 def save_npz(data_dir: str | Path, name: str, out: str | Path) -> None:
-    """Convert raw Planetoid files into the compact array file gnnkit ships (no pickles inside)."""
+    """Convert raw Planetoid files into the compact array file gnnkit ships (no pickles inside).
+
+    The arrays are the raw ones (features as CSR, the graph's lists as ``src``/``dst``, the
+    split as id lists) in the smallest dtype that holds them; :func:`load_npz` assembles
+    them exactly as :func:`read_planetoid` does. ``python -m gnnkit.datasets --convert DIR
+    NAME OUT.npz`` runs this.
+    """
     a = _raw_arrays(Path(data_dir), name)
     f = a["features"].tocsr()
     extra = {} if bool(np.all(f.data == 1)) else {"data": f.data.astype(np.float32)}  # binary bags of words need no values
     np.savez_compressed(
-        out, **extra, name=np.array(name), indptr=f.indptr.astype(np.int32), indices=f.indices.astype(np.int16 if f.shape[1] < 32768 else np.int32),
-        shape=np.array(f.shape, dtype=np.int64), y=a["y"].astype(np.int8), src=a["src"].astype(np.int32), dst=a["dst"].astype(np.int32),
-        train=a["train"].astype(np.int32), val=a["val"].astype(np.int32), test=a["test"].astype(np.int32),
+        out,
+        **extra,
+        name=np.array(name),
+        indptr=f.indptr.astype(np.int32),
+        indices=f.indices.astype(np.int16 if f.shape[1] <= np.iinfo(np.int16).max else np.int32),
+        shape=np.array(f.shape, dtype=np.int64),
+        y=a["y"].astype(np.int8 if a["num_classes"] <= np.iinfo(np.int8).max else np.int32),
+        src=a["src"].astype(np.int32),
+        dst=a["dst"].astype(np.int32),
+        train=a["train"].astype(np.int32),
+        val=a["val"].astype(np.int32),
+        test=a["test"].astype(np.int32),
         num_classes=np.array(a["num_classes"]),
     )
 
@@ -181,16 +215,3 @@ def load_npz(path: str | Path, normalize_features: bool = True) -> PlanetoidData
         }
         name = str(z["name"])
     return _assemble(name, arrays, normalize_features)
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Convert raw Planetoid files into gnnkit's compact .npz")
-    p.add_argument("--convert", nargs=3, metavar=("DIR", "NAME", "OUT"), required=True)
-    args = p.parse_args(argv)
-    save_npz(*args.convert)
-    print(f"wrote {args.convert[2]}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -24,6 +24,7 @@ __all__ = [
     "sddmm",
     "edge_softmax",
     "segment_softmax",
+    "gat_attention",
     "gather",
     "gcn_norm",
     "REDUCES",
@@ -112,12 +113,13 @@ def _edge_weight(w: Tensor | None, g: Graph, heads: int) -> Tensor | None:
         return None
     _check_float(w, "edge_weight")
     _check_device(w, g, "edge_weight")
+    given = tuple(w.shape)
     if w.dim() == 1:
         w = w.unsqueeze(1)
     if w.dim() != 2 or w.shape[0] != g.num_edges or w.shape[1] not in (1, heads):
         raise ValueError(
             f"edge_weight must have shape [E], [E, 1] or [E, H] with E = {g.num_edges} and H = {heads} "
-            f"(the head dimension of x [N, H, F]), got {tuple(w.shape)}"
+            f"(the head dimension of x [N, H, F]), got {given}"
         )
     return w.contiguous()
 
@@ -126,6 +128,8 @@ def _edge_weight(w: Tensor | None, g: Graph, heads: int) -> Tensor | None:
 def _scatter_arg_grad(dy: Tensor, arg: Tensor, rows: Tensor, num_rows: int) -> Tensor:
     """``d[rows[arg[v,h,f]], h, f] += dy[v,h,f]`` for every element whose arg is valid."""
     _, h, f = dy.shape
+    if rows.numel() == 0:  # no edges: every arg is -1, and rows[clamp(-1)] would index an empty tensor
+        return dy.new_zeros(num_rows, h, f)
     valid = arg >= 0
     hf = torch.arange(h * f, device=dy.device).view(1, h, f)
     pos = rows[arg.clamp(min=0)] * (h * f) + hf  # [N, H, F] flat targets
@@ -171,6 +175,8 @@ class _SpMM(torch.autograd.Function):
 def _select_weight(w: Tensor, arg: Tensor, shape: torch.Size) -> Tensor:
     """``w[arg[v,h,f], h]`` (or head 0 when w is shared by heads), 0 where arg is -1."""
     n, h, f = shape
+    if w.shape[0] == 0:  # no edges: nothing was selected
+        return w.new_zeros(shape)
     head = torch.arange(h, device=w.device).view(1, h, 1) if w.shape[1] == h else torch.zeros(1, 1, 1, dtype=torch.int64, device=w.device)
     return torch.where(arg >= 0, w[arg.clamp(min=0), head], torch.zeros((), dtype=w.dtype, device=w.device))
 
@@ -178,6 +184,8 @@ def _select_weight(w: Tensor, arg: Tensor, shape: torch.Size) -> Tensor:
 def _arg_weight_grad(dy: Tensor, x: Tensor, arg: Tensor, g: Graph) -> Tensor:
     """``dw[arg, h] += dy * x[src[arg], h, f]`` summed over features (max/min backward)."""
     n, h, f = dy.shape
+    if g.num_edges == 0:  # no edges: no weight won anything
+        return dy.new_zeros(0, h)
     valid = arg >= 0
     a = arg.clamp(min=0)
     heads = torch.arange(h, device=dy.device).view(1, h, 1).expand(n, h, f)
@@ -245,6 +253,27 @@ class _EdgeSoftmax(torch.autograd.Function):
     def backward(ctx, dy: Tensor):
         (y,) = ctx.saved_tensors
         return None, _dispatch.lookup("segment_softmax_backward", y)(ctx.g, y, dy.contiguous())
+
+
+class _GATAttention(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, g: Graph, x: Tensor, a_src: Tensor, a_dst: Tensor, negative_slope: float, dropout: float) -> Tensor:
+        # the seed comes from torch's CPU generator (no device sync; torch.manual_seed reproduces it);
+        # backward regenerates the dropout mask from it rather than storing one [E, H]
+        seed = int(torch.randint(0, 2**31 - 1, ())) if dropout > 0 else 0
+        out, lse = _dispatch.lookup("gat_forward", x)(g, x, a_src, a_dst, negative_slope, dropout, seed)
+        ctx.g, ctx.negative_slope, ctx.dropout, ctx.seed = g, negative_slope, dropout, seed
+        ctx.save_for_backward(x, a_src, a_dst, out, lse)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dout: Tensor):
+        x, a_src, a_dst, out, lse = ctx.saved_tensors
+        dx, da_src, da_dst = _dispatch.lookup("gat_backward", x)(
+            ctx.g, x, a_src, a_dst, out, lse, dout.contiguous(), ctx.negative_slope, ctx.dropout, ctx.seed
+        )
+        return None, dx, da_src, da_dst, None, None
 
 
 # ------------------------------------------------------------------ public ops
@@ -328,6 +357,8 @@ def sddmm(g: Graph, x_src: Tensor, x_dst: Tensor, op: str = "dot") -> Tensor:
         return a + b if op == "add" else a - b if op == "sub" else a * b
     if x_src.dim() not in (2, 3):
         raise ValueError(f"sddmm dot needs x_src [N, F] or [N, H, F], got {tuple(x_src.shape)}")
+    if x_src.dtype != x_dst.dtype:  # the kernel reads both through one pointer type
+        raise TypeError(f"x_src dtype {x_src.dtype} differs from x_dst dtype {x_dst.dtype}")
     xs, xd = _node_input(x_src, g, "x_src", side="src"), _node_input(x_dst, g, "x_dst")
     out = _SDDMMDot.apply(g, xs, xd)  # [E, H]
     return out.view(-1) if x_src.dim() == 2 else out
@@ -357,11 +388,56 @@ def edge_softmax(g: Graph, score: Tensor) -> Tensor:
 segment_softmax = edge_softmax
 
 
+def gat_attention(g: Graph, x: Tensor, a_src: Tensor, a_dst: Tensor, negative_slope: float = 0.2,
+                  dropout: float = 0.0) -> Tensor:
+    r"""Graph attention in one op: edge scores, edge softmax, dropout and aggregation.
+
+    .. math:: y^h_v = \sum_{(u,v) \in E} \alpha^h_{uv} d^h_{uv} x^h_u,\quad
+        \alpha^h_{uv} = \mathrm{softmax}_{u \to v}\big(\mathrm{LeakyReLU}(a^{src}_{u,h} + a^{dst}_{v,h})\big)
+
+    The same as ``spmm(g, x, dropout(edge_softmax(g, leaky_relu(sddmm(g, a_src, a_dst, "add")))))``. On CUDA
+    one Triton kernel computes it per destination with a streaming softmax, keeping ``[N, H]`` statistics:
+    no ``[E, H]`` weights and no ``[E, H, F]`` messages; backward stores ``[E, H]`` score gradients.
+
+    Args:
+        g: the graph (bipartite graphs read ``x`` and ``a_src`` on the source side).
+        x: ``[num_src_nodes, H, F]`` projected features.
+        a_src: ``[num_src_nodes, H]`` source halves of the scores; a_dst: ``[N, H]`` destination halves.
+        negative_slope: LeakyReLU slope.
+        dropout: probability of zeroing an attention weight (pass 0.0 in eval mode); kept weights are
+            scaled by ``1 / (1 - dropout)``.
+
+    Returns:
+        ``[N, H, F]``; a vertex with no in-edges gets 0.
+
+    Raises:
+        TypeError: non-float inputs or mixed dtypes. ValueError: wrong shapes or devices, dropout outside [0, 1).
+    """
+    _check_graph(g)
+    _check_float(x, "x")
+    if x.dim() != 3:
+        raise ValueError(f"x must have shape [N, H, F], got {tuple(x.shape)}")
+    x3 = _node_input(x, g, "x", side="src")
+    heads = x3.shape[1]
+    for name, t, rows in (("a_src", a_src, g.num_src_nodes), ("a_dst", a_dst, g.num_nodes)):
+        _check_float(t, name)
+        _check_device(t, g, name)
+        if tuple(t.shape) != (rows, heads):
+            raise ValueError(f"{name} must have shape [{rows}, H={heads}], got {tuple(t.shape)}")
+        if t.dtype != x3.dtype:
+            raise TypeError(f"{name} dtype {t.dtype} differs from x dtype {x3.dtype}")
+    if not 0.0 <= float(dropout) < 1.0:
+        raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+    return _GATAttention.apply(g, x3, a_src.contiguous(), a_dst.contiguous(), float(negative_slope), float(dropout))
+
+
 def gather(g: Graph, x: Tensor, side: str = "src") -> Tensor:
     """Per-edge copy of node data: ``x[g.src]`` (``side="src"``) or ``x[g.dst]``. Returns ``[E, ...]``."""
     _check_graph(g)
     if side not in ("src", "dst"):
         raise ValueError(f"side must be 'src' or 'dst', got {side!r}")
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
     rows = g.num_src_nodes if side == "src" else g.num_nodes
     if x.shape[0] != rows:
         raise ValueError(f"x must have {rows} rows (the {side} side of the graph), got {tuple(x.shape)}")
@@ -384,8 +460,10 @@ def gcn_norm(g: Graph, edge_weight: Tensor | None = None, dtype: torch.dtype = t
 
     def compute(w: Tensor) -> Tensor:
         deg = w.new_zeros(g.num_nodes).index_add_(0, g.dst, w)
-        dinv = deg.pow(-0.5)
-        dinv = torch.where(torch.isinf(dinv), torch.zeros_like(dinv), dinv)
+        # pow on a guarded input: the gradient of deg**-0.5 at 0 is inf, and inf * 0 from
+        # the where() would turn the weights' gradient into NaN for degree-0 vertices
+        pos = deg != 0
+        dinv = torch.where(pos, torch.where(pos, deg, torch.ones_like(deg)).pow(-0.5), torch.zeros_like(deg))
         return dinv[g.src] * w * dinv[g.dst]
 
     if edge_weight is None:
@@ -394,6 +472,7 @@ def gcn_norm(g: Graph, edge_weight: Tensor | None = None, dtype: torch.dtype = t
             g._cache[key] = compute(torch.ones(g.num_edges, dtype=dtype, device=g.device))
         return g._cache[key]
     _check_float(edge_weight, "edge_weight")
+    _check_device(edge_weight, g, "edge_weight")
     if edge_weight.shape != (g.num_edges,):
         raise ValueError(f"edge_weight must have shape [E={g.num_edges}], got {tuple(edge_weight.shape)}")
     return compute(edge_weight)
