@@ -69,10 +69,15 @@ class GATConv(nn.Module):
         a_src, a_dst = (x @ w_att.t()).split(self.heads, dim=1)  # [N, H] each
         if g.is_bipartite:  # block convention: the destinations are the first num_nodes sources
             a_dst = a_dst[: g.num_nodes]
-        score = F.leaky_relu(ops.sddmm(g, a_src, a_dst, op="add"), self.negative_slope)  # [E, H]
-        alpha = ops.edge_softmax(g, score)  # [E, H]
-        alpha_d = F.dropout(alpha, p=self.dropout, training=self.training)
-        out = ops.spmm(g, h, alpha_d)  # [N, H, F']
+        if h.is_cuda and not return_attention:
+            # one fused kernel: scores, streaming softmax, dropout and aggregation, keeping [N, H]
+            # softmax statistics instead of [E, H] attention weights (docs/kernels.md)
+            out = ops.gat_attention(g, h, a_src, a_dst, self.negative_slope, self.dropout if self.training else 0.0)
+        else:
+            score = F.leaky_relu(ops.sddmm(g, a_src, a_dst, op="add"), self.negative_slope)  # [E, H]
+            alpha = ops.edge_softmax(g, score)  # [E, H]
+            alpha_d = F.dropout(alpha, p=self.dropout, training=self.training)
+            out = ops.spmm(g, h, alpha_d)  # [N, H, F']
         out = out.reshape(-1, self.heads * self.out_features) if self.concat else out.mean(1)
         if self.bias is not None:
             out = out + self.bias

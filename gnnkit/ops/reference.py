@@ -9,6 +9,7 @@ that won each output element, ``-1`` for a vertex with no in-edges.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from ..graph import Graph
@@ -71,3 +72,48 @@ def segment_softmax_backward(g: Graph, y: Tensor, grad: Tensor) -> Tensor:
     """Vector-Jacobian product of :func:`segment_softmax`: ``y * (grad - sum_row(y * grad))``."""
     s = y.new_zeros((g.num_nodes, y.shape[1])).index_add_(0, g.dst, y * grad)
     return y * (grad - s[g.dst])
+
+
+def _dropout_scale(shape: tuple[int, ...], dropout: float, seed: int, like: Tensor) -> Tensor | None:
+    """``keep / (1 - dropout)`` from a generator seeded with ``seed``: the same mask every call."""
+    if dropout == 0:
+        return None
+    gen = torch.Generator(device=like.device).manual_seed(seed)
+    keep = torch.rand(shape, generator=gen, device=like.device) >= dropout
+    return keep.to(like.dtype) / (1 - dropout)
+
+
+def gat_forward(g: Graph, x: Tensor, a_src: Tensor, a_dst: Tensor, negative_slope: float, dropout: float,
+                seed: int) -> tuple[Tensor, Tensor]:
+    """Graph attention: ``out[v] = sum_{e=(u,v)} alpha_e d_e x[u]``; also ``lse [N, H]``, the log of each
+    softmax denominator (+inf for a vertex with no in-edges).
+
+    ``alpha = softmax_v(LeakyReLU(a_src[u] + a_dst[v]))``; ``d`` is the dropout scale drawn from
+    ``seed`` (the Triton kernel draws its own mask from Philox: same distribution, other values).
+    x ``[num_src_nodes, H, F]``, a_src ``[num_src_nodes, H]``, a_dst ``[N, H]``.
+    """
+    score = F.leaky_relu(a_src.index_select(0, g.src) + a_dst.index_select(0, g.dst), negative_slope)  # [E, H]
+    n, h = g.num_nodes, score.shape[1]
+    idx = g.dst.view(-1, 1).expand_as(score)
+    mx = score.new_full((n, h), float("-inf")).scatter_reduce(0, idx, score, reduce="amax", include_self=True)
+    mx = torch.where(torch.isfinite(mx), mx, torch.zeros_like(mx))
+    den = score.new_zeros((n, h)).index_add_(0, g.dst, torch.exp(score - mx[g.dst]))
+    pos = den > 0
+    lse = torch.where(pos, mx + torch.where(pos, den, torch.ones_like(den)).log(), torch.full_like(den, float("inf")))
+    alpha = torch.exp(score - lse[g.dst])  # [E, H]
+    scale = _dropout_scale(tuple(alpha.shape), dropout, seed, alpha)
+    if scale is not None:
+        alpha = alpha * scale
+    out, _ = spmm(g, x, alpha, "sum")
+    return out, lse
+
+
+def gat_backward(g: Graph, x: Tensor, a_src: Tensor, a_dst: Tensor, out: Tensor, lse: Tensor, dout: Tensor,
+                 negative_slope: float, dropout: float, seed: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Gradients of :func:`gat_forward`'s ``out`` for ``x``, ``a_src`` and ``a_dst``, by autograd through a
+    recomputed forward (``out`` and ``lse`` are accepted for the kernels' signature and unused)."""
+    leaves = [t.detach().requires_grad_(True) for t in (x, a_src, a_dst)]
+    with torch.enable_grad():
+        o, _ = gat_forward(g, *leaves, negative_slope, dropout, seed)
+        grads = torch.autograd.grad(o, leaves, dout, allow_unused=True)
+    return tuple(torch.zeros_like(t) if d is None else d for t, d in zip(leaves, grads))
