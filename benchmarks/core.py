@@ -114,16 +114,15 @@ def build_pyg(workload, src, dst, n):
 BUILDERS = {"gnnkit": build_gnnkit, "dgl": build_dgl, "pyg": build_pyg}
 
 
-def worker(engine: str, workload: str, quick: bool, steps: int, threads: int) -> dict:
+def time_steps(model, layers, x, y, steps: int) -> dict:
+    """One warm-up training step, then ``steps`` timed ones (forward, cross-entropy, backward, Adam).
+
+    With no parameters (``layers`` is None) a step is the forward alone, under ``no_grad``.
+    Returns the median, every time and the process's peak RSS (MB).
+    """
     import torch
     import torch.nn.functional as F
 
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    data = np.load(graph_file(quick))
-    src, dst, n = data["src"], data["dst"], int(data["n"])
-    x, y = torch.from_numpy(data["x"]), torch.from_numpy(data["y"])
-    model, layers = BUILDERS[engine](workload, src, dst, n)
     params = [p for layer in (layers or ()) for p in layer.parameters()]
     opt = torch.optim.Adam(params, lr=0.01) if params else None
 
@@ -144,12 +143,25 @@ def worker(engine: str, workload: str, quick: bool, steps: int, threads: int) ->
         if i:
             times.append(time.perf_counter() - t0)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"engine": engine, "workload": workload, "median_s": statistics.median(times), "times": times,
-            "peak_mb": peak_mb, "num_nodes": n, "num_edges": int(src.size)}
+    return {"median_s": statistics.median(times), "times": times, "peak_mb": peak_mb}
 
 
-def run_one(engine: str, workload: str, args) -> dict | None:
-    cmd = [sys.executable, __file__, "--worker", engine, workload, "--steps", str(args.steps), "--threads", str(args.threads)]
+def worker(engine: str, workload: str, quick: bool, steps: int, threads: int) -> dict:
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    data = np.load(graph_file(quick))
+    src, dst, n = data["src"], data["dst"], int(data["n"])
+    x, y = torch.from_numpy(data["x"]), torch.from_numpy(data["y"])
+    model, layers = BUILDERS[engine](workload, src, dst, n)
+    return {"engine": engine, "workload": workload, **time_steps(model, layers, x, y, steps),
+            "num_nodes": n, "num_edges": int(src.size)}
+
+
+def run_one(script: str, engine: str, workload: str, args) -> dict | None:
+    """Run ``script --worker ENGINE WORKLOAD`` in a fresh process; its last stdout line is the JSON result."""
+    cmd = [sys.executable, script, "--worker", engine, workload, "--steps", str(args.steps), "--threads", str(args.threads)]
     if args.quick:
         cmd.append("--quick")
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
@@ -179,10 +191,16 @@ def table(results: list[dict], engines: list[str], workloads: list[str]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
-    p.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=WORKLOADS)
+def bench_main(argv, *, doc: str, script: str, engines, workloads, worker, describe) -> int:
+    """The command line shared by the CPU benchmarks: one process per (engine, workload),
+    engines alternating within each workload, a markdown table with ratios to DGL.
+
+    ``worker(engine, workload, quick, steps, threads) -> dict`` runs in the child process;
+    ``describe(data, args) -> str`` is the header line (``data``: the graph file's arrays).
+    """
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--engines", nargs="+", default=list(engines), choices=engines)
+    p.add_argument("--workloads", nargs="+", default=list(workloads), choices=workloads)
     p.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up (default 3)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--quick", action="store_true", help="small graph, one timed step")
@@ -195,24 +213,31 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.quick:
         args.steps = 1
-    data = np.load(graph_file(args.quick))
-    print(f"graph: {int(data['n']):,} vertices, {data['src'].size:,} edges, {FEATS} features; "
-          f"{args.steps} timed steps, {args.threads} threads", flush=True)
-    results = []
+    print(describe(np.load(graph_file(args.quick)), args), flush=True)
     try:
         from tqdm import tqdm
     except ImportError:  # tqdm is a dependency of gnnkit, but the script runs without it
         def tqdm(it, **_):
             return it
+    results = []
     jobs = [(e, w) for w in args.workloads for e in args.engines]
     for engine, workload in tqdm(jobs, desc="benchmark", unit="run"):
-        r = run_one(engine, workload, args)
+        r = run_one(script, engine, workload, args)
         if r is not None:
             results.append(r)
     print(table(results, args.engines, args.workloads))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0 if len(results) == len(jobs) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    def describe(data, args) -> str:
+        return (f"graph: {int(data['n']):,} vertices, {data['src'].size:,} edges, {FEATS} features; "
+                f"{args.steps} timed steps, {args.threads} threads")
+
+    return bench_main(argv, doc=__doc__, script=__file__, engines=ENGINES, workloads=WORKLOADS, worker=worker,
+                      describe=describe)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from .message_passing import (
 )
 from .graph_rnn import GraphGRUCell, GraphLSTMCell, GraphRNN, GraphRNNCell, propagate
 from .mpnn import MPNN
+from .multiview import MultiViewConv
 from .readout import AttentionReadout, DeepSetsReadout, Readout, pooling_graph, readout
 from .sage import SAGEConv
 
@@ -35,6 +36,7 @@ __all__ = [
     "GATConv",
     "GINConv",
     "MPNN",
+    "MultiViewConv",
     "GraphRNN",
     "GraphRNNCell",
     "GraphGRUCell",

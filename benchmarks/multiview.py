@@ -1,0 +1,135 @@
+"""CPU benchmark: a 3-view graph convolution, gnnkit vs DGL HeteroGraphConv vs PyG HeteroConv.
+
+The arxiv-size power-law graph of ``core.py`` (same generator, same file) has its
+undirected edges split uniformly at random into 3 views (both directions of an edge
+go to the same view, so every view is undirected). One training step of a 2-layer
+model with one weight matrix per view, views averaged (mean over relations):
+
+- ``gcn``:  view-conv(128 → 256) → ReLU → view-conv(256 → 40), each view GCN-normalised
+  (DGL ``GraphConv(norm="both")``, PyG ``GCNConv(add_self_loops=False)``,
+  gnnkit ``MultiViewConv(norm="symmetric")``);
+- ``sage``: the same with SAGE-mean per view (DGL/PyG ``SAGEConv("mean")``,
+  gnnkit ``MultiViewConv(norm="mean", root_weight=True)``).
+
+DGL runs ``HeteroGraphConv(aggregate="mean")``, which loops over relations; PyG runs
+``HeteroConv(aggr="mean")``; gnnkit runs each layer as one GEMM and one sparse product.
+Each (engine, workload) runs in its own process (peak RSS is its own), one warm-up
+step then ``--steps`` timed steps, median reported, ratios to DGL.
+
+    python benchmarks/multiview.py            # full size (a few minutes)
+    python benchmarks/multiview.py --quick    # 20k-vertex graph, 1 timed step
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from core import CLASSES, FEATS, HIDDEN, bench_main, graph_file, time_steps  # noqa: E402  (the core benchmark's graph and harness)
+
+ENGINES = ("gnnkit", "dgl", "pyg")
+WORKLOADS = ("gcn", "sage")
+NUM_VIEWS = 3
+VIEW_NAMES = tuple(f"view{i}" for i in range(NUM_VIEWS))
+
+
+def split_views(src: np.ndarray, dst: np.ndarray, n: int, seed: int = 2) -> np.ndarray:
+    """``[E]`` view index per directed edge; an edge and its reverse always share a view."""
+    lo, hi = np.minimum(src, dst), np.maximum(src, dst)
+    pairs, inverse = np.unique(lo.astype(np.int64) * n + hi, return_inverse=True)
+    return np.random.default_rng(seed).integers(0, NUM_VIEWS, pairs.size)[inverse.reshape(-1)]
+
+
+# ----------------------------------------------------------------- engines
+def build_gnnkit(workload, views, n):
+    import gnnkit
+    from gnnkit.multiview import MultiViewGraph
+    from gnnkit.nn.multiview import MultiViewConv
+
+    mvg = MultiViewGraph({name: gnnkit.Graph(s, d, n) for name, (s, d) in views.items()})
+    kw = dict(norm="symmetric") if workload == "gcn" else dict(norm="mean", root_weight=True)
+    layers = (MultiViewConv(FEATS, HIDDEN, NUM_VIEWS, **kw), MultiViewConv(HIDDEN, CLASSES, NUM_VIEWS, **kw))
+    return (lambda x: layers[1](mvg, layers[0](mvg, x).relu())), layers
+
+
+def build_dgl(workload, views, n):
+    os.environ.setdefault("DGLBACKEND", "pytorch")
+    import dgl
+    import dgl.nn as dglnn
+    import torch
+
+    g = dgl.heterograph({("n", name, "n"): (torch.from_numpy(s), torch.from_numpy(d)) for name, (s, d) in views.items()},
+                        num_nodes_dict={"n": n})
+
+    def conv(fin, fout):
+        if workload == "gcn":
+            mods = {r: dglnn.GraphConv(fin, fout, norm="both", allow_zero_in_degree=True) for r in views}
+        else:
+            mods = {r: dglnn.SAGEConv(fin, fout, "mean") for r in views}
+        return dglnn.HeteroGraphConv(mods, aggregate="mean")
+
+    layers = (conv(FEATS, HIDDEN), conv(HIDDEN, CLASSES))
+
+    def model(x):
+        h = {k: v.relu() for k, v in layers[0](g, {"n": x}).items()}
+        return layers[1](g, h)["n"]
+
+    return model, layers
+
+
+def build_pyg(workload, views, n):
+    import torch
+    import torch_geometric.nn as pnn
+
+    eis = {("n", name, "n"): torch.from_numpy(np.stack([s, d])) for name, (s, d) in views.items()}
+
+    def conv(fin, fout):
+        if workload == "gcn":
+            mods = {k: pnn.GCNConv(fin, fout, add_self_loops=False) for k in eis}
+        else:
+            mods = {k: pnn.SAGEConv(fin, fout, aggr="mean") for k in eis}
+        return pnn.HeteroConv(mods, aggr="mean")
+
+    layers = (conv(FEATS, HIDDEN), conv(HIDDEN, CLASSES))
+
+    def model(x):
+        h = {k: v.relu() for k, v in layers[0]({"n": x}, eis).items()}
+        return layers[1](h, eis)["n"]
+
+    return model, layers
+
+
+BUILDERS = {"gnnkit": build_gnnkit, "dgl": build_dgl, "pyg": build_pyg}
+
+
+def worker(engine: str, workload: str, quick: bool, steps: int, threads: int) -> dict:
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    data = np.load(graph_file(quick))
+    src, dst, n = data["src"], data["dst"], int(data["n"])
+    x, y = torch.from_numpy(data["x"]), torch.from_numpy(data["y"])
+    view = split_views(src, dst, n)
+    views = {name: (src[view == i], dst[view == i]) for i, name in enumerate(VIEW_NAMES)}
+    model, layers = BUILDERS[engine](workload, views, n)
+    return {"engine": engine, "workload": workload, **time_steps(model, layers, x, y, steps), "num_nodes": n,
+            "num_edges": int(src.size), "view_edges": [int((view == i).sum()) for i in range(NUM_VIEWS)]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    def describe(data, args) -> str:
+        view = split_views(data["src"], data["dst"], int(data["n"]))
+        sizes = ", ".join(f"{int((view == i).sum()):,}" for i in range(NUM_VIEWS))
+        return (f"graph: {int(data['n']):,} vertices, {data['src'].size:,} edges in {NUM_VIEWS} views ({sizes}), "
+                f"{FEATS} features, per-view W; {args.steps} timed steps, {args.threads} threads")
+
+    return bench_main(argv, doc=__doc__, script=__file__, engines=ENGINES, workloads=WORKLOADS, worker=worker,
+                      describe=describe)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
