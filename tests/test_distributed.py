@@ -1,0 +1,389 @@
+"""gnnkit.distributed / gnnkit.dist_train: 2 gloo ranks equal one process; faults end runs, never hang.
+
+Ranks run as subprocesses (``python -c`` calling a worker below, or ``python -m
+gnnkit.dist_train``) with ``MASTER_PORT`` on a free port; every wait has a deadline, so a
+hang fails the test instead of blocking it.
+"""
+import os
+import subprocess
+import sys
+import time
+from argparse import Namespace
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gnnkit import GNN, GNNConfig, Graph
+from gnnkit.dist_train import build_parser, free_port, launch, load_part, prepare, run
+from gnnkit.distributed import PartitionedGNN, PeerError, init_distributed
+from gnnkit.partition import partition
+
+pytest.importorskip("pymetis")
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+WORLD = 3  # the equivalence group: 2-rank runs on ranks {0, 1}, 3-rank runs on all
+DEADLINE = 120  # seconds for any group of ranks: only reached by a hang
+MODELS = {
+    "gcn": dict(model="gcn", num_layers=2),
+    "sage": dict(model="sage", num_layers=3, residual=True, norm="layer"),
+    "sage-max": dict(model="sage", num_layers=2, aggr="max"),
+    "gin": dict(model="gin", num_layers=2),
+}
+
+
+# ----------------------------------------------------------------- scenarios
+def scenario_graphs() -> dict[str, tuple[Graph, str]]:
+    """Graphs with self-loops, duplicate edges, a vertex without in-edges and isolated vertices."""
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randint(0, 15, (60,), generator=gen)
+    b = torch.randint(0, 15, (60,), generator=gen)
+    two = Graph(torch.cat([a, b + 15, torch.tensor([3, 20, 7, 7, 4])]),
+                torch.cat([b, a + 15, torch.tensor([22, 5, 7, 7, 4])]), 32)  # 30, 31 isolated
+    keep = two.dst != 9  # vertex 9 has no in-edges
+    two = Graph(two.src[keep], two.dst[keep], 32)
+    rnd = Graph(torch.randint(0, 40, (150,), generator=gen), torch.randint(0, 40, (150,), generator=gen), 40)
+    apart = Graph.batch([Graph(a, b, 15), Graph(b, a, 15)])  # two components: contiguous parts, empty halos
+    return {"metis": (two, "metis"), "random": (rnd, "random"), "no-halo": (apart, "contiguous")}
+
+
+def features(g: Graph) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(g.num_nodes, 5, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, 3, (g.num_nodes,), generator=gen)
+    mask = torch.rand(g.num_nodes, generator=gen) < 0.6
+    return x, y, mask
+
+
+def make_model(name: str) -> GNN:
+    torch.manual_seed(0)
+    return GNN(GNNConfig(in_features=5, out_features=3, hidden_features=4, dropout=0.0, **MODELS[name])).double()
+
+
+# -------------------------------------------------------------------- workers
+def _scenarios(rank: int, world: int, group, results: dict) -> None:
+    """Every scenario × model on ``world`` ranks of ``group``, plus a raw exchange check."""
+    from gnnkit.dist_train import _local_loss
+    from gnnkit.distributed import HaloExchange, all_reduce_sum, broadcast_parameters, halo_exchange, sync_gradients
+
+    for sname, (g, method) in scenario_graphs().items():
+        part = partition(g, world, method, seed=0)[rank]
+        exchange = HaloExchange(part, g.num_nodes, group=group)
+        x, y, mask = features(g)
+        n_train = float(all_reduce_sum([float(mask[part.owned].sum())], group=group))
+        for mname in MODELS:
+            model = make_model(mname)
+            broadcast_parameters(model, group=group)
+            net = PartitionedGNN(model, part, exchange)
+            logits = net(x[part.owned])
+            loss = _local_loss(logits, y[part.owned], mask[part.owned], n_train)
+            loss.backward()
+            sync_gradients(model.parameters(), group=group)
+            results[world, sname, mname] = {"loss": float(all_reduce_sum([loss.item()], group=group)),
+                                            "logits": logits.detach(),
+                                            "grads": {n: p.grad.clone() for n, p in model.named_parameters()}}
+        # the exchange itself: values are the owners' rows; gradients go back and add up
+        x_own = x[part.owned].clone().requires_grad_()
+        local = halo_exchange(x_own, exchange)
+        up = torch.randn(part.num_halo, 5, generator=torch.Generator().manual_seed(10 + rank), dtype=torch.float64)
+        (local[part.num_owned:] * up).sum().backward()
+        results[world, sname, "exchange"] = {"halo": local[part.num_owned:].detach(), "grad": x_own.grad, "up": up,
+                                             "owned": part.owned, "halo_ids": part.halo}
+
+
+def worker_equivalence(rank: int, world: int, out: str) -> None:
+    """2-rank scenarios on a subgroup of ranks {0, 1}, 3-rank ones (a vertex in two halos) on all three."""
+    import torch.distributed as dist
+
+    from gnnkit.distributed import HaloExchange
+
+    init_distributed("gloo", timeout_s=60)
+    pair = dist.new_group([0, 1])  # collective: every rank creates it
+    results = {}
+    if rank < 2:
+        _scenarios(rank, 2, pair, results)
+    _scenarios(rank, world, None, results)
+    # ranks holding parts of different partitionings are caught on every rank
+    g, _ = scenario_graphs()["random"]
+    try:
+        HaloExchange(partition(g, world, "random", seed=rank)[rank], g.num_nodes)
+        results["mismatch"] = "no error"
+    except ValueError as exc:
+        results["mismatch"] = str(exc)
+    torch.save(results, Path(out) / f"rank{rank}.pt")
+
+
+def start_ranks(world: int, target: list[str], port: int, env_extra: dict | None = None,
+                ranks: list[int] | None = None) -> list[subprocess.Popen]:
+    """Start ``ranks`` (default all) as subprocesses; ``target`` is the argv after the interpreter."""
+    procs = []
+    for rank in ranks if ranks is not None else range(world):
+        env = dict(os.environ, RANK=str(rank), WORLD_SIZE=str(world), LOCAL_WORLD_SIZE=str(world),
+                   MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), OMP_NUM_THREADS="1", **(env_extra or {}))
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(TESTS), env.get("PYTHONPATH", "")])
+        procs.append(subprocess.Popen([sys.executable, *[a.replace("{rank}", str(rank)) for a in target]], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT))
+    return procs
+
+
+def finish(procs: list[subprocess.Popen], deadline: float = DEADLINE) -> list[tuple[int, str, str, float]]:
+    """Wait for every process (killing all at the deadline); ``(returncode, stdout, stderr, seconds)`` each."""
+    t0, results = time.monotonic(), []
+    for p in procs:
+        try:
+            out, err = p.communicate(timeout=max(1.0, deadline - (time.monotonic() - t0)))
+        except subprocess.TimeoutExpired:
+            for q in procs:
+                q.kill()
+            pytest.fail(f"ranks still running after {deadline} s: a hang")
+        results.append((p.returncode, out, err, time.monotonic() - t0))
+    return results
+
+
+@pytest.fixture(scope="module")
+def cora_parts(tmp_path_factory):
+    d = tmp_path_factory.mktemp("parts")
+    args = build_parser().parse_args(["--prepare", "--parts", "2", "--parts-dir", str(d), "--quiet"])
+    paths = prepare(args)
+    assert [p.name for p in paths] == ["part-0-of-2.pt", "part-1-of-2.pt"]
+    return d
+
+
+@pytest.fixture(scope="module")
+def groups(tmp_path_factory, cora_parts):
+    """Start every multi-process run at once: most of their time is interpreter start-up and timeouts."""
+    out = tmp_path_factory.mktemp("equiv")
+    train = ["-m", "gnnkit.dist_train", "--parts-dir", str(cora_parts), "--epochs", "50", "--quiet"]
+    started = {
+        "equivalence": (start_ranks(WORLD, ["-c", f"import test_distributed as t; t.worker_equivalence({{rank}}, {WORLD}, {str(out)!r})"],
+                                    free_port()), out),
+        # rank 1 dies at the start of epoch 3: gloo reports the closed connection at once
+        "dead": start_ranks(2, [*train, "--model", "sage", "--timeout", "60"], free_port(),
+                            env_extra={"GNNKIT_DIST_FAULT": "exit:1:3"}),
+        # rank 1 sleeps at epoch 2: only the timeout ends rank 0's wait (long enough for a slow start-up)
+        "stall": start_ranks(2, [*train, "--model", "gcn", "--timeout", "10"], free_port(),
+                             env_extra={"GNNKIT_DIST_FAULT": "stall:1:2"}),
+    }
+    # the CLI's path: torchrun (its agent plus 2 workers), in a thread so that it overlaps the rest
+    logs = [open(out / name, "w+") for name in ("launch.out", "launch.err")]
+    pool = ThreadPoolExecutor(1)
+    started["launch"] = (pool.submit(launch, 2, ["--parts-dir", str(cora_parts), "--model", "sage", "--epochs", "3", "--quiet"],
+                                     DEADLINE, stdout=logs[0], stderr=logs[1]), logs)
+    yield started
+    pool.shutdown(wait=True)
+    for f in logs:
+        f.close()
+    del started["launch"]
+    for value in started.values():
+        for p in value[0] if isinstance(value, tuple) else value:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+
+
+@pytest.fixture(scope="module")
+def equivalence(groups):
+    procs, out = groups["equivalence"]
+    for rc, _, err, _ in finish(procs):
+        assert rc == 0, err[-3000:]
+    return [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
+
+
+# ------------------------------------------------------------- equivalence
+@pytest.mark.parametrize("mname", list(MODELS))
+@pytest.mark.parametrize("sname", ["metis", "random", "no-halo"])
+@pytest.mark.parametrize("world", [2, 3])
+def test_ranks_equal_one_process(equivalence, world, sname, mname):
+    g, method = scenario_graphs()[sname]
+    x, y, mask = features(g)
+    model = make_model(mname)
+    logits = model(g, x)
+    loss = F.cross_entropy(logits[mask], y[mask])
+    loss.backward()
+    parts = partition(g, world, method, seed=0)
+    for rank, res in enumerate(equivalence[:world]):
+        r = res[world, sname, mname]
+        torch.testing.assert_close(r["loss"], loss.item(), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(r["logits"], logits[parts[rank].owned].detach(), rtol=1e-5, atol=1e-5)
+        for n, p in model.named_parameters():
+            torch.testing.assert_close(r["grads"][n], p.grad, rtol=1e-5, atol=1e-5, msg=lambda m: f"{n}: {m}")
+
+
+@pytest.mark.parametrize("sname", ["metis", "random", "no-halo"])
+@pytest.mark.parametrize("world", [2, 3])
+def test_halo_exchange_values_and_gradients(equivalence, world, sname):
+    g, _ = scenario_graphs()[sname]
+    x, _, _ = features(g)
+    expected = torch.zeros_like(x)
+    copies = torch.zeros(g.num_nodes, dtype=torch.int64)
+    for res in equivalence[:world]:
+        r = res[world, sname, "exchange"]
+        torch.testing.assert_close(r["halo"], x[r["halo_ids"]], rtol=0, atol=0)
+        expected.index_add_(0, r["halo_ids"], r["up"])  # each copy's gradient goes back to the owner
+        copies[r["halo_ids"]] += 1
+    for res in equivalence[:world]:
+        r = res[world, sname, "exchange"]
+        torch.testing.assert_close(r["grad"], expected[r["owned"]])
+    if sname == "no-halo" and world == 2:
+        assert int(copies.sum()) == 0  # empty sends and receives both ways
+    if sname == "random" and world == 3:
+        assert int(copies.max()) == 2  # some vertex is in two halos: its gradients were summed
+
+
+def test_mismatched_partitionings_raise_on_every_rank(equivalence):
+    for res in equivalence:
+        assert "ranks hold parts of different partitionings" in res["mismatch"]
+
+
+# --------------------------------------------------------- end to end, faults
+def test_launch_with_torchrun_trains(groups):
+    future, (out, err) = groups["launch"]
+    rc = future.result(timeout=DEADLINE)
+    out.seek(0)
+    err.seek(0)
+    assert rc == 0, err.read()[-3000:]
+    acc = float(out.read().strip().splitlines()[-1].split("test accuracy:")[1])
+    assert 0.0 <= acc <= 1.0
+
+
+def test_dead_rank_stops_the_others(groups):
+    (rc0, _, err0, _), (rc1, _, _, _) = finish(groups["dead"], deadline=90)
+    assert rc1 == 3  # the injected death
+    assert rc0 == 1
+    assert "rank 0: communication failed during epoch 3" in err0, err0[-2000:]
+
+
+def test_stalled_rank_times_out(groups):
+    procs = groups["stall"]
+    rc0, _, err0, _ = finish(procs[:1], deadline=90)[0]
+    assert rc0 == 1
+    assert "rank 0: communication failed during epoch 2" in err0 and "Timed out" in err0, err0[-2000:]
+
+
+def test_rank_that_never_joins_times_out(monkeypatch):
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(free_port()))
+    t0 = time.monotonic()
+    with pytest.raises(PeerError, match=r"rank 0: not all 2 ranks joined the process group at 127.0.0.1:\d+ within 3 s"):
+        init_distributed("gloo", timeout_s=3, rank=0, world_size=2)
+    assert time.monotonic() - t0 < DEADLINE
+
+
+# ------------------------------------------------- in-process, one-rank group
+@pytest.fixture
+def one_rank_group(monkeypatch):
+    import torch.distributed as dist
+
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(free_port()))
+    init_distributed("gloo", timeout_s=30, rank=0, world_size=1)
+    yield
+    dist.destroy_process_group()
+
+
+def _args(*argv: str) -> Namespace:
+    return build_parser().parse_args(["--quiet", "--dataset", "cora", *argv])
+
+
+def test_checkpoint_resume_equals_uninterrupted_run(one_rank_group, tmp_path):
+    ck, full, resumed = tmp_path / "ck.pt", tmp_path / "full.pt", tmp_path / "resumed.pt"
+    for argv in (["--epochs", "3", "--save", str(full)],
+                 ["--epochs", "1", "--checkpoint", str(ck)],
+                 ["--epochs", "3", "--checkpoint", str(ck), "--resume", "--save", str(resumed)]):
+        run(_args("--model", "gcn", "--method", "random", *argv), 0, 1)
+    assert torch.load(ck, weights_only=True)["state"]["epoch"] == 3
+    a, b = torch.load(full, weights_only=True), torch.load(resumed, weights_only=True)
+    assert a["config"] == b["config"]
+    for k in a["model"]:
+        torch.testing.assert_close(a["model"][k], b["model"][k], rtol=0, atol=0)
+
+
+def test_resume_rejects_another_runs_checkpoint(one_rank_group, tmp_path):
+    ck = tmp_path / "ck.pt"
+    run(_args("--model", "gcn", "--method", "random", "--epochs", "1", "--checkpoint", str(ck)), 0, 1)
+    with pytest.raises(ValueError, match="was written by another run"):
+        run(_args("--model", "sage", "--method", "random", "--epochs", "2", "--checkpoint", str(ck), "--resume"), 0, 1)
+
+
+def test_parts_for_another_world_size_are_rejected(one_rank_group, cora_parts):
+    with pytest.raises(FileNotFoundError, match=r"part-0-of-1.pt does not exist \(found \['part-0-of-2.pt'"):
+        run(_args("--parts-dir", str(cora_parts)), 0, 1)
+
+
+# ---------------------------------------------------------------- bad input
+def test_missing_part_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"part-1-of-2.pt does not exist.*--prepare --parts 2"):
+        load_part(tmp_path, 1, 2)
+
+
+def test_init_distributed_needs_environment(monkeypatch):
+    for k in ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE"):
+        monkeypatch.delenv(k, raising=False)
+    with pytest.raises(ValueError, match="init_distributed needs RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT"):
+        init_distributed()
+
+
+def test_init_distributed_rejects_bad_timeout():
+    with pytest.raises(ValueError, match="timeout_s must be > 0"):
+        init_distributed(timeout_s=0)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    (dict(model="gat"), "model must be one of"),
+    (dict(model="sage", norm="batch"), "norm='batch' needs batch statistics over all ranks"),
+])
+def test_partitioned_gnn_rejects_unsupported_models(kwargs, match):
+    model = GNN(GNNConfig(in_features=5, out_features=3, **kwargs))
+    part = partition(Graph([0, 1], [1, 0], 2), 1)[0]
+    with pytest.raises(ValueError, match=match):
+        PartitionedGNN(model, part, exchange=None)
+
+
+def test_prepare_needs_parts_and_dir():
+    with pytest.raises(ValueError, match="--prepare needs --parts N and --parts-dir DIR"):
+        prepare(build_parser().parse_args(["--prepare"]))
+
+
+def test_peer_error_is_a_runtime_error():
+    assert issubclass(PeerError, RuntimeError)
+
+
+# ------------------------------------------------------- gnnkit train --parts
+def _cli_with_parts():
+    from gnnkit import cli
+
+    if not hasattr(cli, "train_partitioned"):
+        pytest.skip("gnnkit train has no --parts yet (apply .pending/issue6a_shared.patch)")
+    return cli
+
+
+def test_cli_parts_maps_options_to_dist_train(monkeypatch, tmp_path):
+    cli = _cli_with_parts()
+    import gnnkit.dist_train
+
+    calls = []
+    monkeypatch.setattr(gnnkit.dist_train, "launch", lambda n, argv: calls.append((n, argv)) or 0)
+    ck = tmp_path / "ck.pt"
+    assert cli.main(["train", "--parts", "2", "--model", "sage", "--epochs", "3", "--hidden", "8",
+                     "--checkpoint", str(ck), "--resume", "--quiet"]) == 0
+    (n, argv), = calls
+    assert n == 2
+    assert argv == ["--dataset", "cora", "--model", "sage", "--seed", "0", "--epochs", "3", "--hidden", "8",
+                    "--checkpoint", str(ck), "--resume", "--quiet"]
+    build_parser().parse_args(argv)  # dist_train accepts every option it is given
+
+
+@pytest.mark.parametrize(("argv", "match"), [
+    (["--model", "gat"], "--parts needs --model in"),
+    (["--patience", "5"], "--parts does not support --patience"),
+    (["--resume"], "--resume needs --checkpoint PATH"),
+])
+def test_cli_parts_rejects_unsupported_options(argv, match, capsys):
+    cli = _cli_with_parts()
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["train", "--parts", "2", *argv])
+    assert exc.value.code == 2
+    assert match in capsys.readouterr().err
