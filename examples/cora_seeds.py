@@ -12,21 +12,15 @@ import sys
 
 from tqdm import tqdm
 
+from gnnkit.argtypes import positive_int
 from gnnkit.cli import build_parser, train
 from gnnkit.models import MODELS
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=MODELS, default="gcn")
-    p.add_argument("--seeds", type=_positive_int, default=10, help="run seeds 0 .. SEEDS-1")
+    p.add_argument("--seeds", type=positive_int, default=10, help="run seeds 0 .. SEEDS-1")
     p.add_argument("--dataset", default="cora")
     p.add_argument("--data-dir")
     p.add_argument("--quick", action="store_true", help="2 seeds, 20 epochs")

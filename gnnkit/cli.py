@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 import sys
 from pathlib import Path
 
@@ -17,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from .argtypes import non_negative_float, non_negative_int, positive_float, positive_int, probability
+from .checkpoint import atomic_save, load_checkpoint
 from .datasets import PlanetoidDataset, load_dataset
 from .models import GNN, MODELS, GNNConfig
 
@@ -41,41 +42,6 @@ class UsageError(ValueError):
     """
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:  # also rejects nan
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def _dropout(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must lie in [0, 1), got {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gnnkit", description="Sparse graph neural networks on PyTorch.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -85,15 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data-dir", type=Path, help="directory with raw Planetoid files ind.<dataset>.*")
     t.add_argument("--model", choices=MODELS, default="gcn")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--epochs", type=_positive_int, help="maximum epochs (model default)")
-    t.add_argument("--lr", type=_positive_float)
-    t.add_argument("--weight-decay", type=_non_negative_float)
-    t.add_argument("--hidden", type=_positive_int, help="hidden width (per head for GAT)")
-    t.add_argument("--heads", type=_positive_int, help="GAT attention heads")
-    t.add_argument("--dropout", type=_dropout)
-    t.add_argument("--patience", type=_non_negative_int,
+    t.add_argument("--epochs", type=positive_int, help="maximum epochs (model default)")
+    t.add_argument("--lr", type=positive_float)
+    t.add_argument("--weight-decay", type=non_negative_float)
+    t.add_argument("--hidden", type=positive_int, help="hidden width (per head for GAT)")
+    t.add_argument("--heads", type=positive_int, help="GAT attention heads")
+    t.add_argument("--dropout", type=probability)
+    t.add_argument("--patience", type=non_negative_int,
                    help="stop after this many epochs in which neither validation accuracy nor loss improved (0: never)")
-    t.add_argument("--threads", type=_positive_int, help="torch CPU threads")
+    t.add_argument("--threads", type=positive_int, help="torch CPU threads")
     t.add_argument("--checkpoint", type=Path, help="write a resumable checkpoint here after every epoch")
     t.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
     t.add_argument("--save", type=Path, help="write the selected model (state_dict + config) here")
@@ -106,18 +72,11 @@ def _accuracy(logits: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> floa
     return float((logits[mask].argmax(-1) == y[mask]).float().mean())
 
 
-def _atomic_save(obj: dict, path: Path) -> None:
-    # a run killed mid-write leaves the previous file intact: os.replace is atomic on one filesystem
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def _load(path: Path, what: str) -> dict:
-    if not path.is_file():
-        raise UsageError(f"{what} {path} does not exist")
-    return torch.load(path, weights_only=True)  # tensors and plain containers only: no code runs
+    try:
+        return load_checkpoint(path)  # tensors and plain containers only: no code runs
+    except FileNotFoundError:
+        raise UsageError(f"{what} {path} does not exist") from None
 
 
 def _evaluate_saved(args: argparse.Namespace, data: PlanetoidDataset) -> float:
@@ -212,7 +171,7 @@ def train(args: argparse.Namespace) -> float:
             tqdm.write(f"epoch {epoch + 1:4d} | loss {loss:.4f} | val loss {val_loss:.4f} | val acc {val_acc:.4f}")
             bar.set_postfix(loss=f"{loss:.3f}", val_acc=f"{val_acc:.3f}")
         if args.checkpoint is not None:
-            _atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "state": state,
+            atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "state": state,
                           "rng": torch.get_rng_state(), **run}, args.checkpoint)
         if hp["patience"] and state["bad_epochs"] >= hp["patience"]:
             break
@@ -222,7 +181,7 @@ def train(args: argparse.Namespace) -> float:
     with torch.no_grad():
         test_acc = _accuracy(model(g, x), y, data.test_mask)
     if args.save is not None:
-        _atomic_save({"model": model.state_dict(), "config": config.to_dict()}, args.save)
+        atomic_save({"model": model.state_dict(), "config": config.to_dict()}, args.save)
     return test_acc
 
 

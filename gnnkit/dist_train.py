@@ -41,6 +41,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
+from .argtypes import positive_float, positive_int
+from .checkpoint import atomic_save
 from .distributed import (
     SUPPORTED_MODELS,
     HaloExchange,
@@ -143,14 +145,6 @@ def _part_path(parts_dir: Path, part_id: int, num_parts: int) -> Path:
     return parts_dir / f"part-{part_id}-of-{num_parts}.pt"
 
 
-def _atomic_save(obj: dict, path: Path) -> None:
-    # os.replace is atomic on one filesystem: a run killed mid-write leaves the old file intact
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def prepare(args: argparse.Namespace) -> list[Path]:
     """Partition the dataset once and write one file per part (``--prepare``); no process group."""
     if args.parts_dir is None or args.parts is None:
@@ -169,7 +163,7 @@ def prepare(args: argparse.Namespace) -> list[Path]:
         data = PartData(p, x[o].contiguous(), y[o], tr[o], va[o], te[o], g.num_nodes, g.num_edges, c,
                         args.parts, _method_name(args), name)
         path = _part_path(args.parts_dir, p.part_id, args.parts)
-        _atomic_save(data.state_dict(), path)
+        atomic_save(data.state_dict(), path)
         paths.append(path)
     return paths
 
@@ -187,51 +181,37 @@ def load_part(parts_dir: Path, rank: int, world_size: int) -> PartData:
 
 
 # -------------------------------------------------------------------- args
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m gnnkit.dist_train",
                                 description="Partition-parallel full-graph training; run under torchrun.")
     p.add_argument("--dataset", default="cora", help="cora (bundled), a Planetoid name with --data-dir, or 'synthetic'")
     p.add_argument("--data-dir", type=Path)
-    p.add_argument("--num-nodes", type=_positive_int, default=2_449_029, help="synthetic: vertices (ogbn-products')")
-    p.add_argument("--num-edges", type=_positive_int, default=61_859_140, help="synthetic: edges (ogbn-products')")
-    p.add_argument("--features", type=_positive_int, default=64, help="synthetic: feature width")
-    p.add_argument("--classes", type=_positive_int, default=47, help="synthetic: classes")
+    p.add_argument("--num-nodes", type=positive_int, default=2_449_029, help="synthetic: vertices (ogbn-products')")
+    p.add_argument("--num-edges", type=positive_int, default=61_859_140, help="synthetic: edges (ogbn-products')")
+    p.add_argument("--features", type=positive_int, default=64, help="synthetic: feature width")
+    p.add_argument("--classes", type=positive_int, default=47, help="synthetic: classes")
     p.add_argument("--model", choices=SUPPORTED_MODELS, default="gcn")
-    p.add_argument("--hidden", type=_positive_int, help="hidden width (model default as gnnkit train)")
-    p.add_argument("--layers", type=_positive_int, default=2)
+    p.add_argument("--hidden", type=positive_int, help="hidden width (model default as gnnkit train)")
+    p.add_argument("--layers", type=positive_int, default=2)
     p.add_argument("--dropout", type=float)
-    p.add_argument("--lr", type=_positive_float)
+    p.add_argument("--lr", type=positive_float)
     p.add_argument("--weight-decay", type=float)
-    p.add_argument("--epochs", type=_positive_int)
+    p.add_argument("--epochs", type=positive_int)
     p.add_argument("--method", choices=METHODS, default="metis", help="partitioning method")
     p.add_argument("--balance-edges", action="store_true",
                    help="balance vertices + owned edges per part (metis, contiguous), not vertices alone")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--parts-dir", type=Path, help="per-part files written by --prepare (else partition in every rank)")
     p.add_argument("--prepare", action="store_true", help="only partition into --parts files in --parts-dir, then exit")
-    p.add_argument("--parts", type=_positive_int, help="number of parts (with --prepare)")
-    p.add_argument("--timeout", type=_positive_float, default=300.0,
+    p.add_argument("--parts", type=positive_int, help="number of parts (with --prepare)")
+    p.add_argument("--timeout", type=positive_float, default=300.0,
                    help="seconds any collective (and the rendezvous) may wait before the run fails")
     p.add_argument("--checkpoint", type=Path, help="rank 0 writes a resumable checkpoint here after every epoch")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
     p.add_argument("--save", type=Path, help="write the selected model (state_dict + config) here")
     p.add_argument("--eval-every", type=int, default=1, help="evaluate every K epochs (0: only at the end)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    p.add_argument("--threads", type=_positive_int, help="torch threads per rank (default: cores / local ranks)")
+    p.add_argument("--threads", type=positive_int, help="torch threads per rank (default: cores / local ranks)")
     p.add_argument("--quiet", action="store_true")
     return p
 
@@ -363,7 +343,7 @@ def run(args: argparse.Namespace, rank: int, world_size: int) -> float:
         elif lead:
             tqdm.write(f"epoch {epoch + 1:4d} | loss {loss_sum:.4f} | {times[-1]:.3f} s", file=sys.stderr)
         if args.checkpoint is not None and rank == 0:
-            _atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "state": state, "run": run_id},
+            atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "state": state, "run": run_id},
                          args.checkpoint)
     bar.close()
 
@@ -376,7 +356,7 @@ def run(args: argparse.Namespace, rank: int, world_size: int) -> float:
         per_rank[:, rank] = torch.tensor([_peak_rss_mb(), mean_comm])
         rss, waits = all_reduce_sum(per_rank).tolist()
     if rank == 0 and args.save is not None:
-        _atomic_save({"model": model.state_dict(), "config": config.to_dict()}, args.save)
+        atomic_save({"model": model.state_dict(), "config": config.to_dict()}, args.save)
     if lead:
         if steady:
             print(f"train epoch time: mean {sum(steady) / len(steady):.3f} s over {len(steady)} epochs "

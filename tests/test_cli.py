@@ -54,7 +54,7 @@ def test_killed_run_resumes_to_the_same_model(tmp_path, capsys, monkeypatch):
     _run(capsys, *SMALL_GAT, "--epochs", "8", "--save", str(tmp_path / "full.pt"))
     base = [*SMALL_GAT, "--epochs", "8", "--checkpoint", str(tmp_path / "run.pt"), "--save", str(tmp_path / "resumed.pt")]
 
-    real_save, calls = cli._atomic_save, []
+    real_save, calls = cli.atomic_save, []
 
     def killed_in_epoch_5(obj, path):
         calls.append(path)
@@ -63,10 +63,10 @@ def test_killed_run_resumes_to_the_same_model(tmp_path, capsys, monkeypatch):
             raise KeyboardInterrupt
         real_save(obj, path)
 
-    monkeypatch.setattr(cli, "_atomic_save", killed_in_epoch_5)
+    monkeypatch.setattr(cli, "atomic_save", killed_in_epoch_5)
     with pytest.raises(KeyboardInterrupt):
         main(base)
-    monkeypatch.setattr(cli, "_atomic_save", real_save)
+    monkeypatch.setattr(cli, "atomic_save", real_save)
     assert torch.load(tmp_path / "run.pt", weights_only=True)["state"]["epoch"] == 4
     resumed = _run(capsys, *base, "--resume")
     assert _same_weights(tmp_path / "full.pt", tmp_path / "resumed.pt")
@@ -126,7 +126,7 @@ def test_data_dir_trains_on_the_raw_files_like_the_bundled_copy(capsys):
     (["train", "--model", "mlp"], "invalid choice: 'mlp'"),
     (["train", "--epochs", "0"], "must be a positive integer, got 0"),
     (["train", "--epochs", "-3"], "must be a positive integer, got -3"),
-    (["train", "--epochs", "ten"], "invalid _positive_int value: 'ten'"),
+    (["train", "--epochs", "ten"], "invalid positive_int value: 'ten'"),
     (["train", "--dropout", "1.5"], r"must lie in \[0, 1\), got 1.5"),
     (["train", "--lr", "-1"], "must be > 0, got -1"),
     (["train", "--lr", "0"], "must be > 0, got 0"),
