@@ -21,7 +21,7 @@ from .checkpoint import atomic_save, load_checkpoint
 from .datasets import PlanetoidDataset, load_dataset
 from .models import GNN, MODELS, GNNConfig
 
-__all__ = ["main", "build_parser", "train", "DEFAULTS", "UsageError"]
+__all__ = ["main", "build_parser", "train", "train_partitioned", "DEFAULTS", "UsageError"]
 
 # Hyper-parameters that must match for --resume; "epochs" may grow, so a finished run can be extended.
 _RESUME_KEYS = ("hidden", "heads", "dropout", "lr", "weight_decay", "patience", "activation")
@@ -47,8 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a node classifier (full batch)",
                        description="Train a node classifier; the last line printed is 'test accuracy: X'.")
-    t.add_argument("--dataset", default="cora", help="dataset name (bundled: cora; others need --data-dir)")
-    t.add_argument("--data-dir", type=Path, help="directory with raw Planetoid files ind.<dataset>.*")
+    t.add_argument("--dataset", default="cora",
+                   help="dataset name (bundled: cora; others need --data-dir: citeseer, pubmed, ogbn-arxiv, ogbn-products)")
+    t.add_argument("--data-dir", type=Path,
+                   help="directory with raw Planetoid files ind.<dataset>.*, or an OGB root holding ogbn_<name>/ "
+                        "(write a synthetic one with: python -m gnnkit.datasets.ogb make-synthetic DIR)")
     t.add_argument("--model", choices=MODELS, default="gcn")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--epochs", type=positive_int, help="maximum epochs (model default)")
@@ -65,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--save", type=Path, help="write the selected model (state_dict + config) here")
     t.add_argument("--load", type=Path, help="evaluate a model written by --save instead of training")
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    t.add_argument("--parts", type=positive_int, default=1,
+                   help="train partition-parallel on N local processes (torchrun, gloo; gcn, sage, gin); "
+                        "the same as `torchrun --nproc-per-node N -m gnnkit.dist_train`")
     return parser
 
 
@@ -114,6 +120,9 @@ def train(args: argparse.Namespace) -> float:
         data = load_dataset(args.dataset, args.data_dir)
     except (ValueError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from exc
+    if data.x is None or data.y.dim() != 1:
+        raise UsageError(f"dataset {args.dataset!r} has no node features or several tasks per vertex; "
+                         f"gnnkit train handles single-label node classification with features")
     if args.load is not None:
         return _evaluate_saved(args, data)
     g, x, y = data.graph, data.x, data.y
@@ -185,9 +194,44 @@ def train(args: argparse.Namespace) -> float:
     return test_acc
 
 
+def train_partitioned(args: argparse.Namespace) -> int:
+    """``gnnkit train --parts N``: run :mod:`gnnkit.dist_train` under torchrun; returns its exit status.
+
+    Rank 0 prints the per-epoch lines and ``test accuracy: X`` last, as :func:`train` does;
+    ``--save`` writes the same ``{"model", "config"}`` file, so ``--load`` evaluates it.
+
+    Raises:
+        UsageError: a model or option the partition-parallel trainer does not support.
+    """
+    from .dist_train import launch
+    from .distributed import SUPPORTED_MODELS
+
+    if args.model not in SUPPORTED_MODELS:
+        raise UsageError(f"--parts needs --model in {SUPPORTED_MODELS}, got {args.model!r}")
+    given = [flag for flag, value in (("--load", args.load), ("--heads", args.heads), ("--patience", args.patience))
+             if value is not None]
+    if given:
+        raise UsageError(f"--parts does not support {', '.join(given)}")
+    if args.resume and args.checkpoint is None:
+        raise UsageError("--resume needs --checkpoint PATH")
+    argv = ["--dataset", args.dataset, "--model", args.model, "--seed", str(args.seed)]
+    for flag, value in (("--data-dir", args.data_dir), ("--epochs", args.epochs), ("--lr", args.lr),
+                        ("--weight-decay", args.weight_decay), ("--hidden", args.hidden), ("--dropout", args.dropout),
+                        ("--threads", args.threads), ("--checkpoint", args.checkpoint), ("--save", args.save)):
+        if value is not None:
+            argv += [flag, str(value)]
+    argv += ["--resume"] * args.resume + ["--quiet"] * args.quiet
+    return launch(args.parts, argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "train" and args.parts > 1:
+        try:
+            return train_partitioned(args)
+        except UsageError as exc:
+            parser.error(f"train: {exc}")
     if args.command == "train":
         try:
             acc = train(args)

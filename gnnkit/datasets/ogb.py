@@ -265,7 +265,8 @@ def load_ogb_node(name: str, root: str | Path) -> OGBNodeDataset:
         e = int(_read_csv(raw / "num-edge-list.csv.gz", np.int64).reshape(-1)[0])
         edges = _read_csv(raw / "edge.csv.gz", np.int64)
         if edges.shape != (e, 2):
-            raise ValueError(f"{raw / 'edge.csv.gz'} must hold {e} rows 'src,dst' (num-edge-list.csv.gz), got shape {edges.shape}")
+            raise ValueError(f"{raw / 'edge.csv.gz'} must hold {e} rows 'src,dst' (num-edge-list.csv.gz), "
+                             f"got shape {edges.shape}")
         src, dst = np.ascontiguousarray(edges[:, 0]), np.ascontiguousarray(edges[:, 1])
         del edges
         x = _read_csv(raw / "node-feat.csv.gz", np.float32) if meta.has_node_attr else None
@@ -288,7 +289,8 @@ def load_ogb_node(name: str, root: str | Path) -> OGBNodeDataset:
         raise ValueError(f"{raw}: edges do not fit the {n} vertices of num-node-list: {exc}") from exc
     missing = np.isnan(labels)
     if (labels[~missing] >= meta.num_classes).any() or (labels[~missing] < 0).any():
-        raise ValueError(f"{raw} node-label holds labels outside [0, {meta.num_classes}) ({name} has {meta.num_classes} classes)")
+        raise ValueError(f"{raw} node-label holds labels outside [0, {meta.num_classes}) "
+                         f"({name} has {meta.num_classes} classes)")
     y_np = np.where(missing, -1, labels).astype(np.int64)
     y = torch.from_numpy(y_np[:, 0].copy() if meta.num_tasks == 1 else y_np)
     split = _read_split(folder / "split" / meta.split, n)

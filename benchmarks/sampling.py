@@ -1,0 +1,175 @@
+"""Neighbour-sampling throughput: gnnkit's NeighborSampler vs DGL 1.1.3's ``dgl.dataloading.NeighborSampler``.
+
+Same graph (a symmetrised, deduplicated Chung-Lu power-law graph, CSR by destination),
+same fan-outs, same seed batches. Each (engine, workload) runs in its own process;
+engines alternate, ``--rounds`` times. Per process: 3 warm-up batches, then ``--batches``
+timed batches; the median batch time gives seeds/s, and the table reports the median over
+rounds (the machine is shared: alternating rounds spread the load evenly over engines).
+Timed is one call producing all blocks of a batch with their relabelled ids (gnnkit
+``sampler.sample(seeds)``; DGL ``sampler.sample_blocks(g, seeds)``, i.e.
+``sample_neighbors`` + ``to_block`` per layer), each with the graph's formats built before
+timing. By default DGL runs its OpenMP kernels on every core while gnnkit's numpy sampling
+uses one; ``--threads 1`` limits both engines to one thread (``OMP_NUM_THREADS``,
+``torch.set_num_threads``) for a per-core comparison.
+
+    python benchmarks/sampling.py                 # 1M vertices, ~20M edges (about 10 minutes)
+    python benchmarks/sampling.py --threads 1     # one thread each
+    python benchmarks/sampling.py --quick         # 50k vertices (smoke run)
+    python benchmarks/sampling.py --nodes 2400000 --edges 31000000   # products-size
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ENGINES = ("gnnkit", "dgl")
+WORKLOADS = {  # name -> (fan-outs input layer first, batch size)
+    "sage-2x[25,10]-b1024": ([25, 10], 1024),
+    "sage-3x[15,10,5]-b1024": ([15, 10, 5], 1024),
+    "sage-3x[15,10,5]-b4096": ([15, 10, 5], 4096),
+}
+FULL = dict(nodes=1_000_000, edges=10_000_000)
+QUICK = dict(nodes=50_000, edges=400_000)
+
+
+def graph_file(nodes: int, edges: int) -> Path:
+    """The benchmark graph as ``.npz`` (indptr, indices), generated once per size."""
+    path = Path(tempfile.gettempdir()) / f"gnnkit_sampling_bench_n{nodes}_e{edges}.npz"
+    if not path.exists():
+        from gnnkit.generators import chung_lu, symmetrize_csr
+
+        g = symmetrize_csr(chung_lu(nodes, edges, exponent=2.5, seed=0))
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, indptr=g.indptr, indices=g.indices)
+        os.replace(tmp, path)
+    return path
+
+
+def seed_batches(num_nodes: int, batch_size: int, count: int) -> list[np.ndarray]:
+    """``count`` batches of distinct seeds, the same for every engine."""
+    rng = np.random.default_rng(2024)
+    perm = rng.permutation(num_nodes)
+    return [np.sort(perm[(i * batch_size) % (num_nodes - batch_size) :][:batch_size]) for i in range(count)]
+
+
+def run_engine(engine: str, workload: str, path: Path, batches: int, threads: int | None = None) -> dict:
+    """Time one engine on one workload in this process."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    z = np.load(path)
+    indptr, indices = z["indptr"], z["indices"]
+    n = indptr.size - 1
+    fanouts, batch_size = WORKLOADS[workload]
+    seeds = seed_batches(n, batch_size, batches + 3)
+    if engine == "gnnkit":
+        from gnnkit.sampling import NeighborSampler
+
+        sampler = NeighborSampler.from_csr(indptr, indices, fanouts, seed=0)
+
+        def step(s: np.ndarray) -> int:
+            return sampler.sample(s).input_nodes.numel()
+    else:
+        import dgl
+
+        g = dgl.graph(("csc", (torch.from_numpy(indptr), torch.from_numpy(indices), torch.tensor([], dtype=torch.int64))),
+                      num_nodes=n)
+        g.create_formats_()
+        dgl.seed(0)
+        sampler = dgl.dataloading.NeighborSampler(fanouts)
+
+        def step(s: np.ndarray) -> int:
+            input_nodes, _, _ = sampler.sample_blocks(g, torch.from_numpy(s))
+            return input_nodes.numel()
+
+    times, inputs = [], []
+    for i, s in enumerate(seeds):
+        t = time.perf_counter()
+        k = step(s)
+        if i >= 3:
+            times.append(time.perf_counter() - t)
+            inputs.append(k)
+    med = statistics.median(times)
+    return {
+        "engine": engine, "workload": workload, "median_ms": 1e3 * med, "seeds_per_s": batch_size / med,
+        "mean_input_nodes": float(np.mean(inputs)), "batches": batches, "torch_threads": torch.get_num_threads(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help=f"{QUICK['nodes']:,} vertices, 5 timed batches")
+    p.add_argument("--nodes", type=int)
+    p.add_argument("--edges", type=int, help="edges drawn before symmetrising")
+    p.add_argument("--batches", type=int, help="timed batches per workload (default 20; --quick 5)")
+    p.add_argument("--threads", type=int, help="threads for both engines (default: each library's own default)")
+    p.add_argument("--rounds", type=int, help="alternating runs per (engine, workload) (default 3; --quick 1)")
+    p.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
+    p.add_argument("--workloads", nargs="+", choices=list(WORKLOADS), default=list(WORKLOADS))
+    p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument("--worker", nargs=3, metavar=("ENGINE", "WORKLOAD", "GRAPH"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    size = QUICK if args.quick else FULL
+    batches = args.batches or (5 if args.quick else 20)
+    if args.worker:
+        engine, workload, path = args.worker
+        print(json.dumps(run_engine(engine, workload, Path(path), batches, args.threads)))
+        return 0
+    nodes, edges = args.nodes or size["nodes"], args.edges or size["edges"]
+    t = time.perf_counter()
+    path = graph_file(nodes, edges)
+    with np.load(path) as z:
+        num_edges = z["indices"].size
+    print(f"graph: {nodes:,} vertices, {num_edges:,} edges (symmetrised Chung-Lu, exponent 2.5) ready in "
+          f"{time.perf_counter() - t:.1f} s", flush=True)
+    rounds = args.rounds or (1 if args.quick else 3)
+    print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores)", flush=True)
+    results = []
+    for workload in args.workloads:
+        for r in range(rounds):
+            for engine in args.engines:  # alternate engines within a workload
+                cmd = [sys.executable, __file__, "--worker", engine, workload, str(path), "--batches", str(batches)]
+                env = dict(os.environ)
+                if args.threads:
+                    cmd += ["--threads", str(args.threads)]
+                    env["OMP_NUM_THREADS"] = str(args.threads)  # read by DGL's OpenMP runtime at import
+                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, env=env)
+                if proc.returncode != 0:
+                    raise RuntimeError(f"{engine} on {workload} failed:\n{proc.stderr[-3000:]}")
+                res = json.loads(proc.stdout.strip().splitlines()[-1])
+                res["round"] = r
+                results.append(res)
+                print(f"  {workload:24s} {engine:7s} round {r}: {res['median_ms']:8.1f} ms/batch "
+                      f"{res['seeds_per_s']:10,.0f} seeds/s", flush=True)
+    print(f"load average after: {os.getloadavg()[0]:.2f}", flush=True)
+    by = {}
+    for res in results:
+        by.setdefault((res["engine"], res["workload"]), []).append(res)
+    med = {k: statistics.median(x["seeds_per_s"] for x in v) for k, v in by.items()}
+    print("\n| workload | gnnkit seeds/s | DGL seeds/s | gnnkit/DGL | input vertices per batch |")
+    print("|---|---|---|---|---|")
+    for w in args.workloads:
+        g, d = med.get(("gnnkit", w)), med.get(("dgl", w))
+        ratio = f"{g / d:.2f}x" if g and d else "-"
+        inputs = by.get(("gnnkit", w), by.get(("dgl", w)))[0]["mean_input_nodes"]
+        print(f"| {w} | {f'{g:,.0f}' if g else '-'} | {f'{d:,.0f}' if d else '-'} | {ratio} | {inputs:,.0f} |")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
