@@ -1,5 +1,5 @@
 """gnnkit: scalable sparse graph neural networks on PyTorch."""
-from . import blocks, generators, inflation, nn, ops, sampling
+from . import blocks, generators, inflation, nn, ops, partition, sampling
 from .graph import CSR, Graph
 from .inflation import InflatedGNN, InflationSchedule
 from .models import GNN, GNNConfig
@@ -11,7 +11,7 @@ from .sampling import ClusterGCNSampler, NeighborSampler
 __version__ = "0.1.0"
 
 __all__ = [
-    "Part", "Partitioning",
+    "Part", "Partitioning", "partition",
     "Graph", "CSR", "MultiViewGraph", "GNN", "GNNConfig", "InflatedGNN", "InflationSchedule", "NeuronGraph",
     "NeighborSampler", "ClusterGCNSampler", "generators", "sampling",
     "blocks", "inflation", "nn", "ops", "__version__",

@@ -25,6 +25,8 @@ symmetrised graph without self-loops and duplicate edges, through ``pymetis``
 from __future__ import annotations
 
 import contextlib
+import sys
+import types
 import io
 import warnings
 from dataclasses import dataclass, field
@@ -477,3 +479,13 @@ def partition(g: Graph, num_parts: int, method: str = "metis", seed: int = 0, re
     """
     assignment = partition_assignment(g, num_parts, method, seed, balance_edges)
     return from_assignment(g, assignment, num_parts, method=method, reorder=reorder)
+
+
+class _CallableModule(types.ModuleType):
+    """``gnnkit.partition(g, k)`` calls :func:`partition`; ``gnnkit.partition.X`` is still the module."""
+
+    def __call__(self, *args, **kwargs) -> Partitioning:
+        return partition(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -311,3 +311,13 @@ def test_inverse_permutation_needs_reorder():
     parts = partition(random_graph(10, 20), 2, "random", reorder=False)
     with pytest.raises(ValueError, match="reorder=False"):
         parts.reorder(random_graph(10, 20))
+
+
+def test_gnnkit_partition_is_callable_and_still_the_module():
+    import gnnkit
+    import gnnkit.partition as module
+
+    g = gnnkit.Graph(torch.tensor([0, 1, 2, 3]), torch.tensor([1, 2, 3, 0]), 4)
+    called = gnnkit.partition(g, 2, method="contiguous")
+    assert isinstance(called, module.Partitioning)
+    assert torch.equal(called.assignment, module.partition(g, 2, method="contiguous").assignment)
