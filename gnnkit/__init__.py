@@ -1,5 +1,5 @@
 """gnnkit: scalable sparse graph neural networks on PyTorch."""
-from . import blocks, generators, inflation, nn, ops, partition, sampling
+from . import blocks, brain, generators, inflation, nn, ops, partition, sampling
 from .graph import CSR, Graph
 from .inflation import InflatedGNN, InflationSchedule
 from .models import GNN, GNNConfig
@@ -14,5 +14,5 @@ __all__ = [
     "Part", "Partitioning", "partition",
     "Graph", "CSR", "MultiViewGraph", "GNN", "GNNConfig", "InflatedGNN", "InflationSchedule", "NeuronGraph",
     "NeighborSampler", "ClusterGCNSampler", "generators", "sampling",
-    "blocks", "inflation", "nn", "ops", "__version__",
+    "blocks", "brain", "inflation", "nn", "ops", "__version__",
 ]
