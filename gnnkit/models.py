@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Sequence
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -84,7 +85,13 @@ class GNN(nn.Module):
     """A stack of ``num_layers`` convolutions: dropout → conv → (norm) → activation (→ residual).
 
     Shape:
-        x ``[N, in_features]`` → ``[N, out_features]``.
+        x ``[N, in_features]`` → ``[N, out_features]``. Mini-batch training passes one
+        graph per layer instead (the sampled blocks of
+        :class:`gnnkit.sampling.NeighborSampler`, input layer first): x then has the first
+        block's ``num_src_nodes`` rows and the output the last block's ``num_nodes`` rows.
+        Residuals add the skip of the destination rows (the first ``num_nodes`` sources,
+        DGL's block convention). SAGE and GIN run on blocks as configured; GCN and GAT add
+        self-loops and normalise by default, which a block does not allow (clear error).
     """
 
     def __init__(self, config: GNNConfig):
@@ -116,13 +123,32 @@ class GNN(nn.Module):
             if m is not self and hasattr(m, "reset_parameters"):
                 m.reset_parameters()
 
-    def forward(self, g: Graph, x: Tensor) -> Tensor:
-        for i, layer in enumerate(self.layers):
+    def _per_layer(self, g: Graph | Sequence[Graph]) -> list[Graph]:
+        n = len(self.layers)
+        if isinstance(g, Graph):
+            return [g] * n
+        if not isinstance(g, (list, tuple)) or not all(isinstance(b, Graph) for b in g):
+            raise TypeError(f"g must be a gnnkit.Graph or a list of {n} Graphs (one per layer), got {type(g).__name__}")
+        if len(g) != n:
+            raise ValueError(f"g holds {len(g)} graphs but the model has num_layers={n}: pass one graph per layer")
+        for i in range(n - 1):
+            if g[i].num_nodes != g[i + 1].num_src_nodes:
+                raise ValueError(
+                    f"graph {i} has {g[i].num_nodes} destinations but graph {i + 1} has {g[i + 1].num_src_nodes} "
+                    f"sources: block i's destinations must be block i+1's sources"
+                )
+        return list(g)
+
+    def forward(self, g: Graph | Sequence[Graph], x: Tensor) -> Tensor:
+        graphs = self._per_layer(g)
+        if x.shape[0] != graphs[0].num_src_nodes:
+            raise ValueError(f"x must have {graphs[0].num_src_nodes} rows (the first graph's sources), got {tuple(x.shape)}")
+        for i, (layer, gi) in enumerate(zip(self.layers, graphs)):
             h = F.dropout(x, p=self.config.dropout, training=self.training)
-            h = layer(g, h)
+            h = layer(gi, h)
             if i < len(self.layers) - 1:
                 h = self._act(self.norms[i](h))
                 if self.config.residual:
-                    h = h + self.skips[i](x)
+                    h = h + self.skips[i](x[: gi.num_nodes] if gi.is_bipartite else x)
             x = h
         return x

@@ -212,3 +212,37 @@ def test_state_dict_round_trip(model):
     missing, unexpected = target.load_state_dict(source.state_dict())
     assert (missing, unexpected) == ([], [])
     assert torch.equal(target(g, x), source(g, x))
+
+
+# ------------------------------------------------------------ sampled blocks
+@pytest.mark.parametrize("model", ["sage", "gin"])
+@pytest.mark.parametrize("residual", [False, True])
+def test_gnn_on_full_fanout_blocks_equals_full_graph_at_the_seeds(model, residual):
+    from gnnkit.sampling import NeighborSampler
+
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(3)
+    g = Graph(torch.randint(0, 80, (500,), generator=gen), torch.randint(0, 80, (500,), generator=gen), 80)
+    cfg = GNNConfig(model=model, in_features=6, out_features=3, hidden_features=8, num_layers=3, dropout=0.0,
+                    residual=residual, norm="layer")
+    net = GNN(cfg).double().eval()
+    x = torch.randn(80, 6, dtype=torch.float64)
+    seeds = torch.tensor([5, 0, 79, 33])
+    batch = NeighborSampler(g, [-1, -1, -1]).sample(seeds, generator=0)
+    torch.testing.assert_close(net(batch.blocks, x[batch.input_nodes]), net(g, x)[seeds])
+
+
+def test_gnn_block_list_bad_input():
+    from gnnkit.sampling import NeighborSampler
+
+    g = Graph(torch.tensor([0, 1, 2]), torch.tensor([1, 2, 0]), 3)
+    net = GNN(GNNConfig(model="sage", in_features=2, out_features=2, hidden_features=4, num_layers=2))
+    blocks = NeighborSampler(g, [-1, -1]).sample(torch.tensor([0])).blocks
+    with pytest.raises(ValueError, match="one graph per layer"):
+        net(blocks[:1], torch.randn(3, 2))
+    with pytest.raises(ValueError, match="must be block i\\+1's sources"):
+        net([blocks[1], blocks[0]], torch.randn(blocks[1].num_src_nodes, 2))
+    with pytest.raises(TypeError, match="list of 2 Graphs"):
+        net("graph", torch.randn(3, 2))
+    with pytest.raises(ValueError, match="x must have"):
+        net(g, torch.randn(4, 2))
