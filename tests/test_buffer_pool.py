@@ -1,0 +1,71 @@
+"""The pool of freed huge-page buffers behind gnnkit.ops.empty on the CPU."""
+import gc
+
+import pytest
+import torch
+
+from gnnkit.ops import _cpu
+
+BIG = (64 << 20) // 4 + 1024  # float32 elements: just over the 64 MB pooling threshold
+
+
+@pytest.fixture
+def pool(monkeypatch):
+    p = _cpu._BufferPool(cap=200 << 20)
+    monkeypatch.setattr(_cpu, "POOL", p)
+    return p
+
+
+def test_freed_buffer_is_reused_and_live_ones_never_are(pool):
+    a = _cpu.empty((BIG,), torch.float32)
+    a.fill_(1.0)
+    b = _cpu.empty((BIG,), torch.float32)  # a is alive: a fresh mapping
+    assert b.data_ptr() != a.data_ptr()
+    ptr = a.data_ptr()
+    view = a[5:]
+    del a
+    gc.collect()
+    assert pool.bytes == 0  # a view keeps the storage alive
+    del view
+    gc.collect()
+    assert pool.bytes == BIG * 4
+    c = _cpu.empty((BIG,), torch.float32)
+    assert c.data_ptr() == ptr and pool.bytes == 0
+    assert c.shape == (BIG,) and c.dtype == torch.float32
+
+
+def test_cap_and_size_threshold_are_respected(pool):
+    pool.cap = BIG * 4  # room for one buffer
+    a, b = _cpu.empty((BIG,), torch.float32), _cpu.empty((BIG,), torch.float32)
+    del a, b
+    gc.collect()
+    assert pool.bytes == BIG * 4
+    small = _cpu.empty((3 << 20,), torch.float32)  # 12 MB: huge pages, but not pooled
+    del small
+    gc.collect()
+    assert pool.bytes == BIG * 4
+    pool.clear()
+    assert pool.bytes == 0 and not pool.free
+
+
+def test_spmm_outputs_from_reused_buffers_are_correct(pool):
+    from gnnkit import Graph, ops
+
+    n = BIG // 64 + 1
+    g = Graph(torch.arange(n), (torch.arange(n) + 1) % n, n)
+    x = torch.randn(n, 64)
+    first = ops.spmm(g, x).clone()
+    for _ in range(3):  # the output buffer cycles through the pool
+        torch.testing.assert_close(ops.spmm(g, x), first)
+    torch.testing.assert_close(first, x.roll(1, dims=0))
+
+
+def test_pool_size_env_is_validated(monkeypatch):
+    monkeypatch.setenv("GNNKIT_BUFFER_POOL_MB", "lots")
+    with pytest.raises(ValueError, match="GNNKIT_BUFFER_POOL_MB must be an integer"):
+        _cpu._pool_cap()
+    monkeypatch.setenv("GNNKIT_BUFFER_POOL_MB", "-1")
+    with pytest.raises(ValueError, match="must be >= 0"):
+        _cpu._pool_cap()
+    monkeypatch.setenv("GNNKIT_BUFFER_POOL_MB", "0")
+    assert _cpu._pool_cap() == 0
