@@ -70,7 +70,7 @@ class _BufferPool:
     def __init__(self, cap: int) -> None:
         self.cap, self.bytes = cap, 0
         self.free: dict[int, list[mmap.mmap]] = {}
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # re-entrant: a garbage collection inside a locked section may free a pooled tensor
         self.wrappers: dict[int, type] = {}
 
     def take(self, nbytes: int) -> mmap.mmap | None:
