@@ -146,14 +146,18 @@ def time_steps(model, layers, x, y, steps: int) -> dict:
     return {"median_s": statistics.median(times), "times": times, "peak_mb": peak_mb}
 
 
-def worker(engine: str, workload: str, quick: bool, steps: int, threads: int) -> dict:
+def worker_inputs(quick: bool, threads: int):
+    """In a worker process: set the threads and the seed, load ``(src, dst, n, x, y)`` of the graph file."""
     import torch
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     data = np.load(graph_file(quick))
-    src, dst, n = data["src"], data["dst"], int(data["n"])
-    x, y = torch.from_numpy(data["x"]), torch.from_numpy(data["y"])
+    return data["src"], data["dst"], int(data["n"]), torch.from_numpy(data["x"]), torch.from_numpy(data["y"])
+
+
+def worker(engine: str, workload: str, quick: bool, steps: int, threads: int) -> dict:
+    src, dst, n, x, y = worker_inputs(quick, threads)
     model, layers = BUILDERS[engine](workload, src, dst, n)
     return {"engine": engine, "workload": workload, **time_steps(model, layers, x, y, steps),
             "num_nodes": n, "num_edges": int(src.size)}

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from core import CLASSES, FEATS, HIDDEN, bench_main, graph_file, time_steps  # noqa: E402  (the core benchmark's graph and harness)
+from core import CLASSES, FEATS, HIDDEN, bench_main, time_steps, worker_inputs  # noqa: E402  (the core benchmark's graph and harness)
 
 ENGINES = ("gnnkit", "dgl", "pyg")
 WORKLOADS = ("gcn", "sage")
@@ -106,13 +106,7 @@ BUILDERS = {"gnnkit": build_gnnkit, "dgl": build_dgl, "pyg": build_pyg}
 
 
 def worker(engine: str, workload: str, quick: bool, steps: int, threads: int) -> dict:
-    import torch
-
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    data = np.load(graph_file(quick))
-    src, dst, n = data["src"], data["dst"], int(data["n"])
-    x, y = torch.from_numpy(data["x"]), torch.from_numpy(data["y"])
+    src, dst, n, x, y = worker_inputs(quick, threads)
     view = split_views(src, dst, n)
     views = {name: (src[view == i], dst[view == i]) for i, name in enumerate(VIEW_NAMES)}
     model, layers = BUILDERS[engine](workload, views, n)

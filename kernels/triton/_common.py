@@ -23,3 +23,10 @@ def chunk_span(chunk_row, chunk_begin, chunk_slot, indptr, c, CHUNK: tl.constexp
     slot = tl.load(chunk_slot + c).to(tl.int64)
     end = tl.minimum(begin + CHUNK, tl.load(indptr + row + 1).to(tl.int64))
     return row, begin, slot, end
+
+
+@triton.jit
+def head_tile_program(H, NFT):
+    """``(unit, head, feature tile)`` of this program in a grid of ``units × H × NFT`` programs."""
+    pid = tl.program_id(0).to(tl.int64)
+    return pid // (H * NFT), (pid // NFT) % H, pid % NFT

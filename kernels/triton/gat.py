@@ -30,7 +30,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from ._common import chunk_span, edge_ids
+from ._common import chunk_span, edge_ids, head_tile_program
 
 
 @triton.jit
@@ -52,10 +52,7 @@ def gat_forward_kernel(
     BLOCK_F: tl.constexpr,
     ACC: tl.constexpr,
 ):
-    pid = tl.program_id(0).to(tl.int64)
-    c = pid // (H * NFT)
-    hh = (pid // NFT) % H
-    ft = pid % NFT
+    c, hh, ft = head_tile_program(H, NFT)
     row, begin, slot, end = chunk_span(chunk_row, chunk_begin, chunk_slot, indptr, c, CHUNK)
     offs_f = ft * BLOCK_F + tl.arange(0, BLOCK_F)
     fmask = offs_f < F
@@ -112,10 +109,7 @@ def lse_combine_kernel(
     ``out = sum_k acc_k exp(m_k - M) / sum_k l_k exp(m_k - M)``. Grid: (split row, head,
     feature tile), with NFT = 1 when HAS_ACC is False.
     """
-    pid = tl.program_id(0).to(tl.int64)
-    s = pid // (H * NFT)
-    hh = (pid // NFT) % H
-    ft = pid % NFT
+    s, hh, ft = head_tile_program(H, NFT)
     row = tl.load(split_row + s).to(tl.int64)
     p0 = tl.load(split_ptr + s).to(tl.int64)
     p1 = tl.load(split_ptr + s + 1).to(tl.int64)
@@ -216,10 +210,7 @@ def gat_backward_src_kernel(
     and ``da_src[u, h] = sum_e dp[e, h]``. Here ``indptr/indices/eid`` are the CSR by source
     (``indices`` holds destinations).
     """
-    pid = tl.program_id(0).to(tl.int64)
-    c = pid // (H * NFT)
-    hh = (pid // NFT) % H
-    ft = pid % NFT
+    c, hh, ft = head_tile_program(H, NFT)
     row, begin, slot, end = chunk_span(chunk_row, chunk_begin, chunk_slot, indptr, c, CHUNK)
     offs_f = ft * BLOCK_F + tl.arange(0, BLOCK_F)
     fmask = offs_f < F
