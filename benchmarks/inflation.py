@@ -233,7 +233,7 @@ def run_cora(name: str, seeds: int, epochs: int) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from gnnkit.datasets import load_dataset
+    from gnnkit.data import load_dataset
     from gnnkit.inflation import InflatedGNN, InflationSchedule
 
     ds = load_dataset("cora")

@@ -96,7 +96,7 @@ def measure(path: Path, mode: str) -> dict:
 
     from gnnkit import Graph
     from gnnkit.nn import SAGEConv
-    from gnnkit.sampling import NeighborSampler
+    from gnnkit.data.sampling import NeighborSampler
 
     torch.set_num_threads(1)
 
@@ -169,7 +169,7 @@ def measure(path: Path, mode: str) -> dict:
 def graph_path(n: int, e: int) -> Path:
     path = Path(tempfile.gettempdir()) / f"gnnkit_memory_model_n{n}_e{e}.npz"
     if not path.exists():
-        from gnnkit.generators import chung_lu, dedupe_csr
+        from gnnkit.data.generators import chung_lu, dedupe_csr
 
         g = dedupe_csr(chung_lu(n, e, seed=0))
         tmp = path.with_suffix(".tmp.npz")

@@ -46,7 +46,7 @@ def split_views(src: np.ndarray, dst: np.ndarray, n: int, seed: int = 2) -> np.n
 # ----------------------------------------------------------------- engines
 def build_gnnkit(workload, views, n):
     import gnnkit
-    from gnnkit.multiview import MultiViewGraph
+    from gnnkit.graph.multiview import MultiViewGraph
     from gnnkit.nn.multiview import MultiViewConv
 
     mvg = MultiViewGraph({name: gnnkit.Graph(s, d, n) for name, (s, d) in views.items()})

@@ -46,7 +46,7 @@ def graph_file(nodes: int, edges: int) -> Path:
     """The benchmark graph as ``.npz`` (indptr, indices), generated once per size."""
     path = Path(tempfile.gettempdir()) / f"gnnkit_sampling_bench_n{nodes}_e{edges}.npz"
     if not path.exists():
-        from gnnkit.generators import chung_lu, symmetrize_csr
+        from gnnkit.data.generators import chung_lu, symmetrize_csr
 
         g = symmetrize_csr(chung_lu(nodes, edges, exponent=2.5, seed=0))
         tmp = path.with_suffix(".tmp.npz")
@@ -74,7 +74,7 @@ def run_engine(engine: str, workload: str, path: Path, batches: int, threads: in
     fanouts, batch_size = WORKLOADS[workload]
     seeds = seed_batches(n, batch_size, batches + 3)
     if engine == "gnnkit":
-        from gnnkit.sampling import NeighborSampler
+        from gnnkit.data.sampling import NeighborSampler
 
         sampler = NeighborSampler.from_csr(indptr, indices, fanouts, seed=0)
 

@@ -12,8 +12,8 @@ import sys
 
 from tqdm import tqdm
 
-from gnnkit.argtypes import positive_int
-from gnnkit.cli import build_parser, train
+from gnnkit.cli.argtypes import positive_int
+from gnnkit.cli.train import build_parser, train
 from gnnkit.models import MODELS
 
 

@@ -7,7 +7,7 @@
 
 What it does, in order, with the time and memory of each step printed:
 
-1. Generates a directed Chung-Lu graph (``gnnkit.generators.chung_lu``: power-law in- and
+1. Generates a directed Chung-Lu graph (``gnnkit.data.generators.chung_lu``: power-law in- and
    out-degrees, exponent 2.5) straight into a CSR by destination, in 4M-edge chunks, and
    removes duplicate edges and self-loops (``dedupe_csr``). ``--edges`` is the number drawn;
    the default over-draws by 3 % so that at least 100M distinct edges remain. No ``Graph``
@@ -46,11 +46,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from gnnkit.argtypes import non_negative_int, positive_float, positive_int, probability
+from gnnkit.cli.argtypes import non_negative_int, positive_float, positive_int, probability
 from gnnkit.checkpoint import atomic_save, load_checkpoint
-from gnnkit.generators import CSRGraph, chung_lu, dedupe_csr
+from gnnkit.data.generators import CSRGraph, chung_lu, dedupe_csr
 from gnnkit.nn import SAGEConv
-from gnnkit.sampling import DataLoader, MiniBatch, NeighborSampler
+from gnnkit.data.sampling import DataLoader, MiniBatch, NeighborSampler
 
 FULL = dict(nodes=10_000_000, edges=103_000_000)
 QUICK = dict(nodes=200_000, edges=2_000_000)

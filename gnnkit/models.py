@@ -87,7 +87,7 @@ class GNN(nn.Module):
     Shape:
         x ``[N, in_features]`` → ``[N, out_features]``. Mini-batch training passes one
         graph per layer instead (the sampled blocks of
-        :class:`gnnkit.sampling.NeighborSampler`, input layer first): x then has the first
+        :class:`gnnkit.data.sampling.NeighborSampler`, input layer first): x then has the first
         block's ``num_src_nodes`` rows and the output the last block's ``num_nodes`` rows.
         Residuals add the skip of the destination rows (the first ``num_nodes`` sources,
         DGL's block convention). SAGE and GIN run on blocks as configured; GCN and GAT add

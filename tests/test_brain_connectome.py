@@ -8,7 +8,7 @@ import scipy.sparse as sp
 import torch
 
 from gnnkit.brain.connectome import Connectome
-from gnnkit.multiview import MultiViewGraph
+from gnnkit.graph.multiview import MultiViewGraph
 
 NAMES = ["AVAL", "AVAR", "PVCL", "DVA", "RIML"]
 CHEM = np.array([

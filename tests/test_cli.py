@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from gnnkit import cli
-from gnnkit.cli import main
+from gnnkit.cli import train as cli
+from gnnkit.cli.train import main
 
 RAW = Path(__file__).resolve().parents[2] / "shared" / "data" / "planetoid"
 # small GAT: it has the most random state (input and attention dropout)

@@ -11,8 +11,8 @@ import scipy.sparse as sp
 import torch
 
 from gnnkit import Graph
-from gnnkit.datasets import BUNDLED, load_dataset, load_npz, read_planetoid, save_npz
-from gnnkit.datasets.__main__ import main as convert_main
+from gnnkit.data import BUNDLED, load_dataset, load_npz, read_planetoid, save_npz
+from gnnkit.data.__main__ import main as convert_main
 
 RAW = Path(__file__).resolve().parents[2] / "shared" / "data" / "planetoid"
 needs_raw = pytest.mark.skipif(not (RAW / "ind.cora.x").is_file(), reason=f"raw Planetoid files not found at {RAW}")

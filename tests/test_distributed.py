@@ -1,7 +1,7 @@
-"""gnnkit.distributed / gnnkit.dist_train: 2 gloo ranks equal one process; faults end runs, never hang.
+"""gnnkit.scale.distributed / gnnkit.cli.dist_train: 2 gloo ranks equal one process; faults end runs, never hang.
 
 Ranks run as subprocesses (``python -c`` calling a worker below, or ``python -m
-gnnkit.dist_train``) with ``MASTER_PORT`` on a free port; every wait has a deadline, so a
+gnnkit.cli.dist_train``) with ``MASTER_PORT`` on a free port; every wait has a deadline, so a
 hang fails the test instead of blocking it.
 """
 import os
@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 
 from gnnkit import GNN, GNNConfig, Graph
-from gnnkit.dist_train import build_parser, free_port, launch, load_part, prepare, run
-from gnnkit.distributed import PartitionedGNN, PeerError, init_distributed
-from gnnkit.partition import partition
+from gnnkit.cli.dist_train import build_parser, free_port, launch, load_part, prepare, run
+from gnnkit.scale.distributed import PartitionedGNN, PeerError, init_distributed
+from gnnkit.scale.partition import partition
 
 pytest.importorskip("pymetis")
 
@@ -66,8 +66,8 @@ def make_model(name: str) -> GNN:
 # -------------------------------------------------------------------- workers
 def _scenarios(rank: int, world: int, group, results: dict) -> None:
     """Every scenario × model on ``world`` ranks of ``group``, plus a raw exchange check."""
-    from gnnkit.dist_train import _local_loss
-    from gnnkit.distributed import HaloExchange, all_reduce_sum, broadcast_parameters, halo_exchange, sync_gradients
+    from gnnkit.cli.dist_train import _local_loss
+    from gnnkit.scale.distributed import HaloExchange, all_reduce_sum, broadcast_parameters, halo_exchange, sync_gradients
 
     for sname, (g, method) in scenario_graphs().items():
         part = partition(g, world, method, seed=0)[rank]
@@ -98,7 +98,7 @@ def worker_equivalence(rank: int, world: int, out: str) -> None:
     """2-rank scenarios on a subgroup of ranks {0, 1}, 3-rank ones (a vertex in two halos) on all three."""
     import torch.distributed as dist
 
-    from gnnkit.distributed import HaloExchange
+    from gnnkit.scale.distributed import HaloExchange
 
     init_distributed("gloo", timeout_s=60)
     pair = dist.new_group([0, 1])  # collective: every rank creates it
@@ -156,7 +156,7 @@ def cora_parts(tmp_path_factory):
 def groups(tmp_path_factory, cora_parts):
     """Start every multi-process run at once: most of their time is interpreter start-up and timeouts."""
     out = tmp_path_factory.mktemp("equiv")
-    train = ["-m", "gnnkit.dist_train", "--parts-dir", str(cora_parts), "--epochs", "50", "--quiet"]
+    train = ["-m", "gnnkit.cli.dist_train", "--parts-dir", str(cora_parts), "--epochs", "50", "--quiet"]
     started = {
         "equivalence": (start_ranks(WORLD, ["-c", f"import test_distributed as t; t.worker_equivalence({{rank}}, {WORLD}, {str(out)!r})"],
                                     free_port()), out),
@@ -353,19 +353,17 @@ def test_peer_error_is_a_runtime_error():
 
 # ------------------------------------------------------- gnnkit train --parts
 def _cli_with_parts():
-    from gnnkit import cli
+    from gnnkit.cli import train as cli
 
-    if not hasattr(cli, "train_partitioned"):
-        pytest.skip("gnnkit train has no --parts yet (apply .pending/issue6a_shared.patch)")
     return cli
 
 
 def test_cli_parts_maps_options_to_dist_train(monkeypatch, tmp_path):
     cli = _cli_with_parts()
-    import gnnkit.dist_train
+    import gnnkit.cli.dist_train
 
     calls = []
-    monkeypatch.setattr(gnnkit.dist_train, "launch", lambda n, argv: calls.append((n, argv)) or 0)
+    monkeypatch.setattr(gnnkit.cli.dist_train, "launch", lambda n, argv: calls.append((n, argv)) or 0)
     ck = tmp_path / "ck.pt"
     assert cli.main(["train", "--parts", "2", "--model", "sage", "--epochs", "3", "--hidden", "8",
                      "--checkpoint", str(ck), "--resume", "--quiet"]) == 0

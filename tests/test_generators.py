@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from gnnkit.generators import CSRGraph, chung_lu, dedupe_csr, power_law_weights, rmat, symmetrize_csr
-from gnnkit.generators import _rmat_chunk
+from gnnkit.data.generators import CSRGraph, chung_lu, dedupe_csr, power_law_weights, rmat, symmetrize_csr
+from gnnkit.data.generators import _rmat_chunk
 
 
 def _hill(degrees: np.ndarray, k: int) -> float:

@@ -20,7 +20,7 @@ from gnnkit.inflation import (
     label_propagation,
     shortcut_edges,
 )
-from gnnkit.multiview import MultiViewGraph
+from gnnkit.graph.multiview import MultiViewGraph
 from gnnkit.nn import GCNConv
 
 

@@ -218,7 +218,7 @@ def test_state_dict_round_trip(model):
 @pytest.mark.parametrize("model", ["sage", "gin"])
 @pytest.mark.parametrize("residual", [False, True])
 def test_gnn_on_full_fanout_blocks_equals_full_graph_at_the_seeds(model, residual):
-    from gnnkit.sampling import NeighborSampler
+    from gnnkit.data.sampling import NeighborSampler
 
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(3)
@@ -233,7 +233,7 @@ def test_gnn_on_full_fanout_blocks_equals_full_graph_at_the_seeds(model, residua
 
 
 def test_gnn_block_list_bad_input():
-    from gnnkit.sampling import NeighborSampler
+    from gnnkit.data.sampling import NeighborSampler
 
     g = Graph(torch.tensor([0, 1, 2]), torch.tensor([1, 2, 0]), 3)
     net = GNN(GNNConfig(model="sage", in_features=2, out_features=2, hidden_features=4, num_layers=2))

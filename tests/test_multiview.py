@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gnnkit import Graph, ops
-from gnnkit.multiview import MultiViewGraph
+from gnnkit.graph.multiview import MultiViewGraph
 from gnnkit.nn.multiview import MultiViewConv
 
 os.environ.setdefault("DGLBACKEND", "pytorch")

@@ -1,4 +1,4 @@
-"""gnnkit.neurons: a network as a sparse graph of neurons; the lecture's worked examples."""
+"""gnnkit.nn.neurons: a network as a sparse graph of neurons; the lecture's worked examples."""
 import math
 
 import pytest
@@ -9,7 +9,7 @@ from torch.testing import assert_close
 
 import gnnkit.ops as ops
 from gnnkit import Graph
-from gnnkit.neurons import NeuronGraph
+from gnnkit.nn.neurons import NeuronGraph
 
 # ------------------------------------------------------------ the 2-2-1 example
 # neurons A=0, B=1 (inputs), C=2, D=3 (hidden), E=4 (output); synapses in this order:

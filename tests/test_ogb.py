@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from gnnkit.datasets.ogb import OGB_NODE_DATASETS, load_ogb_node, main, ogb_evaluator, write_synthetic
+from gnnkit.data.ogb import OGB_NODE_DATASETS, load_ogb_node, main, ogb_evaluator, write_synthetic
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -168,7 +168,7 @@ def test_evaluator_import_starts_no_thread_and_skips_dgl_and_pyg(synthetic):
     pytest.importorskip("ogb")
     code = (
         "import sys, threading, torch\n"
-        "from gnnkit.datasets.ogb import load_ogb_node\n"
+        "from gnnkit.data.ogb import load_ogb_node\n"
         f"ds = load_ogb_node('ogbn-arxiv', {str(synthetic)!r})\n"
         "acc = ds.evaluate(ds.y)\n"
         "print(acc, threading.active_count(), 'dgl' in sys.modules, 'torch_geometric' in sys.modules)\n"
@@ -205,6 +205,6 @@ def test_command_line(tmp_path, capsys):
         main(["info", str(tmp_path / "none")])
     assert exc.value.code == 2
     assert "OGB dataset folder missing" in capsys.readouterr().err
-    proc = subprocess.run([sys.executable, "-m", "gnnkit.datasets.ogb", "make-synthetic", str(tmp_path / "m"), "--nodes", "20"],
+    proc = subprocess.run([sys.executable, "-m", "gnnkit.data.ogb", "make-synthetic", str(tmp_path / "m"), "--nodes", "20"],
                           capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode == 0 and (tmp_path / "m" / "ogbn_arxiv" / "raw" / "edge.csv.gz").is_file()

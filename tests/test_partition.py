@@ -8,7 +8,7 @@ from conftest import random_graph
 
 from gnnkit import Graph
 from gnnkit.nn import GATConv, GINConv, SAGEConv
-from gnnkit.partition import METHODS, Part, from_assignment, partition, partition_assignment
+from gnnkit.scale.partition import METHODS, Part, from_assignment, partition, partition_assignment
 
 pytest.importorskip("pymetis")
 HAVE_DGL = True

@@ -10,7 +10,7 @@ from scipy.stats import chi2
 from conftest import random_graph
 from gnnkit import Graph, ops
 from gnnkit.nn import GATConv, GCNConv, SAGEConv
-from gnnkit.sampling import ClusterGCNSampler, DataLoader, MiniBatch, NeighborSampler, batch_generator
+from gnnkit.data.sampling import ClusterGCNSampler, DataLoader, MiniBatch, NeighborSampler, batch_generator
 
 # A fixed seed makes each statistical test deterministic; the 0.999 quantile means a
 # correct sampler fails one seed in a thousand, a biased one (tested below) fails.

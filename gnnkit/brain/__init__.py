@@ -3,7 +3,7 @@
 - :mod:`~gnnkit.brain.topology` — spatially embedded (exponential distance rule), small-world,
   modular/hierarchical and layered (cortical column) generators, sparse and seeded;
 - :mod:`~gnnkit.brain.connectome` — import measured wiring diagrams (matrices, CSV/JSON, networkx)
-  with synapse types as views of a :class:`~gnnkit.multiview.MultiViewGraph`;
+  with synapse types as views of a :class:`~gnnkit.graph.multiview.MultiViewGraph`;
 - :mod:`~gnnkit.brain.network` — :class:`SpatialRNN`, a rate RNN whose recurrent weights are the edges;
 - :mod:`~gnnkit.brain.lifecycle` — pruning schedules and criteria, regrowth, in-place rewiring;
 - :mod:`~gnnkit.brain.costs` — wiring cost, communicability-weighted wiring cost, energy penalties;

@@ -1,6 +1,6 @@
 r"""Connectome import: measured wiring diagrams with named neurons and several synapse types.
 
-A :class:`Connectome` holds one :class:`~gnnkit.multiview.MultiViewGraph` whose views are the
+A :class:`Connectome` holds one :class:`~gnnkit.graph.multiview.MultiViewGraph` whose views are the
 synapse types (e.g. ``"chemical"`` and ``"electrical"`` for the *C. elegans* connectome),
 each with its weights (synapse counts, strengths), plus neuron names and optional
 positions. Loaders read dense or scipy-sparse adjacency matrices, CSV and JSON edge lists
@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from ..graph import Graph
-from ..multiview import MultiViewGraph
+from ..graph.multiview import MultiViewGraph
 from ._validate import as_positions
 from .topology import SpatialGraph
 
@@ -112,7 +112,7 @@ class Connectome:
     """Named neurons, synapse types as views, optional positions.
 
     Args:
-        views: a :class:`~gnnkit.multiview.MultiViewGraph`, one view per synapse type.
+        views: a :class:`~gnnkit.graph.multiview.MultiViewGraph`, one view per synapse type.
         names: one unique name per neuron; neuron ``i`` is ``names[i]``.
         positions: optional ``[N, D]`` finite coordinates.
 

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import ops
-from ..multiview import VIEW_NORMS, MultiViewGraph
+from ..graph.multiview import VIEW_NORMS, MultiViewGraph
 
 __all__ = ["MultiViewConv", "VIEW_COMBINES"]
 

@@ -33,10 +33,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import ops
-from .graph import Graph
-from .multiview import MultiViewGraph
-from .nn import GCNConv
+from .. import ops
+from ..graph import Graph
+from ..graph.multiview import MultiViewGraph
+from ..nn import GCNConv
 
 __all__ = [
     "LayerGraph",

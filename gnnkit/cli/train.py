@@ -17,9 +17,9 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .argtypes import non_negative_float, non_negative_int, positive_float, positive_int, probability
-from .checkpoint import atomic_save, load_checkpoint
-from .datasets import PlanetoidDataset, load_dataset
-from .models import GNN, MODELS, GNNConfig
+from ..checkpoint import atomic_save, load_checkpoint
+from ..data import PlanetoidDataset, load_dataset
+from ..models import GNN, MODELS, GNNConfig
 
 __all__ = ["main", "build_parser", "train", "train_partitioned", "DEFAULTS", "UsageError"]
 
@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dataset name (bundled: cora; others need --data-dir: citeseer, pubmed, ogbn-arxiv, ogbn-products)")
     t.add_argument("--data-dir", type=Path,
                    help="directory with raw Planetoid files ind.<dataset>.*, or an OGB root holding ogbn_<name>/ "
-                        "(write a synthetic one with: python -m gnnkit.datasets.ogb make-synthetic DIR)")
+                        "(write a synthetic one with: python -m gnnkit.data.ogb make-synthetic DIR)")
     t.add_argument("--model", choices=MODELS, default="gcn")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--epochs", type=positive_int, help="maximum epochs (model default)")
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     t.add_argument("--parts", type=positive_int, default=1,
                    help="train partition-parallel on N local processes (torchrun, gloo; gcn, sage, gin); "
-                        "the same as `torchrun --nproc-per-node N -m gnnkit.dist_train`")
+                        "the same as `torchrun --nproc-per-node N -m gnnkit.cli.dist_train`")
     return parser
 
 
@@ -195,7 +195,7 @@ def train(args: argparse.Namespace) -> float:
 
 
 def train_partitioned(args: argparse.Namespace) -> int:
-    """``gnnkit train --parts N``: run :mod:`gnnkit.dist_train` under torchrun; returns its exit status.
+    """``gnnkit train --parts N``: run :mod:`gnnkit.cli.dist_train` under torchrun; returns its exit status.
 
     Rank 0 prints the per-epoch lines and ``test accuracy: X`` last, as :func:`train` does;
     ``--save`` writes the same ``{"model", "config"}`` file, so ``--load`` evaluates it.
@@ -204,7 +204,7 @@ def train_partitioned(args: argparse.Namespace) -> int:
         UsageError: a model or option the partition-parallel trainer does not support.
     """
     from .dist_train import launch
-    from .distributed import SUPPORTED_MODELS
+    from ..scale.distributed import SUPPORTED_MODELS
 
     if args.model not in SUPPORTED_MODELS:
         raise UsageError(f"--parts needs --model in {SUPPORTED_MODELS}, got {args.model!r}")

@@ -1,7 +1,7 @@
-"""``python -m gnnkit.datasets --convert DIR NAME OUT.npz``: raw Planetoid files to gnnkit's compact ``.npz``.
+"""``python -m gnnkit.data --convert DIR NAME OUT.npz``: raw Planetoid files to gnnkit's compact ``.npz``.
 
 The bundled ``cora.npz`` was made with
-``python -m gnnkit.datasets --convert /path/to/planetoid cora gnnkit/datasets/cora.npz``.
+``python -m gnnkit.data --convert /path/to/planetoid cora gnnkit/datasets/cora.npz``.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from .planetoid import save_npz
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gnnkit.datasets", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m gnnkit.data", description=__doc__.splitlines()[0])
     parser.add_argument("--convert", nargs=3, metavar=("DIR", "NAME", "OUT"), required=True,
                         help="read DIR/ind.NAME.* and write OUT (.npz, no pickles)")
     args = parser.parse_args(argv)

@@ -180,7 +180,7 @@ def save_npz(data_dir: str | Path, name: str, out: str | Path) -> None:
 
     The arrays are the raw ones (features as CSR, the graph's lists as ``src``/``dst``, the
     split as id lists) in the smallest dtype that holds them; :func:`load_npz` assembles
-    them exactly as :func:`read_planetoid` does. ``python -m gnnkit.datasets --convert DIR
+    them exactly as :func:`read_planetoid` does. ``python -m gnnkit.data --convert DIR
     NAME OUT.npz`` runs this.
     """
     a = _raw_arrays(Path(data_dir), name)

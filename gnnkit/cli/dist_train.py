@@ -1,0 +1,433 @@
+r"""Partition-parallel full-graph node classification: one process per part, under ``torchrun``.
+
+Small graphs are partitioned inside every rank (METIS with a fixed seed gives every rank
+the same partitioning; the halo-exchange setup checks it)::
+
+    torchrun --nproc-per-node 2 -m gnnkit.cli.dist_train --dataset cora --model gcn
+    gnnkit train --parts 2 --dataset cora --model gcn          # the same, spawned for you
+
+Large graphs are partitioned once, by one process, into per-part files; each rank then
+loads only its own part::
+
+    python -m gnnkit.cli.dist_train --prepare --parts 2 --parts-dir parts/ --dataset synthetic \
+        --num-nodes 2449029 --num-edges 61859140 --features 64
+    torchrun --nproc-per-node 2 -m gnnkit.cli.dist_train --parts-dir parts/ --model sage --epochs 5
+
+Rank 0 prints one line per epoch and ``test accuracy: X`` last, as ``gnnkit train`` does;
+the model is selected on validation accuracy. With ``--checkpoint`` rank 0 writes model,
+optimiser, epoch and selection state after every epoch (atomic rename), and ``--resume``
+continues from it on every rank. Dropout masks are seeded by (seed, epoch, rank), so a
+resumed run repeats the epochs it would have run.
+
+A rank that dies or stalls makes the others stop with a :class:`~gnnkit.scale.distributed.PeerError`
+message and exit status 1 within ``--timeout`` seconds; a rank that never joins does the same.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import resource
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm import tqdm
+
+from .argtypes import positive_float, positive_int
+from ..checkpoint import atomic_save
+from ..scale.distributed import (
+    SUPPORTED_MODELS,
+    HaloExchange,
+    PartitionedGNN,
+    PeerError,
+    all_reduce_sum,
+    broadcast_parameters,
+    communicating,
+    init_distributed,
+    sync_gradients,
+)
+from ..graph import Graph
+from ..models import GNN, GNNConfig
+from ..scale.partition import METHODS, Part, partition
+
+__all__ = ["PartData", "build_parser", "prepare", "load_part", "run", "main", "launch", "free_port"]
+
+# Test hook: "exit:RANK:EPOCH" makes RANK call os._exit(3) at the start of EPOCH (1-based),
+# "stall:RANK:EPOCH" makes it sleep for 10 timeouts: the fault tests kill a rank this way.
+FAULT_ENV = "GNNKIT_DIST_FAULT"
+_RESUME_KEYS = ("dataset", "model", "config", "lr", "weight_decay", "seed", "method", "num_parts", "num_nodes", "dtype")
+
+
+@dataclass
+class PartData:
+    """What one rank holds: its part and the owned rows of the node data.
+
+    Shape:
+        x ``[N_own, F]``, y ``[N_own]`` int64, masks ``[N_own]`` bool.
+    """
+
+    part: Part
+    x: Tensor
+    y: Tensor
+    train_mask: Tensor
+    val_mask: Tensor
+    test_mask: Tensor
+    num_nodes: int
+    num_edges: int
+    num_classes: int
+    num_parts: int
+    method: str
+    dataset: str
+
+    def state_dict(self) -> dict:
+        meta = {k: getattr(self, k) for k in ("num_nodes", "num_edges", "num_classes", "num_parts", "method", "dataset")}
+        return {"part": self.part.state_dict(), "x": self.x, "y": self.y, "train_mask": self.train_mask,
+                "val_mask": self.val_mask, "test_mask": self.test_mask, **meta}
+
+    @staticmethod
+    def from_state_dict(state: dict) -> "PartData":
+        fields = {k: v for k, v in state.items() if k != "part"}
+        return PartData(part=Part.from_state_dict(state["part"]), **fields)
+
+
+# -------------------------------------------------------------------- data
+def _synthetic(args: argparse.Namespace) -> tuple[str, Graph, Tensor, Tensor, Tensor, Tensor, Tensor, int]:
+    """A Chung-Lu power-law graph with random features and feature-determined labels.
+
+    Labels are the arg-max of a fixed random projection of the features, so a model can
+    learn them; splits are random 8/2/90 % (ogbn-products' proportions).
+    """
+    from ..data.generators import chung_lu
+
+    g = chung_lu(args.num_nodes, args.num_edges, seed=args.seed, progress=not args.quiet).to_graph()
+    gen = torch.Generator().manual_seed(args.seed)
+    x = torch.randn(g.num_nodes, args.features, generator=gen)
+    y = (x @ torch.randn(args.features, args.classes, generator=gen)).argmax(1)
+    r = torch.rand(g.num_nodes, generator=gen)
+    return "synthetic", g, x, y, r < 0.08, (r >= 0.08) & (r < 0.10), r >= 0.10, args.classes
+
+
+def _load_whole(args: argparse.Namespace):
+    if args.dataset == "synthetic":
+        return _synthetic(args)
+    from ..data import load_dataset
+
+    d = load_dataset(args.dataset, args.data_dir)
+    return d.name, d.graph, d.x, d.y, d.train_mask, d.val_mask, d.test_mask, d.num_classes
+
+
+def _method_name(args: argparse.Namespace) -> str:
+    return args.method + (" (edge-balanced)" if args.balance_edges else "")
+
+
+def _split(args: argparse.Namespace, num_parts: int, only: int | None = None) -> list[PartData]:
+    name, g, x, y, tr, va, te, c = _load_whole(args)
+    parts = partition(g, num_parts, args.method, seed=args.seed, reorder=False, balance_edges=args.balance_edges)
+    out = []
+    for p in parts:
+        if only is not None and p.part_id != only:
+            continue
+        o = p.owned
+        out.append(PartData(p, x[o].contiguous(), y[o], tr[o], va[o], te[o], g.num_nodes, g.num_edges, c,
+                            num_parts, _method_name(args), name))
+    return out
+
+
+def _part_path(parts_dir: Path, part_id: int, num_parts: int) -> Path:
+    return parts_dir / f"part-{part_id}-of-{num_parts}.pt"
+
+
+def prepare(args: argparse.Namespace) -> list[Path]:
+    """Partition the dataset once and write one file per part (``--prepare``); no process group."""
+    if args.parts_dir is None or args.parts is None:
+        raise ValueError("--prepare needs --parts N and --parts-dir DIR")
+    t0 = time.perf_counter()
+    name, g, x, y, tr, va, te, c = _load_whole(args)
+    t1 = time.perf_counter()
+    parts = partition(g, args.parts, args.method, seed=args.seed, reorder=False, balance_edges=args.balance_edges)
+    t2 = time.perf_counter()
+    if not args.quiet:
+        print(f"loaded {g} in {t1 - t0:.1f} s; partitioned in {t2 - t1:.1f} s", file=sys.stderr)
+        print(parts.summary(), file=sys.stderr)
+    paths = []
+    for p in parts:
+        o = p.owned
+        data = PartData(p, x[o].contiguous(), y[o], tr[o], va[o], te[o], g.num_nodes, g.num_edges, c,
+                        args.parts, _method_name(args), name)
+        path = _part_path(args.parts_dir, p.part_id, args.parts)
+        atomic_save(data.state_dict(), path)
+        paths.append(path)
+    return paths
+
+
+def load_part(parts_dir: Path, rank: int, world_size: int) -> PartData:
+    """Read this rank's part written by :func:`prepare` (tensors only: ``weights_only=True``)."""
+    path = _part_path(parts_dir, rank, world_size)
+    if not path.is_file():
+        found = sorted(p.name for p in parts_dir.glob("part-*.pt")) if parts_dir.is_dir() else []
+        raise FileNotFoundError(
+            f"rank {rank}: {path} does not exist (found {found}); write it with "
+            f"`python -m gnnkit.cli.dist_train --prepare --parts {world_size} --parts-dir {parts_dir} ...`"
+        )
+    return PartData.from_state_dict(torch.load(path, weights_only=True))
+
+
+# -------------------------------------------------------------------- args
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m gnnkit.cli.dist_train",
+                                description="Partition-parallel full-graph training; run under torchrun.")
+    p.add_argument("--dataset", default="cora", help="cora (bundled), a Planetoid name with --data-dir, or 'synthetic'")
+    p.add_argument("--data-dir", type=Path)
+    p.add_argument("--num-nodes", type=positive_int, default=2_449_029, help="synthetic: vertices (ogbn-products')")
+    p.add_argument("--num-edges", type=positive_int, default=61_859_140, help="synthetic: edges (ogbn-products')")
+    p.add_argument("--features", type=positive_int, default=64, help="synthetic: feature width")
+    p.add_argument("--classes", type=positive_int, default=47, help="synthetic: classes")
+    p.add_argument("--model", choices=SUPPORTED_MODELS, default="gcn")
+    p.add_argument("--hidden", type=positive_int, help="hidden width (model default as gnnkit train)")
+    p.add_argument("--layers", type=positive_int, default=2)
+    p.add_argument("--dropout", type=float)
+    p.add_argument("--lr", type=positive_float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--epochs", type=positive_int)
+    p.add_argument("--method", choices=METHODS, default="metis", help="partitioning method")
+    p.add_argument("--balance-edges", action="store_true",
+                   help="balance vertices + owned edges per part (metis, contiguous), not vertices alone")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--parts-dir", type=Path, help="per-part files written by --prepare (else partition in every rank)")
+    p.add_argument("--prepare", action="store_true", help="only partition into --parts files in --parts-dir, then exit")
+    p.add_argument("--parts", type=positive_int, help="number of parts (with --prepare)")
+    p.add_argument("--timeout", type=positive_float, default=300.0,
+                   help="seconds any collective (and the rendezvous) may wait before the run fails")
+    p.add_argument("--checkpoint", type=Path, help="rank 0 writes a resumable checkpoint here after every epoch")
+    p.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
+    p.add_argument("--save", type=Path, help="write the selected model (state_dict + config) here")
+    p.add_argument("--eval-every", type=int, default=1, help="evaluate every K epochs (0: only at the end)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--threads", type=positive_int, help="torch threads per rank (default: cores / local ranks)")
+    p.add_argument("--quiet", action="store_true")
+    return p
+
+
+def _hyper_parameters(args: argparse.Namespace) -> dict:
+    from .train import DEFAULTS  # the same paper defaults as single-process `gnnkit train`
+
+    hp = dict(DEFAULTS[args.model])
+    for key in ("hidden", "dropout", "lr", "weight_decay", "epochs"):
+        if getattr(args, key) is not None:
+            hp[key] = getattr(args, key)
+    return hp
+
+
+# ------------------------------------------------------------------- train
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # ru_maxrss is in KiB on Linux
+
+
+def _fault(rank: int, epoch: int, timeout: float) -> None:
+    spec = os.environ.get(FAULT_ENV, "")
+    if not spec:
+        return
+    kind, r, e = spec.split(":")
+    if int(r) == rank and int(e) == epoch:
+        if kind == "exit":
+            os._exit(3)
+        if kind == "stall":
+            time.sleep(10 * timeout)
+            os._exit(4)
+
+
+def _local_loss(logits: Tensor, y: Tensor, mask: Tensor, total: float) -> Tensor:
+    """This rank's share of the global mean cross-entropy: its sum over labelled rows / the global count."""
+    return F.cross_entropy(logits[mask], y[mask], reduction="sum") / max(total, 1.0)
+
+
+def run(args: argparse.Namespace, rank: int, world_size: int) -> float:
+    """Train on this rank's part; every rank of the process group calls it. Returns the test accuracy.
+
+    Raises:
+        PeerError: a collective failed (another rank died, stalled or never joined).
+        ValueError: a checkpoint of another run, or parts that do not fit the world size.
+    """
+    hp = _hyper_parameters(args)
+    dtype = getattr(torch, args.dtype)
+    local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", world_size))
+    torch.set_num_threads(args.threads or max(1, (os.cpu_count() or 1) // local_ranks))
+    t_load = time.perf_counter()
+    if args.parts_dir is not None:
+        data = load_part(args.parts_dir, rank, world_size)
+    else:
+        (data,) = _split(args, world_size, only=rank)
+    if data.num_parts != world_size:
+        raise ValueError(f"rank {rank}: the parts were made for {data.num_parts} ranks, but world_size is {world_size}")
+    part, x = data.part, data.x.to(dtype)
+    load_s = time.perf_counter() - t_load
+    with communicating("setup (halo plan)"):
+        exchange = HaloExchange(part, data.num_nodes)
+        counts = all_reduce_sum([float(data.train_mask.sum()), float(data.val_mask.sum()), float(data.test_mask.sum())])
+    n_train, n_val, n_test = counts.tolist()
+
+    torch.manual_seed(args.seed)
+    config = GNNConfig(model=args.model, in_features=x.shape[1], out_features=data.num_classes,
+                       hidden_features=hp["hidden"], num_layers=args.layers, dropout=hp["dropout"],
+                       activation=hp["activation"])
+    model = GNN(config).to(dtype)
+    with communicating("setup (parameter broadcast)"):
+        broadcast_parameters(model)
+    net = PartitionedGNN(model, part, exchange)
+    opt = torch.optim.Adam(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
+    state = {"epoch": 0, "best_val_acc": -1.0, "selected_val_loss": float("inf"),
+             "best_model": copy.deepcopy(model.state_dict())}
+    run_id = {"dataset": data.dataset, "model": args.model, "config": config.to_dict(), "lr": hp["lr"],
+              "weight_decay": hp["weight_decay"], "seed": args.seed, "method": data.method, "num_parts": world_size,
+              "num_nodes": data.num_nodes, "dtype": args.dtype}
+    if args.resume and args.checkpoint is not None and args.checkpoint.exists():
+        ckpt = torch.load(args.checkpoint, weights_only=True)  # tensors and plain containers only
+        differ = [k for k in _RESUME_KEYS if ckpt.get("run", {}).get(k) != run_id[k]]
+        if differ:
+            raise ValueError(f"checkpoint {args.checkpoint} was written by another run (different {', '.join(differ)}); "
+                             "pass the same arguments or another --checkpoint")
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        state = ckpt["state"]
+
+    def evaluate() -> tuple[float, float, float]:
+        net.eval()
+        with torch.no_grad():
+            logits = net(x)
+            pred = logits.argmax(1) == data.y
+            val_loss = F.cross_entropy(logits[data.val_mask], data.y[data.val_mask], reduction="sum")
+            sums = all_reduce_sum([float(pred[data.val_mask].sum()), float(pred[data.test_mask].sum()), float(val_loss)])
+        return sums[0].item() / max(n_val, 1), sums[1].item() / max(n_test, 1), sums[2].item() / max(n_val, 1)
+
+    epochs = hp["epochs"]
+    lead = rank == 0 and not args.quiet
+    if lead:
+        print(f"rank 0: {world_size} ranks, {data.num_nodes} vertices, {data.num_edges} edges; part 0 owns "
+              f"{part.num_owned} vertices, {part.num_edges} edges, {part.num_halo} halo; sends "
+              f"{exchange.rows_sent} rows per exchange", file=sys.stderr)
+    bar = tqdm(range(state["epoch"], epochs), initial=state["epoch"], total=epochs, disable=not lead,
+               desc=f"{args.model} on {data.dataset} x{world_size}", unit="epoch", file=sys.stderr)
+    times, comm = [], []
+    for epoch in bar:
+        _fault(rank, epoch + 1, args.timeout)
+        torch.manual_seed(args.seed * 1_000_003 + epoch * 4099 + rank)  # dropout: fresh per epoch and rank, resumable
+        t0, c0 = time.perf_counter(), exchange.seconds
+        with communicating(f"epoch {epoch + 1} training"):
+            net.train()
+            opt.zero_grad(set_to_none=False)
+            loss = _local_loss(net(x), data.y, data.train_mask, n_train)
+            loss.backward()
+            sync_gradients(model.parameters())
+            opt.step()
+            loss_sum = all_reduce_sum([loss.item()]).item()
+        times.append(time.perf_counter() - t0)
+        comm.append(exchange.seconds - c0)
+        state["epoch"] = epoch + 1
+        last = epoch + 1 == epochs
+        if (args.eval_every and (epoch + 1) % args.eval_every == 0) or last:
+            with communicating(f"epoch {epoch + 1} evaluation"):
+                val_acc, _, val_loss = evaluate()
+            if val_acc > state["best_val_acc"] or (val_acc == state["best_val_acc"] and val_loss < state["selected_val_loss"]):
+                state.update(best_val_acc=val_acc, selected_val_loss=val_loss, best_model=copy.deepcopy(model.state_dict()))
+            if lead:
+                tqdm.write(f"epoch {epoch + 1:4d} | loss {loss_sum:.4f} | val loss {val_loss:.4f} | val acc {val_acc:.4f} "
+                           f"| {times[-1]:.3f} s", file=sys.stderr)
+        elif lead:
+            tqdm.write(f"epoch {epoch + 1:4d} | loss {loss_sum:.4f} | {times[-1]:.3f} s", file=sys.stderr)
+        if args.checkpoint is not None and rank == 0:
+            atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "state": state, "run": run_id},
+                         args.checkpoint)
+    bar.close()
+
+    model.load_state_dict(state["best_model"])
+    with communicating("final evaluation"):
+        _, test_acc, _ = evaluate()
+        steady, steady_comm = times[1:] or times, comm[1:] or comm
+        mean_comm = sum(steady_comm) / max(len(steady_comm), 1)
+        per_rank = torch.zeros(2, world_size, dtype=torch.float64)
+        per_rank[:, rank] = torch.tensor([_peak_rss_mb(), mean_comm])
+        rss, waits = all_reduce_sum(per_rank).tolist()
+    if rank == 0 and args.save is not None:
+        atomic_save({"model": model.state_dict(), "config": config.to_dict()}, args.save)
+    if lead:
+        if steady:
+            print(f"train epoch time: mean {sum(steady) / len(steady):.3f} s over {len(steady)} epochs "
+                  f"(first: {times[0]:.3f} s); load {load_s:.1f} s", file=sys.stderr)
+        print("halo all_to_all per epoch, waiting for slower ranks included (s): "
+              + ", ".join(f"{w:.3f}" for w in waits), file=sys.stderr)
+        print("peak RSS per rank (MB): " + ", ".join(f"{r:.0f}" for r in rss), file=sys.stderr)
+    return test_acc
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m gnnkit.cli.dist_train``; returns the exit status.
+
+    Exit status 1 with a ``rank R: ...`` message on stderr when a peer fails or times out.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.prepare:
+        try:
+            for path in prepare(args):
+                print(path)
+        except (ValueError, FileNotFoundError) as exc:
+            parser.error(str(exc))
+        return 0
+    if args.resume and args.checkpoint is None:
+        parser.error("--resume needs --checkpoint PATH")
+    rank = int(os.environ.get("RANK", 0))
+    try:
+        rank, world = init_distributed("gloo", timeout_s=args.timeout)
+        acc = run(args, rank, world)
+    except (PeerError, ValueError, FileNotFoundError) as exc:
+        print(f"gnnkit.cli.dist_train: {exc}", file=sys.stderr, flush=True)
+        # skip destroy_process_group: after a peer failure it can block on the dead connection
+        os._exit(1)
+    if rank == 0:
+        print(f"test accuracy: {acc:.4f}", flush=True)
+    dist.destroy_process_group()
+    return 0
+
+
+# ------------------------------------------------------------------ launch
+def free_port() -> int:
+    """A TCP port that was free a moment ago (for ``MASTER_PORT``)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch(num_parts: int, argv: list[str], timeout_s: float | None = None, stdout=None, stderr=None) -> int:
+    """Run ``torchrun --standalone --nproc-per-node num_parts -m gnnkit.cli.dist_train *argv``; return its status.
+
+    torchrun rather than ``torch.multiprocessing.spawn``: it is the documented launcher
+    for one node and many, picks a free rendezvous port (``--standalone``), and its agent
+    stops every worker as soon as one fails, so no rank is left waiting.
+
+    Args:
+        num_parts: ranks to start. argv: arguments of ``gnnkit.cli.dist_train``.
+        timeout_s: kill torchrun after this long (``subprocess.TimeoutExpired``); None: no limit.
+        stdout, stderr: where the ranks' output goes (as for ``subprocess.run``); default: inherited.
+
+    Raises:
+        ValueError: ``num_parts < 1``.
+    """
+    if num_parts < 1:
+        raise ValueError(f"num_parts must be >= 1, got {num_parts}")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={num_parts}",
+           "-m", "gnnkit.cli.dist_train", *argv]
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // num_parts)))  # silences torchrun's warning
+    return subprocess.run(cmd, env=env, timeout=timeout_s, stdout=stdout, stderr=stderr).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
