@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .frame import DataDict
+
 __all__ = ["Graph", "CSR"]
 
 
@@ -65,6 +67,13 @@ class Graph:
             sources), the size of the source vertex set; ``src`` ids lie in
             ``[0, num_src_nodes)`` and ``dst`` ids in ``[0, num_nodes)``. Default: the
             same vertex set on both sides.
+        ndata: vertex data, ``name -> [num_nodes, ...]`` tensors (:attr:`ndata`).
+        edata: edge data, ``name -> [E, ...]`` tensors in edge order (:attr:`edata`).
+        srcdata: source-vertex data of a bipartite graph, ``name -> [num_src_nodes, ...]``
+            (:attr:`srcdata`); for a graph over one vertex set it is ``ndata``.
+
+    The structure (``src``, ``dst``, sizes) is immutable; the data mappings are not, and
+    every transform returns a new graph whose mappings hold the matching rows.
 
     Raises:
         TypeError: non-integer ids or a non-integer ``num_nodes``.
@@ -81,6 +90,9 @@ class Graph:
     batch_num_edges: Tensor | None = None
     _num_src_nodes: int | None = None
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
+    _ndata: DataDict | None = field(default=None, repr=False, compare=False)
+    _edata: DataDict | None = field(default=None, repr=False, compare=False)
+    _srcdata: DataDict | None = field(default=None, repr=False, compare=False)
 
     def __init__(
         self,
@@ -91,6 +103,9 @@ class Graph:
         batch_num_edges: Tensor | None = None,
         num_src_nodes: int | None = None,
         *,
+        ndata: Any = None,
+        edata: Any = None,
+        srcdata: Any = None,
         _validate: bool = True,
     ) -> None:
         if _validate:
@@ -105,6 +120,15 @@ class Graph:
         set_(self, "_cache", {})
         if _validate:
             self.validate()
+        device = self.src.device
+        set_(self, "_ndata", DataDict(self.num_nodes, "ndata", "num_nodes", device, ndata))
+        set_(self, "_edata", DataDict(self.src.numel(), "edata", "num_edges", device, edata))
+        if self._num_src_nodes is None:
+            if srcdata is not None and len(srcdata):
+                raise ValueError("srcdata is only for a bipartite graph (num_src_nodes given); use ndata")
+            set_(self, "_srcdata", self._ndata)
+        else:
+            set_(self, "_srcdata", DataDict(self._num_src_nodes, "srcdata", "num_src_nodes", device, srcdata))
 
     # ------------------------------------------------------------------ checks
     def validate(self) -> "Graph":
@@ -189,6 +213,26 @@ class Graph:
         return self.num_nodes if self._num_src_nodes is None else self._num_src_nodes
 
     @property
+    def ndata(self) -> DataDict:
+        """Vertex data: ``name -> [num_nodes, ...]`` (destination vertices of a bipartite graph)."""
+        return self._ndata
+
+    @property
+    def edata(self) -> DataDict:
+        """Edge data: ``name -> [num_edges, ...]``, row ``i`` belongs to edge ``i``."""
+        return self._edata
+
+    @property
+    def srcdata(self) -> DataDict:
+        """Source-vertex data: ``ndata`` itself unless the graph is bipartite."""
+        return self._srcdata
+
+    @property
+    def dstdata(self) -> DataDict:
+        """Destination-vertex data: always ``ndata``."""
+        return self._ndata
+
+    @property
     def is_bipartite(self) -> bool:
         return self._num_src_nodes is not None
 
@@ -216,6 +260,11 @@ class Graph:
         extra = "" if self.batch_num_nodes is None else f", batch_size={self.batch_size}"
         if self.is_bipartite:
             extra += f", num_src_nodes={self.num_src_nodes}"
+        for name, data in (("ndata", self._ndata), ("edata", self._edata)):
+            if len(data):
+                extra += f", {name}={sorted(data)}"
+        if self.is_bipartite and len(self._srcdata):
+            extra += f", srcdata={sorted(self._srcdata)}"
         return f"Graph(num_nodes={self.num_nodes}, num_edges={self.num_edges}{extra}, device={self.device})"
 
     def _cached(self, key: str, fn):
