@@ -220,6 +220,7 @@ class HeteroNeighborSampler:
                 ndata={t: g.ndata[t].select(src_t[t]) for t in g.ntypes},
                 edata={r: g.edata[r].select(ids[r]) for r in picked},
                 num_dst_nodes={t: int(v.size) for t, v in dst.items()},
+                _validate=False,  # local ids come from the relabelling, in range by construction
             ))
             edge_ids.append(ids)
             dst = src_nodes

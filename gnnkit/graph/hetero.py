@@ -108,6 +108,7 @@ class HeteroGraph:
         ndata: Mapping[str, Mapping[str, Tensor]] | None = None,
         edata: Mapping[RelationKey, Mapping[str, Tensor]] | None = None,
         num_dst_nodes: Mapping[str, int] | None = None,
+        _validate: bool = True,
     ) -> None:
         if not isinstance(num_nodes, Mapping):
             raise TypeError(f"num_nodes must be a mapping {{node_type: count}}, got {type(num_nodes).__name__}")
@@ -146,7 +147,7 @@ class HeteroGraph:
                     raise ValueError(f"relation {_rel_repr(rel)} has {side} type {t!r}, which is not one of the node types {list(counts)}")
             if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
                 raise TypeError(f"edges[{_rel_repr(rel)}] must be a pair (src, dst) of id arrays, got {type(pair).__name__}")
-            graphs[rel] = self._relation_graph(rel, pair[0], pair[1])
+            graphs[rel] = self._relation_graph(rel, pair[0], pair[1], _validate)
         self._graphs = graphs
         devices = {g.device for g in graphs.values()}
         if len(devices) > 1:
@@ -168,9 +169,11 @@ class HeteroGraph:
         for rel, g in graphs.items():
             self._attach(rel, g)
 
-    def _relation_graph(self, rel: Relation, src: Any, dst: Any) -> Graph:
+    def _relation_graph(self, rel: Relation, src: Any, dst: Any, validate: bool) -> Graph:
         s, _, d = rel
         num_dst = self._num_nodes[d] if self._num_dst_nodes is None else self._num_dst_nodes[d]
+        if not validate:  # ids built by this module (to, subgraph, sampling) or taken from checked Graphs
+            return Graph(src, dst, num_dst, num_src_nodes=self._num_nodes[s], _validate=False)
         try:
             return Graph(src, dst, num_dst, num_src_nodes=self._num_nodes[s])
         except (TypeError, ValueError) as exc:  # re-raised with the relation named
@@ -296,7 +299,8 @@ class HeteroGraph:
             return self
         ndata, edata = self._data(lambda v: v.to(device))
         edges = {r: (s.to(device), d.to(device)) for r, (s, d) in self._edges().items()}
-        return HeteroGraph(self._num_nodes, edges, ndata=ndata, edata=edata, num_dst_nodes=self._num_dst_nodes)
+        return HeteroGraph(self._num_nodes, edges, ndata=ndata, edata=edata, num_dst_nodes=self._num_dst_nodes,
+                           _validate=False)
 
     def equal(self, other: Any) -> bool:
         """Same types with the same counts, the same relations with the same edges in the same
@@ -346,7 +350,7 @@ class HeteroGraph:
             edata[rel] = g.edata.select(eid)
         ndata = {t: self._ndata[t].select(node_ids[t]) for t in self._num_nodes}
         counts = {t: ids.numel() for t, ids in node_ids.items()}
-        return HeteroGraph(counts, edges, ndata=ndata, edata=edata), node_ids, edge_ids
+        return HeteroGraph(counts, edges, ndata=ndata, edata=edata, _validate=False), node_ids, edge_ids
 
     def to_homogeneous(self, ndata: Sequence[str] = (), edata: Sequence[str] = ()) -> tuple[Graph, Tensor, Tensor]:
         """One :class:`Graph` over all vertices: type ``ntypes[k]`` takes the ids after those of

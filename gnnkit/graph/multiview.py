@@ -124,6 +124,7 @@ class MultiViewGraph(HeteroGraph):
             {(NODE_TYPE, name, NODE_TYPE): (g.src, g.dst) for name, g in views.items()},
             ndata={NODE_TYPE: ndata} if ndata is not None else None,
             edata={(NODE_TYPE, name, NODE_TYPE): dict(g.edata) for name, g in views.items()},
+            _validate=False,  # every view is a Graph, checked when it was built
         )
         self._views: dict[str, Graph] = {name: self._graphs[(NODE_TYPE, name, NODE_TYPE)] for name in views}
         self._weights = weights

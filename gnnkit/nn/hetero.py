@@ -35,7 +35,7 @@ class HeteroConv(nn.Module):
             or an edge-type name that is unique in the graphs it will see. A relation of the
             graph without a layer is skipped.
         reduce: ``"sum" | "mean" | "max" | "min"`` over the relations ending in a type, or
-            ``"stack"`` (``[N_t, R_t, F']``, relations in ``convs`` order).
+            ``"stack"`` (``[N_t, R_t, F']``, relations in the graph's :attr:`~HeteroGraph.relations` order).
 
     Shape:
         x ``{type: [N_t, F]}`` → ``{type: [N_t, F']}`` (``[num_dst_nodes(t), F']`` on a block)
@@ -74,9 +74,12 @@ class HeteroConv(nn.Module):
             raise TypeError(f"g must be a gnnkit.HeteroGraph, got {type(g).__name__}")
         if not isinstance(x, Mapping):
             raise TypeError(f"x must be a mapping {{node_type: [N_t, F] tensor}}, got {type(x).__name__}")
+        by_rel = {g.canonical(key): conv for key, conv in zip(self.relations, self.convs)}
         outs: dict[str, list[Tensor]] = {}
-        for key, conv in zip(self.relations, self.convs):  # one sparse layer per relation
-            rel = g.canonical(key)
+        for rel in g.relations:  # one sparse layer per relation, in the graph's order (as DGL)
+            conv = by_rel.get(rel)
+            if conv is None:
+                continue
             s, _, d = rel
             for t in (s, d):
                 if t not in x:
