@@ -34,6 +34,7 @@ _LAZY = {
     "InflationSchedule": ("gnnkit.inflation", "InflationSchedule"),
     "NeighborSampler": ("gnnkit.data.sampling", "NeighborSampler"),
     "ClusterGCNSampler": ("gnnkit.data.sampling", "ClusterGCNSampler"),
+    "HeteroNeighborSampler": ("gnnkit.data.hetero_sampling", "HeteroNeighborSampler"),
     # deprecated module paths (each warns once imported)
     "sampling": ("gnnkit.sampling", None),
     "generators": ("gnnkit.generators", None),
@@ -42,6 +43,7 @@ _LAZY = {
 __all__ = [
     "Graph", "CSR", "HeteroGraph", "MultiViewGraph", "GNN", "GNNConfig", "NeuronGraph",
     "partition", "Part", "Partitioning", "InflatedGNN", "InflationSchedule", "NeighborSampler", "ClusterGCNSampler",
+    "HeteroNeighborSampler",
     "graph", "ops", "nn", "blocks", "brain", "data", "inflation", "scale", "__version__",
 ]
 

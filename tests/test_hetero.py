@@ -350,8 +350,10 @@ def test_subgraph_bad_input(nodes, exc, match):
 
 
 def test_block_only_operations_are_rejected():
-    block = HeteroGraph({"a": 3}, {("a", "r", "a"): ([0, 2], [0, 0])}, num_dst_nodes={"a": 1})
+    block = HeteroGraph({"a": 3}, {("a", "r", "a"): ([0, 2], [0, 0])}, num_dst_nodes={"a": 1},
+                        ndata={"a": {"x": torch.arange(3)}})
     assert block.is_block and block["r"].is_bipartite and block.num_dst_nodes("a") == 1
+    assert block["r"].srcdata["x"].tolist() == [0, 1, 2] and block["r"].dstdata["x"].tolist() == [0]
     for call in (lambda: block.subgraph({"a": [0]}), block.to_homogeneous, block.to_dgl, block.to_pyg):
         with pytest.raises(ValueError, match="got a block"):
             call()
@@ -406,3 +408,13 @@ def test_layers_reject_bad_pairs():
         GINConv(torch.nn.Linear(2, 2))(g, (torch.zeros(2, 2), torch.zeros(2, 2)))
     with pytest.raises(TypeError, match=r"x must be a tensor or a pair \(x_src, x_dst\) of tensors, got tuple"):
         SAGEConv(2, 2)(g, (torch.zeros(3, 2),))
+
+
+def test_multiview_subgraph_keeps_views_weights_and_data():
+    views = {"a": Graph([0, 1, 2, 3], [1, 2, 3, 0], 4, edata={"t": torch.arange(4)}), "b": Graph([3, 2], [2, 0], 4)}
+    mvg = MultiViewGraph(views, {"b": torch.tensor([0.5, 0.25])}, ndata={"x": torch.arange(4.0)})
+    sub, node_ids, edge_ids = mvg.subgraph([3, 2, 0])
+    assert isinstance(sub, MultiViewGraph) and sub.names == ("a", "b") and node_ids["_N"].tolist() == [3, 2, 0]
+    assert sub.view("a").src.tolist() == [1, 0] and sub.view("a").dst.tolist() == [0, 2]  # edges 2->3, 3->0
+    assert sub.edata["a"]["t"].tolist() == [2, 3] and sub.edge_weight("b").tolist() == [0.5, 0.25]
+    assert sub.ndata["_N"]["x"].tolist() == [3.0, 2.0, 0.0] and sub.edge_weight("a") is None

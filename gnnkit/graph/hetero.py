@@ -154,6 +154,9 @@ class HeteroGraph:
             raise ValueError(f"every relation must be on one device, got {sorted(str(d) for d in devices)}")
         self._device = devices.pop() if devices else torch.device("cpu")
 
+        for name, given in (("ndata", ndata), ("edata", edata)):
+            if given is not None and not isinstance(given, Mapping):
+                raise TypeError(f"{name} must be a mapping {{type: {{name: tensor}}}}, got {type(given).__name__}")
         for key in ndata or {}:
             if key not in counts:
                 raise ValueError(f"ndata names node type {key!r}, which is not one of the node types {list(counts)}")
@@ -166,8 +169,13 @@ class HeteroGraph:
             # checked here so that a wrong size names the relation, then handed to the relation's graph
             for name, value in DataDict(g.num_edges, f"edata[{_rel_repr(rel)}]", "num_edges", self._device, items).items():
                 g.edata[name] = value
-        for rel, g in graphs.items():
-            self._attach(rel, g)
+        dst_rows = dict(self._ndata)
+        if self._num_dst_nodes is not None:
+            # a block's destinations are a prefix of their type: views of those rows, taken now
+            for t, n in self._num_dst_nodes.items():
+                dst_rows[t] = self._ndata[t].derive(n, lambda _k, v, n=n: v[:n])
+        for (s, _, d), g in graphs.items():
+            _share_node_data(g, dst_rows[d], self._ndata[s])
 
     def _relation_graph(self, rel: Relation, src: Any, dst: Any, validate: bool) -> Graph:
         s, _, d = rel
@@ -178,15 +186,6 @@ class HeteroGraph:
             return Graph(src, dst, num_dst, num_src_nodes=self._num_nodes[s])
         except (TypeError, ValueError) as exc:  # re-raised with the relation named
             raise type(exc)(f"edges[{_rel_repr(rel)}]: {exc}") from exc
-
-    def _attach(self, rel: Relation, g: Graph) -> None:
-        s, _, d = rel
-        if self._num_dst_nodes is None:
-            _share_node_data(g, self._ndata[d], self._ndata[s])
-        else:
-            # a block's destinations are a prefix of their type: a snapshot of those rows
-            dst = self._ndata[d].select(torch.arange(self._num_dst_nodes[d], device=self._device))
-            _share_node_data(g, dst, self._ndata[s])
 
     # ------------------------------------------------------------ access
     @property

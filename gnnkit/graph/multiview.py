@@ -280,6 +280,23 @@ class MultiViewGraph(HeteroGraph):
         return MultiViewGraph(views, {n: w.to(device) for n, w in self._weights.items()} or None,
                               ndata={k: v.to(device) for k, v in self._ndata[NODE_TYPE].items()})
 
+    def subgraph(self, nodes: Any) -> tuple["MultiViewGraph", dict[str, Tensor], dict[tuple[str, str, str], Tensor]]:
+        """The subgraph induced by ``nodes``, as a ``MultiViewGraph`` with every view's weights and data sliced.
+
+        Args:
+            nodes: ``[K]`` vertex ids or a ``[num_nodes]`` bool mask, or ``{"_N": ids}`` as for
+                :meth:`HeteroGraph.subgraph`.
+
+        Returns:
+            ``(sub, node_ids, edge_ids)`` as :meth:`HeteroGraph.subgraph` (keyed by ``"_N"`` and
+            by relation).
+        """
+        sub, node_ids, edge_ids = super().subgraph(nodes if isinstance(nodes, Mapping) else {NODE_TYPE: nodes})
+        rels = {name: (NODE_TYPE, name, NODE_TYPE) for name in self._names}
+        weights = {name: w[edge_ids[rels[name]]] for name, w in self._weights.items()}
+        views = {name: sub[rel] for name, rel in rels.items()}
+        return MultiViewGraph(views, weights or None, ndata=dict(sub.ndata[NODE_TYPE])), node_ids, edge_ids
+
     def map_views(self, fn) -> "MultiViewGraph":
         """Apply ``fn(graph, edge_weight | None) -> (graph, edge_weight | None)`` to every view.
 
