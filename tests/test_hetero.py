@@ -4,6 +4,8 @@ import os
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gnnkit import Graph, HeteroGraph, MultiViewGraph
 from gnnkit.nn import GATConv, GINConv, HeteroConv, SAGEConv
@@ -418,3 +420,56 @@ def test_multiview_subgraph_keeps_views_weights_and_data():
     assert sub.view("a").src.tolist() == [1, 0] and sub.view("a").dst.tolist() == [0, 2]  # edges 2->3, 3->0
     assert sub.edata["a"]["t"].tolist() == [2, 3] and sub.edge_weight("b").tolist() == [0.5, 0.25]
     assert sub.ndata["_N"]["x"].tolist() == [3.0, 2.0, 0.0] and sub.edge_weight("a") is None
+
+
+# ------------------------------------------------------------ properties on small random graphs
+PROP_RELS = [("p", "cites", "p"), ("a", "writes", "p"), ("p", "written_by", "a"), ("v", "hosts", "p")]
+
+
+@st.composite
+def small_hetero(draw) -> HeteroGraph:
+    counts = {t: draw(st.integers(0, 4)) for t in ("a", "p", "v")}
+    edges, edata = {}, {}
+    for r in PROP_RELS:
+        ns, nd = counts[r[0]], counts[r[2]]
+        e = draw(st.integers(0, 6)) if ns and nd else 0
+        edges[r] = (draw(st.lists(st.integers(0, max(ns - 1, 0)), min_size=e, max_size=e)),
+                    draw(st.lists(st.integers(0, max(nd - 1, 0)), min_size=e, max_size=e)))
+        edata[r] = {"w": torch.arange(e, dtype=torch.float64)}
+    seed = draw(st.integers(0, 2**16))
+    ndata = {t: {"x": torch.randn(n, 3, generator=gen(seed), dtype=torch.float64)} for t, n in counts.items()}
+    return HeteroGraph(counts, edges, ndata=ndata, edata=edata)
+
+
+@settings(max_examples=25, deadline=None)
+@given(small_hetero())
+def test_dgl_and_pyg_round_trips_property(hg):
+    pytest.importorskip("dgl")
+    pytest.importorskip("torch_geometric")
+    assert HeteroGraph.from_dgl(hg.to_dgl()).equal(hg)
+    assert HeteroGraph.from_pyg(hg.to_pyg()).equal(hg)
+
+
+def prop_conv() -> HeteroConv:
+    torch.manual_seed(0)
+    return HeteroConv({r: SAGEConv(3, 2, "sum") for r in PROP_RELS}, reduce="mean").double()
+
+
+@settings(max_examples=25, deadline=None)
+@given(small_hetero(), st.integers(0, 2**16))
+def test_hetero_conv_node_permutation_equivariance_and_edge_permutation_invariance(hg, seed):
+    conv = prop_conv()
+    g = gen(seed)
+    perm = {t: torch.randperm(hg.num_nodes(t), generator=g) for t in hg.ntypes}  # new vertex i is old perm[i]
+    inv = {t: torch.argsort(p) for t, p in perm.items()}  # old vertex j is new inv[j]
+    edges = {}
+    for r in hg.relations:
+        order = torch.randperm(hg.num_edges(r), generator=g)  # and shuffle the edges
+        edges[r] = (inv[r[0]][hg[r].src[order]], inv[r[2]][hg[r].dst[order]])
+    permuted = HeteroGraph({t: hg.num_nodes(t) for t in hg.ntypes}, edges)
+    x = {t: hg.ndata[t]["x"] for t in hg.ntypes}
+    want = conv(hg, x)
+    got = conv(permuted, {t: v[perm[t]] for t, v in x.items()})
+    assert set(got) == set(want)
+    for t in want:
+        torch.testing.assert_close(got[t], want[t][perm[t]])
