@@ -14,7 +14,7 @@ import importlib
 from typing import Any
 
 from . import graph, nn, ops
-from .graph import CSR, Graph, MultiViewGraph
+from .graph import CSR, Graph, HeteroGraph, MultiViewGraph
 from .models import GNN, GNNConfig
 from .nn.neurons import NeuronGraph
 
@@ -34,14 +34,16 @@ _LAZY = {
     "InflationSchedule": ("gnnkit.inflation", "InflationSchedule"),
     "NeighborSampler": ("gnnkit.data.sampling", "NeighborSampler"),
     "ClusterGCNSampler": ("gnnkit.data.sampling", "ClusterGCNSampler"),
+    "HeteroNeighborSampler": ("gnnkit.data.hetero_sampling", "HeteroNeighborSampler"),
     # deprecated module paths (each warns once imported)
     "sampling": ("gnnkit.sampling", None),
     "generators": ("gnnkit.generators", None),
 }
 
 __all__ = [
-    "Graph", "CSR", "MultiViewGraph", "GNN", "GNNConfig", "NeuronGraph",
+    "Graph", "CSR", "HeteroGraph", "MultiViewGraph", "GNN", "GNNConfig", "NeuronGraph",
     "partition", "Part", "Partitioning", "InflatedGNN", "InflationSchedule", "NeighborSampler", "ClusterGCNSampler",
+    "HeteroNeighborSampler",
     "graph", "ops", "nn", "blocks", "brain", "data", "inflation", "scale", "__version__",
 ]
 

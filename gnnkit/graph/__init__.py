@@ -1,6 +1,8 @@
-"""Graph data: :class:`Graph` (one vertex set), :class:`MultiViewGraph` (several edge types over it)."""
+"""Graph data: :class:`Graph` (one vertex set), :class:`HeteroGraph` (node types and relations) and
+:class:`MultiViewGraph` (its one-node-type case: several edge types over one vertex set)."""
 from .frame import DataDict
 from .graph import CSR, Graph
+from .hetero import HeteroGraph
 from .multiview import MultiViewGraph
 
-__all__ = ["Graph", "CSR", "DataDict", "MultiViewGraph"]
+__all__ = ["Graph", "CSR", "DataDict", "HeteroGraph", "MultiViewGraph"]

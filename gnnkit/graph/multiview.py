@@ -1,5 +1,10 @@
 r"""Multi-view graphs: several named edge sets ("views", relations) over one vertex set.
 
+A :class:`MultiViewGraph` is the one-node-type case of :class:`~gnnkit.graph.hetero.HeteroGraph`:
+its node type is ``"_N"`` (DGL's default) and view ``name`` is the relation
+``("_N", name, "_N")``, so ``mvg["cites"]``, ``mvg.ndata["_N"]``, ``subgraph``, the converters,
+:class:`gnnkit.nn.HeteroConv` and the heterogeneous sampler all apply to it.
+
 A brain has chemical synapses and electrical gap junctions, a citation graph has
 cites / same-author / same-venue edges. :class:`MultiViewGraph` holds such views and
 builds, once and cached, the single graphs that let a layer process every view in one
@@ -22,9 +27,12 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import Tensor
 
-from . import Graph
+from .graph import Graph
+from .hetero import HeteroGraph
 
-__all__ = ["MultiViewGraph", "VIEW_NORMS"]
+__all__ = ["MultiViewGraph", "VIEW_NORMS", "NODE_TYPE"]
+
+NODE_TYPE = "_N"  # the one node type (DGL's default name), so to_dgl() gives DGL's usual layout
 
 VIEW_NORMS = ("none", "mean", "symmetric")
 _SIDES = ("src", "dst", "both")
@@ -45,7 +53,7 @@ def _check_weight(w: Any, g: Graph, name: str) -> Tensor:
     return w
 
 
-class MultiViewGraph:
+class MultiViewGraph(HeteroGraph):
     r"""Named views (edge sets) over one set of ``num_nodes`` vertices, with optional per-view edge weights.
 
     The lecture's multi-view layer :math:`E' = g(\tfrac13 A E W + \tfrac13 B E W + \tfrac13 C E W)`
@@ -57,7 +65,15 @@ class MultiViewGraph:
             ``num_nodes`` and device and must not be bipartite. Order is kept: view
             ``i`` is ``names[i]``.
         edge_weights: optional ``{name: [E_name] float tensor}`` for some or all views;
-            a view without an entry has weight 1 on every edge.
+            a view without an entry has weight 1 on every edge. They are fixed at
+            construction (the cached layouts hold them), unlike ``edata``.
+        ndata: optional vertex data ``{name: [num_nodes, ...]}`` (``ndata["_N"]``); each
+            view's own ``edata`` is kept as its relation's edge data.
+
+    As a :class:`HeteroGraph` with one node type, ``num_nodes`` and ``num_edges`` are
+    properties here (this class's API predates it): they equal ``HeteroGraph.num_nodes(g)``
+    and ``HeteroGraph.num_edges(g)``; generic code reads ``g.num_dst_nodes(t)`` and
+    ``g[rel].num_edges``, which every ``HeteroGraph`` answers alike.
 
     Raises:
         TypeError: a view that is not a ``Graph``, a non-string name, non-float weights.
@@ -68,7 +84,8 @@ class MultiViewGraph:
     as given (each is a separate message); the same edge may appear in several views.
     """
 
-    def __init__(self, views: Mapping[str, Graph], edge_weights: Mapping[str, Tensor] | None = None) -> None:
+    def __init__(self, views: Mapping[str, Graph], edge_weights: Mapping[str, Tensor] | None = None, *,
+                 ndata: Mapping[str, Tensor] | None = None) -> None:
         if not isinstance(views, Mapping):
             raise TypeError(f"views must be a mapping {{name: Graph}}, got {type(views).__name__}")
         if len(views) == 0:
@@ -102,7 +119,14 @@ class MultiViewGraph:
         dtypes = {w.dtype for w in weights.values()}
         if len(dtypes) > 1:
             raise TypeError(f"edge_weights must share one dtype, got {sorted(str(d) for d in dtypes)}")
-        self._views: dict[str, Graph] = dict(views)
+        super().__init__(
+            {NODE_TYPE: first.num_nodes},
+            {(NODE_TYPE, name, NODE_TYPE): (g.src, g.dst) for name, g in views.items()},
+            ndata={NODE_TYPE: ndata} if ndata is not None else None,
+            edata={(NODE_TYPE, name, NODE_TYPE): dict(g.edata) for name, g in views.items()},
+            _validate=False,  # every view is a Graph, checked when it was built
+        )
+        self._views: dict[str, Graph] = {name: self._graphs[(NODE_TYPE, name, NODE_TYPE)] for name in views}
         self._weights = weights
         self._names = tuple(views)
         self._cache: dict = {}
@@ -161,6 +185,9 @@ class MultiViewGraph:
     def from_dgl(hetero_graph: Any, edge_weight_field: str | None = None) -> "MultiViewGraph":
         """From a DGL heterograph with one node type: each edge type becomes a view named by the relation.
 
+        Node and edge data come along under their own names (:meth:`HeteroGraph.to_dgl`, inherited,
+        is the inverse, with node type ``"_N"``).
+
         Args:
             hetero_graph: a ``dgl.DGLGraph`` with exactly one node type.
             edge_weight_field: optional edge-data key holding ``[E_r]`` weights per relation.
@@ -178,20 +205,13 @@ class MultiViewGraph:
         for canonical in hetero_graph.canonical_etypes:
             s, d = hetero_graph.edges(etype=canonical, order="eid")
             name = canonical[1]
-            views[name] = Graph(s, d, n)
+            views[name] = Graph(s, d, n, edata=dict(hetero_graph.edges[canonical].data))
             if edge_weight_field is not None:
                 data = hetero_graph.edges[canonical].data
                 if edge_weight_field not in data:
                     raise ValueError(f"edge_weight_field {edge_weight_field!r} is missing on relation {name!r}")
                 weights[name] = data[edge_weight_field]
-        return MultiViewGraph(views, weights or None)
-
-    def to_dgl(self):
-        """As a DGL heterograph with node type ``"_N"`` and one relation per view (edge order kept)."""
-        import dgl
-
-        data = {("_N", name, "_N"): (g.src, g.dst) for name, g in self._views.items()}
-        return dgl.heterograph(data, num_nodes_dict={"_N": self.num_nodes})
+        return MultiViewGraph(views, weights or None, ndata=dict(hetero_graph.ndata))
 
     # ------------------------------------------------------------ access
     @property
@@ -251,18 +271,38 @@ class MultiViewGraph:
         return bool(self._weights)
 
     def to(self, device: torch.device | str) -> "MultiViewGraph":
-        """Copy to ``device`` (cached graphs are rebuilt there lazily)."""
+        """Copy to ``device``, data included (cached graphs are rebuilt there lazily)."""
         device = torch.device(device)
         if device == self.device:
             return self
-        return MultiViewGraph({n: g.to(device) for n, g in self._views.items()},
-                              {n: w.to(device) for n, w in self._weights.items()} or None)
+        views = {n: Graph(g.src.to(device), g.dst.to(device), g.num_nodes, edata={k: v.to(device) for k, v in g.edata.items()},
+                          _validate=False) for n, g in self._views.items()}
+        return MultiViewGraph(views, {n: w.to(device) for n, w in self._weights.items()} or None,
+                              ndata={k: v.to(device) for k, v in self._ndata[NODE_TYPE].items()})
+
+    def subgraph(self, nodes: Any) -> tuple["MultiViewGraph", dict[str, Tensor], dict[tuple[str, str, str], Tensor]]:
+        """The subgraph induced by ``nodes``, as a ``MultiViewGraph`` with every view's weights and data sliced.
+
+        Args:
+            nodes: ``[K]`` vertex ids or a ``[num_nodes]`` bool mask, or ``{"_N": ids}`` as for
+                :meth:`HeteroGraph.subgraph`.
+
+        Returns:
+            ``(sub, node_ids, edge_ids)`` as :meth:`HeteroGraph.subgraph` (keyed by ``"_N"`` and
+            by relation).
+        """
+        sub, node_ids, edge_ids = super().subgraph(nodes if isinstance(nodes, Mapping) else {NODE_TYPE: nodes})
+        rels = {name: (NODE_TYPE, name, NODE_TYPE) for name in self._names}
+        weights = {name: w[edge_ids[rels[name]]] for name, w in self._weights.items()}
+        views = {name: sub[rel] for name, rel in rels.items()}
+        return MultiViewGraph(views, weights or None, ndata=dict(sub.ndata[NODE_TYPE])), node_ids, edge_ids
 
     def map_views(self, fn) -> "MultiViewGraph":
         """Apply ``fn(graph, edge_weight | None) -> (graph, edge_weight | None)`` to every view.
 
         Used by per-view graph transforms (e.g. :func:`gnnkit.inflation.shortcut_edges`);
-        all results must still share one vertex count.
+        all results must still share one vertex count. The vertex data is kept; each view's
+        edge data is whatever ``fn``'s graph carries.
         """
         views, weights = {}, {}
         for name in self._names:  # preprocessing, run once per transform
@@ -270,7 +310,7 @@ class MultiViewGraph:
             views[name] = g
             if w is not None:
                 weights[name] = w
-        return MultiViewGraph(views, weights or None)
+        return MultiViewGraph(views, weights or None, ndata=dict(self._ndata[NODE_TYPE]))
 
     # ------------------------------------------------------- batched layouts
     def _cached(self, key, fn):

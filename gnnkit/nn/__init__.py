@@ -15,6 +15,7 @@ from .message_passing import (
     SourceEdgeFn,
 )
 from .graph_rnn import GraphGRUCell, GraphLSTMCell, GraphRNN, GraphRNNCell, propagate
+from .hetero import HeteroConv
 from .mpnn import MPNN
 from .multiview import MultiViewConv
 from .readout import AttentionReadout, DeepSetsReadout, Readout, pooling_graph, readout
@@ -37,6 +38,7 @@ __all__ = [
     "GINConv",
     "MPNN",
     "MultiViewConv",
+    "HeteroConv",
     "GraphRNN",
     "GraphRNNCell",
     "GraphGRUCell",

@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from .. import ops
 from ..graph import Graph
+from ._bipartite import NodeInput, split_input
 
 __all__ = ["GATConv"]
 
@@ -31,7 +32,10 @@ class GATConv(nn.Module):
         bias: learn a bias.
 
     Shape:
-        x ``[N, F]`` → ``[N, H F']`` (concat) or ``[N, F']``.
+        x ``[N, F]`` → ``[N, H F']`` (concat) or ``[N, F']``. On a bipartite block the
+        destinations are the first ``num_nodes`` rows of x; a pair ``(x_src, x_dst)`` gives the
+        two vertex sets apart (both projected by the one ``lin``, as DGL and PyG do for an int
+        ``in_features``).
     """
 
     def __init__(self, in_features: int, out_features: int, heads: int = 1, concat: bool = True, negative_slope: float = 0.2,
@@ -55,10 +59,14 @@ class GATConv(nn.Module):
         if self.bias is not None:
             nn.init.zeros_(self.bias)
 
-    def forward(self, g: Graph, x: Tensor, return_attention: bool = False):
+    def forward(self, g: Graph, x: NodeInput, return_attention: bool = False):
+        x, x_dst, pair = split_input(g, x)  # [S, F], [N, F]
         if self.add_self_loops:
-            if g.is_bipartite:
-                raise ValueError("GATConv(add_self_loops=True) needs one vertex set; pass add_self_loops=False for a bipartite block")
+            if g.is_bipartite or pair:
+                raise ValueError(
+                    "GATConv(add_self_loops=True) needs one vertex set; pass add_self_loops=False for a bipartite "
+                    "block or an (x_src, x_dst) pair"
+                )
             g = g.add_self_loops(only_missing=True)
         h = self.lin(x).view(-1, self.heads, self.out_features)  # [N, H, F']
         # a_s . (W x) = (a_s^T W) x: fold the attention vectors into the projection, so
@@ -66,9 +74,12 @@ class GATConv(nn.Module):
         w = self.lin.weight.view(self.heads, self.out_features, -1)  # [H, F', F]
         att = torch.cat([self.att_src, self.att_dst], 1).view(2 * self.heads, self.out_features, 1)  # [2H, F', 1]
         w_att = (w.repeat(2, 1, 1) * att).sum(1)  # [2H, F]
-        a_src, a_dst = (x @ w_att.t()).split(self.heads, dim=1)  # [N, H] each
-        if g.is_bipartite:  # block convention: the destinations are the first num_nodes sources
-            a_dst = a_dst[: g.num_nodes]
+        if pair:
+            a_src, a_dst = x @ w_att[: self.heads].t(), x_dst @ w_att[self.heads :].t()  # [S, H], [N, H]
+        else:
+            a_src, a_dst = (x @ w_att.t()).split(self.heads, dim=1)  # [N, H] each
+            if g.is_bipartite:  # block convention: the destinations are the first num_nodes sources
+                a_dst = a_dst[: g.num_nodes]
         if h.is_cuda and not return_attention:
             # one fused kernel: scores, streaming softmax, dropout and aggregation, keeping [N, H]
             # softmax statistics instead of [E, H] attention weights (docs/kernels.md)

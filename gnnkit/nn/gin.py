@@ -6,6 +6,7 @@ from torch import Tensor, nn
 
 from .. import ops
 from ..graph import Graph
+from ._bipartite import NodeInput, split_input
 
 __all__ = ["GINConv"]
 
@@ -17,6 +18,10 @@ class GINConv(nn.Module):
         nn: the vertex MLP ``[N, F] -> [N, F']``.
         eps: initial :math:`\epsilon`. train_eps: learn it.
         aggr: ``"sum"`` (the injective choice) or ``"mean" | "max" | "min"``.
+
+    Shape:
+        x ``[N, F]`` → ``[N, F']``; on a bipartite block the destinations are the first
+        ``num_nodes`` rows of x; a pair ``(x_src, x_dst)`` gives the two vertex sets apart.
     """
 
     def __init__(self, nn: nn.Module, eps: float = 0.0, train_eps: bool = False, aggr: str = "sum"):
@@ -35,9 +40,9 @@ class GINConv(nn.Module):
             if hasattr(m, "reset_parameters"):
                 m.reset_parameters()
 
-    def forward(self, g: Graph, x: Tensor) -> Tensor:
-        x_dst = x[: g.num_nodes] if g.is_bipartite else x  # block convention: destinations come first
-        return self.nn((1 + self.eps) * x_dst + ops.spmm(g, x, reduce=self.aggr))
+    def forward(self, g: Graph, x: NodeInput) -> Tensor:
+        x_src, x_dst, _ = split_input(g, x)  # [S, F], [N, F]
+        return self.nn((1 + self.eps) * x_dst + ops.spmm(g, x_src, reduce=self.aggr))
 
     def extra_repr(self) -> str:
         return f"aggr={self.aggr!r}"

@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from .. import ops
 from ..graph import Graph
+from ._bipartite import NodeInput, split_input
 from ._dense import multi_linear
 
 __all__ = ["SAGEConv"]
@@ -29,7 +30,9 @@ class SAGEConv(nn.Module):
     Shape:
         x ``[N, F]`` → ``[N, F']``. On a bipartite graph (a sampled block) x holds the
         ``num_src_nodes`` sources, of which the first ``num_nodes`` are the destinations
-        (DGL's block convention); the output has ``num_nodes`` rows.
+        (DGL's block convention); the output has ``num_nodes`` rows. A pair
+        ``(x_src [num_src_nodes, F], x_dst [num_nodes, F])`` gives the two vertex sets of a
+        relation between two node types (``HeteroConv``).
     """
 
     def __init__(self, in_features: int, out_features: int, aggr: str = "mean", root_weight: bool = True, normalize: bool = False, bias: bool = True):
@@ -47,23 +50,26 @@ class SAGEConv(nn.Module):
         if self.lin_r is not None:
             self.lin_r.reset_parameters()
 
-    def forward(self, g: Graph, x: Tensor) -> Tensor:
-        x_dst = x[: g.num_nodes] if g.is_bipartite else x  # [N_dst, F]
+    def forward(self, g: Graph, x: NodeInput) -> Tensor:
+        x_src, x_dst, pair = split_input(g, x)  # [S, F], [N_dst, F]
         w_l, w_r, b = self.lin_l.weight, None if self.lin_r is None else self.lin_r.weight, self.lin_l.bias
         if self.aggr in ("sum", "mean") and self.out_features < self.in_features:
             # project first (γ(A X) W = γ(A X W) for linear γ): one GEMM for both weights,
             # then aggregate only the narrow half
             if w_r is None:
-                y_l, y_r = multi_linear([x], [w_l]), None
+                y_l, y_r = multi_linear([x_src], [w_l]), None
+            elif pair:  # two vertex sets: each side gets its own projection
+                y_l, y_r = multi_linear([x_src], [w_l]), multi_linear([x_dst], [w_r])
             else:  # split's backward is one cat; slicing would zero-fill a gradient per slice
-                y_l, y_r = multi_linear([x], [torch.cat([w_l, w_r])]).split(self.out_features, dim=1)
+                y_l, y_r = multi_linear([x_src], [torch.cat([w_l, w_r])]).split(self.out_features, dim=1)
+                y_r = y_r[: g.num_nodes] if g.is_bipartite else y_r
             out = ops.spmm(g, y_l, reduce=self.aggr)
             if b is not None:
                 out = out + b
             if y_r is not None:
-                out = out + (y_r[: g.num_nodes] if g.is_bipartite else y_r)
+                out = out + y_r
         else:
-            agg = ops.spmm(g, x, reduce=self.aggr)
+            agg = ops.spmm(g, x_src, reduce=self.aggr)
             out = multi_linear([agg] if w_r is None else [agg, x_dst], [w_l] if w_r is None else [w_l, w_r], b)
         return F.normalize(out, p=2.0, dim=-1) if self.normalize else out
 
