@@ -572,6 +572,36 @@ class Graph:
             lambda: torch.repeat_interleave(torch.arange(self.batch_size, device=self.device), self.batch_num_nodes),
         )
 
+    @staticmethod
+    def block(src: Any, dst: Any, num_nodes: int, num_src_nodes: int, *, srcdata: Mapping[str, Tensor] | None = None,
+              edata: Mapping[str, Tensor] | None = None, _validate: bool = True) -> "Graph":
+        """A bipartite graph in DGL's block convention: the first ``num_nodes`` sources are the destinations.
+
+        A sampled block and a partition's local graph have this form. The destination data
+        are therefore the first ``num_nodes`` rows of the source data: ``ndata`` holds views of
+        ``srcdata`` and nothing is gathered twice.
+
+        Args:
+            src: ``[E]`` source ids in ``[0, num_src_nodes)``.
+            dst: ``[E]`` destination ids in ``[0, num_nodes)``.
+            num_nodes: destinations (``<= num_src_nodes``).
+            num_src_nodes: sources.
+            srcdata: ``name -> [num_src_nodes, ...]`` source-vertex data.
+            edata: ``name -> [E, ...]`` edge data.
+
+        Raises:
+            ValueError: ``num_nodes > num_src_nodes``, or what :class:`Graph` raises.
+        """
+        if num_nodes > num_src_nodes:
+            raise ValueError(
+                f"a block's destinations are its first sources, so num_nodes ({num_nodes}) must be <= "
+                f"num_src_nodes ({num_src_nodes})"
+            )
+        srcdata = {} if srcdata is None else srcdata
+        ndata = {k: v[:num_nodes] for k, v in srcdata.items()}  # [num_nodes, ...] views
+        return Graph(src, dst, num_nodes, num_src_nodes=num_src_nodes, ndata=ndata, edata=edata,
+                     srcdata=srcdata if num_src_nodes != num_nodes else None, _validate=_validate)
+
     # ------------------------------------------------------------ converters
     @staticmethod
     def from_edge_index(edge_index: Any, num_nodes: int) -> "Graph":
