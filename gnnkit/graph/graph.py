@@ -338,9 +338,10 @@ class Graph:
 
     def _data_items(self) -> tuple:
         """Every ``(mapping, name, tensor)`` this graph carries: the identity a cached transform was built from."""
-        out = tuple(("n", k, v) for k, v in self._ndata.items()) + tuple(("e", k, v) for k, v in self._edata.items())
-        if self.is_bipartite:
-            out += tuple(("s", k, v) for k, v in self._srcdata.items())
+        out: tuple = ()
+        for tag, data in (("n", self._ndata), ("e", self._edata), ("s", self._srcdata if self.is_bipartite else None)):
+            if data:  # an empty mapping costs one len() on the layers' hot path
+                out += tuple((tag, k, v) for k, v in data.items())
         return out
 
     def to(self, device: torch.device | str) -> "Graph":
@@ -398,18 +399,19 @@ class Graph:
             TypeError: a fill value that is not a number.
         """
         self._require_square("add_self_loops")
+        key = "self_loops_" + str(only_missing)
+        if edge_weight is None and edge_attr is None:
+            # layers call this on every forward: reuse the result while the options and data tensors are the same
+            hit, data = self._cache.get(key), self._data_items()
+            if hit is not None and hit[0] == fill_value and _same_items(hit[1], data):
+                return hit[2]
         edge_weight = _edge_weight_arg(edge_weight, edge_attr, "add_self_loops", self.num_edges)
         fills = _per_name(fill_value, list(self._edata) + (["edge_weight"] if edge_weight is not None else []),
                           "fill_value", 1.0, _check_fill)
         if edge_weight is not None:
             return self._with_loops(edge_weight, fills, only_missing)
-        # layers call this on every forward: reuse the result while the data are the same tensors
-        key, data = f"self_loops_{only_missing}", self._data_items()
-        hit = self._cache.get(key)
-        if hit is not None and hit[0] == fills and _same_items(hit[1], data):
-            return hit[2]
         g = self._with_loops(None, fills, only_missing)
-        self._cache[key] = (fills, data, g)
+        self._cache[key] = (dict(fill_value) if isinstance(fill_value, Mapping) else fill_value, data, g)
         return g
 
     def _with_loops(self, w: Tensor | None, fills: dict[str, float], only_missing: bool):
