@@ -352,8 +352,8 @@ class Graph:
         bn = None if self.batch_num_nodes is None else self.batch_num_nodes.to(device)
         be = None if self.batch_num_edges is None else self.batch_num_edges.to(device)
 
-        def move(data: DataDict) -> dict[str, Tensor]:
-            return {k: v.to(device) for k, v in data.items()}
+        def move(data: DataDict) -> DataDict:
+            return data.derive(data.size, lambda _k, v: v.to(device), device)
 
         return Graph(self.src.to(device), self.dst.to(device), self.num_nodes, bn, be, self._num_src_nodes,
                      ndata=move(self._ndata), edata=move(self._edata),
@@ -372,7 +372,7 @@ class Graph:
         edge_weight = _edge_weight_arg(edge_weight, edge_attr, "sort_by_dst", self.num_edges)
         key = self.dst * max(self.num_src_nodes, 1) + self.src
         perm = torch.argsort(key, stable=True)  # [E]
-        g = self._derive(self.src[perm], self.dst[perm], {k: v[perm] for k, v in self._edata.items()})
+        g = self._derive(self.src[perm], self.dst[perm], self._edata.select(perm))
         return g if edge_weight is None else (g, edge_weight[perm])
 
     def add_self_loops(self, edge_weight: Tensor | None = None, fill_value: float | Mapping[str, float] = 1.0,
@@ -437,7 +437,7 @@ class Graph:
     def remove_self_loops(self) -> "Graph":
         """Drop every edge ``v -> v``; the other edges keep their order and ``edata`` rows."""
         keep = (self.src != self.dst).nonzero().view(-1)
-        return self._derive(self.src[keep], self.dst[keep], {k: v[keep] for k, v in self._edata.items()})
+        return self._derive(self.src[keep], self.dst[keep], self._edata.select(keep))
 
     def coalesce(self, edge_weight: Tensor | None = None, reduce: str | Mapping[str, str] = "sum", *,
                  edge_attr: Tensor | None = None):

@@ -447,8 +447,8 @@ def from_assignment(g: Graph, assignment: Tensor, num_parts: int | None = None, 
             order = torch.argsort(local_d, stable=True)
             local_s, local_d, eids = local_s[order], local_d[order], eids[order]
         l2g = torch.cat([owned, halo])  # [N_own + N_halo]
-        srcdata = {k: v[l2g.to(v.device)].cpu() for k, v in g.ndata.items()}  # one gather per part
-        edata = {k: v[eids.to(v.device)].cpu() for k, v in g.edata.items()}
+        srcdata = {k: v.cpu() for k, v in g.ndata.select(l2g.to(g.device)).items()}  # one gather per part
+        edata = {k: v.cpu() for k, v in g.edata.select(eids.to(g.device)).items()}
         local_g = Graph.block(local_s, local_d, owned.numel(), l2g.numel(), srcdata=srcdata, edata=edata,
                               _validate=False)
         part = Part(p, owned, halo, a[halo], local_g, eids)
