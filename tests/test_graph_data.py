@@ -80,6 +80,8 @@ def test_add_self_loops_cache_follows_the_data():
     g = Graph([0], [1], 2, edata={"w": torch.tensor([2.0])})
     h = g.add_self_loops()
     assert g.add_self_loops() is h  # the layers' hot path: cached while the data are the same tensors
+    with pytest.raises(TypeError, match="fill_value must be a number, got Tensor"):
+        g.add_self_loops(fill_value=torch.tensor(1.0))
     assert g.add_self_loops(fill_value=0.0) is not h and g.add_self_loops(fill_value=0.0).edata["w"].tolist() == [0.0, 2.0, 0.0]
     g.edata["w"] = torch.tensor([4.0])
     assert g.add_self_loops().edata["w"].tolist() == [1.0, 4.0, 1.0]

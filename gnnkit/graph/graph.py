@@ -403,7 +403,7 @@ class Graph:
         if edge_weight is None and edge_attr is None:
             # layers call this on every forward: reuse the result while the options and data tensors are the same
             hit, data = self._cache.get(key), self._data_items()
-            if hit is not None and hit[0] == fill_value and _same_items(hit[1], data):
+            if hit is not None and type(hit[0]) is type(fill_value) and hit[0] == fill_value and _same_items(hit[1], data):
                 return hit[2]
         edge_weight = _edge_weight_arg(edge_weight, edge_attr, "add_self_loops", self.num_edges)
         fills = _per_name(fill_value, list(self._edata) + (["edge_weight"] if edge_weight is not None else []),
