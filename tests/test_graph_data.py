@@ -531,3 +531,16 @@ def test_scipy_values_are_edge_weight():
     assert g.to_scipy(torch.ones(2)).sum() == 2.0  # an explicit weight wins
     with pytest.raises(ValueError, match=r"edata\['edge_weight'\] must have shape \[E=2\] for a scipy matrix, got \(2, 2\)"):
         Graph([0, 1], [1, 0], 2, edata={"edge_weight": torch.ones(2, 2)}).to_scipy()
+
+
+def test_select_gathers_into_the_given_allocator():
+    g = with_data(random_graph(6, 4, seed=12))
+    made = []
+
+    def empty(shape, dtype):
+        made.append((shape, dtype))
+        return torch.full(shape, -7, dtype=dtype)  # every row must be overwritten
+
+    picked = g.ndata.select(torch.tensor([4, 0, 4]), empty=empty)
+    assert sorted(made) == sorted([((3, 2), torch.float64), ((3,), torch.int64)])
+    assert_rows(picked, g.ndata, torch.tensor([4, 0, 4]))

@@ -45,6 +45,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .. import ops
 from ..graph import Graph
 from ..graph.frame import DataDict
 
@@ -420,7 +421,9 @@ class NeighborSampler:
         edge_ids.reverse()
         input_nodes = torch.from_numpy(dst)
         # one gather per batch: every block's vertex ids are a prefix of input_nodes
-        inputs = self._ndata.select(input_nodes) if self._ndata else {}  # [S_0, ...]
+        # into 2 MB pages: faulting a fresh [S_0, F] buffer in 4 KB pages costs as much as the copy
+        # (85k x 128 float32 rows: 24-40 ms instead of 41-76 ms on the 2-core machine)
+        inputs = self._ndata.select(input_nodes, empty=ops.empty) if self._ndata else {}  # [S_0, ...]
         blocks = [
             Graph.block(s, d, nd, ns, srcdata={k: v[:ns] for k, v in inputs.items()},
                         edata=self._edata.select(eids) if self._edata else None, _validate=False)
