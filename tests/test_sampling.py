@@ -381,6 +381,19 @@ def test_sampling_benchmark_times_gnnkit(tmp_path):
     assert result["seeds_per_s"] > 0 and result["mean_input_nodes"] >= 1024
 
 
+@pytest.mark.parametrize("engine", ["gnnkit", "dgl"])
+def test_sampling_benchmark_times_the_loader_with_features(tmp_path, engine):
+    if engine == "dgl":
+        pytest.importorskip("dgl")
+    bench = _benchmark("sampling")
+    g = random_graph(3000, 30000, seed=15).sort_by_dst()
+    csr = g.csr_in()
+    path = tmp_path / "g.npz"
+    np.savez(path, indptr=csr.indptr.numpy(), indices=csr.indices.numpy())
+    result = bench.run_engine(engine, "loader+x128-sage-2x[25,10]-b1024", path, batches=2)
+    assert result["seeds_per_s"] > 0 and result["mean_input_nodes"] >= 1024  # rows of blocks[0].srcdata["x"]
+
+
 def test_memory_model_formula_adds_up():
     predict = _benchmark("memory_model").predict
     n, e = 1000, 20000
