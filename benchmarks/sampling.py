@@ -12,9 +12,17 @@ timing. By default DGL runs its OpenMP kernels on every core while gnnkit's nump
 uses one; ``--threads 1`` limits both engines to one thread (``OMP_NUM_THREADS``,
 ``torch.set_num_threads``) for a per-core comparison.
 
+The ``loader+x...`` workloads time the data path as well: a ``[N, F]`` float32 feature matrix
+is attached to the graph (gnnkit ``NeighborSampler.from_csr(..., ndata={"x": x})``, DGL
+``g.ndata["x"] = x`` with ``NeighborSampler(prefetch_node_feats=["x"])``) and each engine's
+``DataLoader`` (no worker processes, no shuffling, the same seed batches) yields batches whose
+first block carries the input features; timed is one ``next()`` plus reading
+``blocks[0].srcdata["x"]``.
+
     python benchmarks/sampling.py                 # 1M vertices, ~20M edges (about 10 minutes)
     python benchmarks/sampling.py --threads 1     # one thread each
     python benchmarks/sampling.py --quick         # 50k vertices (smoke run)
+    python benchmarks/sampling.py --nodes 200000 --edges 2000000 --workloads "loader+x128-sage-2x[25,10]-b1024"
     python benchmarks/sampling.py --nodes 2400000 --edges 31000000   # products-size
 """
 from __future__ import annotations
@@ -37,6 +45,10 @@ WORKLOADS = {  # name -> (fan-outs input layer first, batch size)
     "sage-2x[25,10]-b1024": ([25, 10], 1024),
     "sage-3x[15,10,5]-b1024": ([15, 10, 5], 1024),
     "sage-3x[15,10,5]-b4096": ([15, 10, 5], 4096),
+}
+LOADER_WORKLOADS = {  # name -> (fan-outs, batch size, feature width): DataLoader with node features attached
+    "loader+x128-sage-2x[25,10]-b1024": ([25, 10], 1024, 128),
+    "loader+x128-sage-3x[15,10,5]-b1024": ([15, 10, 5], 1024, 128),
 }
 FULL = dict(nodes=1_000_000, edges=10_000_000)
 QUICK = dict(nodes=50_000, edges=400_000)
@@ -62,6 +74,42 @@ def seed_batches(num_nodes: int, batch_size: int, count: int) -> list[np.ndarray
     return [np.sort(perm[(i * batch_size) % (num_nodes - batch_size) :][:batch_size]) for i in range(count)]
 
 
+def loader_steps(engine: str, indptr: np.ndarray, indices: np.ndarray, fanouts: list[int], seeds: list[np.ndarray],
+                 features: int):
+    """A ``step()`` that yields the next batch of the engine's DataLoader, features included."""
+    import torch
+
+    n = indptr.size - 1
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal((n, features), dtype=np.float32))  # [N, F]
+    items = torch.from_numpy(np.concatenate(seeds))
+    batch_size = seeds[0].size
+    if engine == "gnnkit":
+        from gnnkit.data.sampling import DataLoader, NeighborSampler
+
+        sampler = NeighborSampler.from_csr(indptr, indices, fanouts, seed=0, ndata={"x": x})
+        it = iter(DataLoader(sampler, items, batch_size, shuffle=False))
+
+        def step(_s: np.ndarray) -> int:
+            batch = next(it)
+            return batch.blocks[0].srcdata["x"].shape[0]
+    else:
+        import dgl
+
+        g = dgl.graph(("csc", (torch.from_numpy(indptr), torch.from_numpy(indices), torch.tensor([], dtype=torch.int64))),
+                      num_nodes=n)
+        g.create_formats_()
+        g.ndata["x"] = x
+        dgl.seed(0)
+        sampler = dgl.dataloading.NeighborSampler(fanouts, prefetch_node_feats=["x"])
+        it = iter(dgl.dataloading.DataLoader(g, items, sampler, batch_size=batch_size, shuffle=False, num_workers=0))
+
+        def step(_s: np.ndarray) -> int:
+            _, _, blocks = next(it)
+            return blocks[0].srcdata["x"].shape[0]
+
+    return step
+
+
 def run_engine(engine: str, workload: str, path: Path, batches: int, threads: int | None = None) -> dict:
     """Time one engine on one workload in this process."""
     import torch
@@ -71,9 +119,11 @@ def run_engine(engine: str, workload: str, path: Path, batches: int, threads: in
     z = np.load(path)
     indptr, indices = z["indptr"], z["indices"]
     n = indptr.size - 1
-    fanouts, batch_size = WORKLOADS[workload]
+    fanouts, batch_size, *features = WORKLOADS.get(workload) or LOADER_WORKLOADS[workload]
     seeds = seed_batches(n, batch_size, batches + 3)
-    if engine == "gnnkit":
+    if features:
+        step = loader_steps(engine, indptr, indices, fanouts, seeds, features[0])
+    elif engine == "gnnkit":
         from gnnkit.data.sampling import NeighborSampler
 
         sampler = NeighborSampler.from_csr(indptr, indices, fanouts, seed=0)
@@ -118,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, help="threads for both engines (default: each library's own default)")
     p.add_argument("--rounds", type=int, help="alternating runs per (engine, workload) (default 3; --quick 1)")
     p.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
-    p.add_argument("--workloads", nargs="+", choices=list(WORKLOADS), default=list(WORKLOADS))
+    p.add_argument("--workloads", nargs="+", choices=list(WORKLOADS) + list(LOADER_WORKLOADS), default=list(WORKLOADS))
     p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--worker", nargs=3, metavar=("ENGINE", "WORKLOAD", "GRAPH"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)

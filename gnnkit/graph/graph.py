@@ -1,6 +1,8 @@
 """The immutable sparse :class:`Graph`: edges as ``src``/``dst`` id arrays, never a dense adjacency."""
 from __future__ import annotations
 
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
@@ -8,6 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ._attrs import records_to_tensors
 from .frame import DataDict
 
 __all__ = ["Graph", "CSR"]
@@ -297,11 +300,20 @@ class Graph:
         return self._cached("out_deg", lambda: self.csr_out().indptr.diff())
 
     def reverse(self) -> "Graph":
-        """The graph with every edge flipped; edge ``i`` stays edge ``i`` (edge data lines up)."""
+        """The graph with every edge flipped; edge ``i`` stays edge ``i`` (edge data lines up).
+
+        The reversed graph shares this graph's data mappings (no copy): its ``edata`` is
+        this ``edata``; for a bipartite graph its ``ndata`` is this ``srcdata`` and its
+        ``srcdata`` this ``ndata``. It is cached, and a backward pass calls it on every step.
+        """
 
         def make() -> Graph:
             rev = Graph(self.dst, self.src, self.num_src_nodes, self.batch_num_nodes, self.batch_num_edges,
                         num_src_nodes=self.num_nodes, _validate=False)
+            set_ = object.__setattr__
+            set_(rev, "_ndata", self._srcdata)
+            set_(rev, "_edata", self._edata)
+            set_(rev, "_srcdata", self._ndata if rev.is_bipartite else self._srcdata)
             rev._cache["reverse"] = self
             for mine, theirs in (("csr_in", "csr_out"), ("csr_out", "csr_in")):
                 if mine in self._cache:
@@ -319,102 +331,162 @@ class Graph:
         return self.csr_in().eid is None
 
     # ------------------------------------------------------------- transforms
-    def _derive(self, src: Tensor, dst: Tensor) -> "Graph":
-        return Graph(src, dst, self.num_nodes, num_src_nodes=self._num_src_nodes, _validate=False)
+    def _derive(self, src: Tensor, dst: Tensor, edata: dict[str, Tensor] | None = None) -> "Graph":
+        """A graph over the same vertex sets with new edges: vertex data carried (same tensors), ``edata`` given."""
+        return Graph(src, dst, self.num_nodes, num_src_nodes=self._num_src_nodes, ndata=self._ndata, edata=edata,
+                     srcdata=self._srcdata if self.is_bipartite else None, _validate=False)
+
+    def _data_items(self) -> tuple:
+        """Every ``(mapping, name, tensor)`` this graph carries: the identity a cached transform was built from."""
+        out: tuple = ()
+        for tag, data in (("n", self._ndata), ("e", self._edata), ("s", self._srcdata if self.is_bipartite else None)):
+            if data:  # an empty mapping costs one len() on the layers' hot path
+                out += tuple((tag, k, v) for k, v in data.items())
+        return out
 
     def to(self, device: torch.device | str) -> "Graph":
-        """Copy to ``device`` (cached layouts are rebuilt there lazily)."""
+        """Copy to ``device`` with all its data (cached layouts are rebuilt there lazily)."""
         device = torch.device(device)
         if device == self.device:
             return self
         bn = None if self.batch_num_nodes is None else self.batch_num_nodes.to(device)
         be = None if self.batch_num_edges is None else self.batch_num_edges.to(device)
-        return Graph(self.src.to(device), self.dst.to(device), self.num_nodes, bn, be, self._num_src_nodes, _validate=False)
 
-    def sort_by_dst(self, edge_attr: Tensor | None = None):
-        """Reorder edges by (dst, src) so aggregation needs no edge permutation.
+        def move(data: DataDict) -> DataDict:
+            return data.derive(data.size, lambda _k, v: v.to(device), device)
 
-        Returns the graph, or ``(graph, edge_attr[perm])`` when ``edge_attr`` is given.
+        return Graph(self.src.to(device), self.dst.to(device), self.num_nodes, bn, be, self._num_src_nodes,
+                     ndata=move(self._ndata), edata=move(self._edata),
+                     srcdata=move(self._srcdata) if self.is_bipartite else None, _validate=False)
+
+    def sort_by_dst(self, edge_weight: Tensor | None = None, *, edge_attr: Tensor | None = None):
+        """Reorder edges by (dst, src) so aggregation needs no edge permutation; ``edata`` rows follow.
+
+        Args:
+            edge_weight: optional ``[E, ...]`` tensor reordered like the edges.
+            edge_attr: deprecated name of ``edge_weight``.
+
+        Returns:
+            The graph, or ``(graph, edge_weight[perm])`` when ``edge_weight`` is given.
         """
+        edge_weight = _edge_weight_arg(edge_weight, edge_attr, "sort_by_dst", self.num_edges)
         key = self.dst * max(self.num_src_nodes, 1) + self.src
-        perm = torch.argsort(key, stable=True)
-        g = self._derive(self.src[perm], self.dst[perm])
-        return g if edge_attr is None else (g, edge_attr[perm])
+        perm = torch.argsort(key, stable=True)  # [E]
+        g = self._derive(self.src[perm], self.dst[perm], self._edata.select(perm))
+        return g if edge_weight is None else (g, edge_weight[perm])
 
-    def add_self_loops(self, edge_weight: Tensor | None = None, fill_value: float = 1.0, only_missing: bool = False):
+    def add_self_loops(self, edge_weight: Tensor | None = None, fill_value: float | Mapping[str, float] = 1.0,
+                       only_missing: bool = False, *, edge_attr: Tensor | None = None):
         """Add the edge ``v -> v`` for every vertex; edges come out sorted by (dst, src).
 
         Args:
             edge_weight: optional ``[E, ...]`` weights; loops get ``fill_value``.
-            fill_value: weight of the added loops.
+            fill_value: value of the added loops in ``edge_weight`` and in every ``edata``
+                tensor; a mapping gives one per ``edata`` name (``"edge_weight"`` for the
+                ``edge_weight`` argument), and a name it leaves out gets 1.0.
             only_missing: first drop existing loops and then add one per vertex, keeping
-                an existing loop's weight (PyG's ``add_remaining_self_loops``); otherwise
-                a vertex that already has a loop gets a second one.
+                an existing loop's weight and ``edata`` rows (PyG's ``add_remaining_self_loops``);
+                otherwise a vertex that already has a loop gets a second one.
+            edge_attr: deprecated name of ``edge_weight``.
 
         Returns:
-            The graph (cached on this graph), or ``(graph, weights)`` when ``edge_weight`` is given.
+            The graph (cached on this graph while its data tensors stay the same), or
+            ``(graph, weights)`` when ``edge_weight`` is given.
+
+        Raises:
+            ValueError: a bipartite graph, a wrong ``edge_weight`` shape, a ``fill_value``
+                mapping naming an edge tensor that does not exist.
+            TypeError: a fill value that is not a number.
         """
         self._require_square("add_self_loops")
-        if edge_weight is None:
-            return self._cached(f"self_loops_{only_missing}", lambda: self._with_loops(None, fill_value, only_missing))
-        if edge_weight.shape[:1] != (self.num_edges,):
-            raise ValueError(f"edge_weight must have shape [E={self.num_edges}, ...], got {tuple(edge_weight.shape)}")
-        return self._with_loops(edge_weight, fill_value, only_missing)
+        key = "self_loops_" + str(only_missing)
+        if edge_weight is None and edge_attr is None:
+            # layers call this on every forward: reuse the result while the options and data tensors are the same
+            hit, data = self._cache.get(key), self._data_items()
+            if hit is not None and type(hit[0]) is type(fill_value) and hit[0] == fill_value and _same_items(hit[1], data):
+                return hit[2]
+        edge_weight = _edge_weight_arg(edge_weight, edge_attr, "add_self_loops", self.num_edges)
+        fills = _per_name(fill_value, list(self._edata) + (["edge_weight"] if edge_weight is not None else []),
+                          "fill_value", 1.0, _check_fill)
+        if edge_weight is not None:
+            return self._with_loops(edge_weight, fills, only_missing)
+        g = self._with_loops(None, fills, only_missing)
+        self._cache[key] = (dict(fill_value) if isinstance(fill_value, Mapping) else fill_value, data, g)
+        return g
 
-    def _with_loops(self, w: Tensor | None, fill_value: float, only_missing: bool):
-        src, dst = self.src, self.dst
-        loops = torch.arange(self.num_nodes, device=self.device)
-        loop_w = None
-        if w is not None:
-            loop_w = w.new_full((self.num_nodes,) + tuple(w.shape[1:]), fill_value)
+    def _with_loops(self, w: Tensor | None, fills: dict[str, float], only_missing: bool):
+        src, dst, n = self.src, self.dst, self.num_nodes
+        loops = torch.arange(n, device=self.device)
         if only_missing:
-            keep = src != dst
-            if w is not None:
-                loop_w[src[~keep]] = w[~keep]
-                w = w[keep]
-            src, dst = src[keep], dst[keep]
-        g = self._derive(torch.cat([src, loops]), torch.cat([dst, loops]))
-        if w is None:
-            return g.sort_by_dst()
-        return g.sort_by_dst(torch.cat([w, loop_w]))
+            is_loop = src == dst
+            kept, old_loops = (~is_loop).nonzero().view(-1), is_loop.nonzero().view(-1)  # edge ids
+            src, dst = src[kept], dst[kept]
+        all_src, all_dst = torch.cat([src, loops]), torch.cat([dst, loops])
+        perm = torch.argsort(all_dst * max(n, 1) + all_src, stable=True)  # sorted by (dst, src)
+
+        def carry(value: Tensor, fill: float) -> Tensor:
+            loop_rows = value.new_full((n,) + tuple(value.shape[1:]), fill)  # [N, ...]
+            if only_missing:
+                loop_rows[self.src[old_loops]] = value[old_loops]  # an existing loop keeps its rows
+                value = value[kept]
+            return torch.cat([value, loop_rows])[perm]
+
+        g = self._derive(all_src[perm], all_dst[perm], {k: carry(v, fills[k]) for k, v in self._edata.items()})
+        return g if w is None else (g, carry(w, fills["edge_weight"]))
 
     def remove_self_loops(self) -> "Graph":
-        keep = self.src != self.dst
-        return self._derive(self.src[keep], self.dst[keep])
+        """Drop every edge ``v -> v``; the other edges keep their order and ``edata`` rows."""
+        keep = (self.src != self.dst).nonzero().view(-1)
+        return self._derive(self.src[keep], self.dst[keep], self._edata.select(keep))
 
-    def coalesce(self, edge_attr: Tensor | None = None, reduce: str = "sum"):
+    def coalesce(self, edge_weight: Tensor | None = None, reduce: str | Mapping[str, str] = "sum", *,
+                 edge_attr: Tensor | None = None):
         """Drop duplicate edges; edges come out sorted by (dst, src).
 
         Args:
-            edge_attr: optional ``[E, ...]`` data merged over duplicates with ``reduce``.
-            reduce: ``"sum" | "mean" | "max" | "min"`` for ``edge_attr``.
+            edge_weight: optional ``[E, ...]`` data merged over duplicates.
+            reduce: ``"sum" | "mean" | "max" | "min"``: how the rows of duplicate edges are
+                merged, in ``edge_weight`` and in every ``edata`` tensor; a mapping gives one
+                per ``edata`` name (``"edge_weight"`` for the argument), and a name it leaves
+                out gets ``"sum"``.
+            edge_attr: deprecated name of ``edge_weight``.
 
         Returns:
-            The graph, or ``(graph, merged_edge_attr)`` when ``edge_attr`` is given.
+            The graph, or ``(graph, merged_edge_weight)`` when ``edge_weight`` is given.
+
+        Raises:
+            ValueError: an unknown reduce, a mapping naming a missing edge tensor, a wrong
+                ``edge_weight`` shape. TypeError: ``"mean"`` of a boolean tensor.
         """
+        edge_weight = _edge_weight_arg(edge_weight, edge_attr, "coalesce", self.num_edges)
+        reduces = _per_name(reduce, list(self._edata) + (["edge_weight"] if edge_weight is not None else []),
+                            "reduce", "sum", _check_reduce)
         n = max(self.num_src_nodes, 1)
         key = self.dst * n + self.src
         uniq, inverse = torch.unique(key, sorted=True, return_inverse=True)
-        g = self._derive(uniq % n, uniq // n)
-        if edge_attr is None:
+        m = uniq.numel()
+        g = self._derive(uniq % n, uniq // n,
+                         {k: _merge_rows(v, inverse, m, reduces[k], f"edata[{k!r}]") for k, v in self._edata.items()})
+        if edge_weight is None:
             return g
-        if edge_attr.shape[:1] != (self.num_edges,):
-            raise ValueError(f"edge_attr must have shape [E={self.num_edges}, ...], got {tuple(edge_attr.shape)}")
-        if reduce not in ("sum", "mean", "max", "min"):
-            raise ValueError(f"reduce must be 'sum', 'mean', 'max' or 'min', got {reduce!r}")
-        red = {"sum": "sum", "mean": "mean", "max": "amax", "min": "amin"}[reduce]
-        out = edge_attr.new_zeros((uniq.numel(),) + tuple(edge_attr.shape[1:]))
-        idx = inverse.view(-1, *([1] * (edge_attr.dim() - 1))).expand_as(edge_attr)
-        out = out.scatter_reduce(0, idx, edge_attr, reduce=red, include_self=False)
-        return g, out
+        return g, _merge_rows(edge_weight, inverse, m, reduces["edge_weight"], "edge_weight")
 
-    def to_undirected(self) -> "Graph":
-        """Add every reversed edge and drop duplicates (sorted by (dst, src))."""
+    def to_undirected(self, reduce: str | Mapping[str, str] = "sum") -> "Graph":
+        """Add every reversed edge and drop duplicates (sorted by (dst, src)).
+
+        A reversed copy carries its edge's ``edata`` rows; the rows of the edges that then
+        coincide (``u -> v`` and ``v -> u``, a self-loop and its copy, duplicates) are
+        merged with ``reduce`` as in :meth:`coalesce` (with ``"sum"`` a self-loop's value doubles).
+        """
         self._require_square("to_undirected")
-        return self._derive(torch.cat([self.src, self.dst]), torch.cat([self.dst, self.src])).coalesce()
+        both = self._derive(torch.cat([self.src, self.dst]), torch.cat([self.dst, self.src]),
+                            {k: torch.cat([v, v]) for k, v in self._edata.items()})
+        return both.coalesce(reduce=reduce)
 
     def subgraph(self, nodes: Tensor | Sequence[int]) -> tuple["Graph", Tensor, Tensor]:
         """The subgraph induced by ``nodes`` (ids or a boolean mask of length ``num_nodes``).
+
+        Its ``ndata`` holds rows ``node_ids`` of this graph's and its ``edata`` rows ``edge_ids``.
 
         Returns:
             ``(sub, node_ids, edge_ids)``: vertex ``i`` of ``sub`` is ``node_ids[i]`` of this
@@ -437,13 +509,23 @@ class Graph:
             raise ValueError("nodes must not contain duplicate ids")
         keep = (local[self.src] >= 0) & (local[self.dst] >= 0)
         edge_ids = keep.nonzero().view(-1)
-        sub = Graph(local[self.src[edge_ids]], local[self.dst[edge_ids]], nodes.numel(), _validate=False)
+        sub = Graph(local[self.src[edge_ids]], local[self.dst[edge_ids]], nodes.numel(),
+                    ndata=self._ndata.select(nodes), edata=self._edata.select(edge_ids), _validate=False)
         return sub, nodes, edge_ids
 
     # --------------------------------------------------------------- batching
     @staticmethod
     def batch(graphs: Sequence["Graph"]) -> "Graph":
-        """Join graphs into one disconnected graph; vertex ids of graph ``k`` are offset."""
+        """Join graphs into one disconnected graph; vertex ids of graph ``k`` are offset.
+
+        ``ndata`` and ``edata`` are concatenated in graph order, so every graph must carry
+        the same names with the same trailing shapes and dtypes.
+
+        Raises:
+            ValueError: no graphs, a bipartite graph, or data that differ from ``graphs[0]``'s
+                (the message names the graph index and the key).
+            TypeError: an item that is not a Graph.
+        """
         graphs = list(graphs)
         if not graphs:
             raise ValueError("batch needs at least one graph, got an empty sequence")
@@ -451,25 +533,34 @@ class Graph:
             if not isinstance(g, Graph):
                 raise TypeError(f"graphs[{i}] must be a gnnkit.Graph, got {type(g).__name__}")
             g._require_square(f"batch (graphs[{i}])")
-        device = graphs[0].device
+        first = graphs[0]
+        for i, g in enumerate(graphs[1:], start=1):
+            for what in ("ndata", "edata"):
+                _check_same_schema(getattr(first, what), getattr(g, what), what, i)
+        device = first.device
         nn = torch.tensor([g.num_nodes for g in graphs], dtype=torch.int64)
         ne = torch.tensor([g.num_edges for g in graphs], dtype=torch.int64)
         offsets = torch.cumsum(nn, 0) - nn
         shift = torch.repeat_interleave(offsets, ne).to(device)
         src = torch.cat([g.src for g in graphs]) + shift
         dst = torch.cat([g.dst for g in graphs]) + shift
-        return Graph(src, dst, int(nn.sum()), nn.to(device), ne.to(device), _validate=False)
+        ndata = {k: torch.cat([g.ndata[k] for g in graphs]) for k in first.ndata}
+        edata = {k: torch.cat([g.edata[k] for g in graphs]) for k in first.edata}
+        return Graph(src, dst, int(nn.sum()), nn.to(device), ne.to(device), ndata=ndata, edata=edata, _validate=False)
 
     def unbatch(self) -> list["Graph"]:
-        """Split a batched graph back into its graphs (inverse of :meth:`batch`)."""
+        """Split a batched graph back into its graphs (inverse of :meth:`batch`), data included (views)."""
         if self.batch_num_nodes is None:
             return [self]
         nn, ne = self.batch_num_nodes.tolist(), self.batch_num_edges.tolist()
+        nsplit = {k: torch.split(v, nn) for k, v in self._ndata.items()}
+        esplit = {k: torch.split(v, ne) for k, v in self._edata.items()}
         out, node_off, edge_off = [], 0, 0
-        for n, e in zip(nn, ne):
+        for i, (n, e) in enumerate(zip(nn, ne)):
             s = self.src[edge_off : edge_off + e] - node_off
             d = self.dst[edge_off : edge_off + e] - node_off
-            out.append(Graph(s, d, n, _validate=False))
+            out.append(Graph(s, d, n, ndata={k: v[i] for k, v in nsplit.items()},
+                             edata={k: v[i] for k, v in esplit.items()}, _validate=False))
             node_off += n
             edge_off += e
         return out
@@ -482,6 +573,36 @@ class Graph:
             "node_graph",
             lambda: torch.repeat_interleave(torch.arange(self.batch_size, device=self.device), self.batch_num_nodes),
         )
+
+    @staticmethod
+    def block(src: Any, dst: Any, num_nodes: int, num_src_nodes: int, *, srcdata: Mapping[str, Tensor] | None = None,
+              edata: Mapping[str, Tensor] | None = None, _validate: bool = True) -> "Graph":
+        """A bipartite graph in DGL's block convention: the first ``num_nodes`` sources are the destinations.
+
+        A sampled block and a partition's local graph have this form. The destination data
+        are therefore the first ``num_nodes`` rows of the source data: ``ndata`` holds views of
+        ``srcdata`` and nothing is gathered twice.
+
+        Args:
+            src: ``[E]`` source ids in ``[0, num_src_nodes)``.
+            dst: ``[E]`` destination ids in ``[0, num_nodes)``.
+            num_nodes: destinations (``<= num_src_nodes``).
+            num_src_nodes: sources.
+            srcdata: ``name -> [num_src_nodes, ...]`` source-vertex data.
+            edata: ``name -> [E, ...]`` edge data.
+
+        Raises:
+            ValueError: ``num_nodes > num_src_nodes``, or what :class:`Graph` raises.
+        """
+        if num_nodes > num_src_nodes:
+            raise ValueError(
+                f"a block's destinations are its first sources, so num_nodes ({num_nodes}) must be <= "
+                f"num_src_nodes ({num_src_nodes})"
+            )
+        srcdata = {} if srcdata is None else srcdata
+        ndata = {k: v[:num_nodes] for k, v in srcdata.items()}  # [num_nodes, ...] views
+        return Graph(src, dst, num_nodes, num_src_nodes=num_src_nodes, ndata=ndata, edata=edata,
+                     srcdata=srcdata if num_src_nodes != num_nodes else None, _validate=_validate)
 
     # ------------------------------------------------------------ converters
     @staticmethod
@@ -504,20 +625,34 @@ class Graph:
 
         A square ``[N, N]`` matrix gives a graph over N vertices; a rectangular
         ``[S, N]`` one gives a bipartite graph with ``num_src_nodes = S``.
-        Returns ``(graph, edge_weight)``; explicit zeros are kept as edges.
+        Returns ``(graph, edge_weight)``; the graph also carries the values as
+        ``edata["edge_weight"]``. Explicit zeros are kept as edges.
         """
         import scipy.sparse as sp
 
         if not sp.issparse(matrix):
             raise TypeError(f"matrix must be a scipy.sparse matrix, got {type(matrix).__name__}")
         coo = matrix.tocoo()
-        g = Graph(coo.row.astype(np.int64), coo.col.astype(np.int64), int(matrix.shape[1]), num_src_nodes=int(matrix.shape[0]))
-        return g, torch.from_numpy(np.asarray(coo.data))
+        w = torch.from_numpy(np.asarray(coo.data))
+        g = Graph(coo.row.astype(np.int64), coo.col.astype(np.int64), int(matrix.shape[1]),
+                  num_src_nodes=int(matrix.shape[0]), edata={"edge_weight": w})
+        return g, w
 
     def to_scipy(self, edge_weight: Tensor | None = None, fmt: str = "csr"):
-        """As an ``[num_src_nodes, N]`` scipy sparse matrix with ``A[src, dst] = w`` (duplicates summed)."""
+        """As an ``[num_src_nodes, N]`` scipy sparse matrix with ``A[src, dst] = w`` (duplicates summed).
+
+        ``w`` is ``edge_weight``, else ``edata["edge_weight"]`` when the graph has it, else ones.
+
+        Raises:
+            ValueError: weights that are not ``[E]``.
+        """
         import scipy.sparse as sp
 
+        name = "edge_weight"
+        if edge_weight is None and "edge_weight" in self._edata:
+            edge_weight, name = self._edata["edge_weight"], "edata['edge_weight']"
+        if edge_weight is not None and tuple(edge_weight.shape) != (self.num_edges,):
+            raise ValueError(f"{name} must have shape [E={self.num_edges}] for a scipy matrix, got {tuple(edge_weight.shape)}")
         w = np.ones(self.num_edges, dtype=np.float32) if edge_weight is None else edge_weight.detach().cpu().numpy()
         a = sp.coo_matrix((w, (self.src.cpu().numpy(), self.dst.cpu().numpy())), shape=(self.num_src_nodes, self.num_nodes))
         return a.asformat(fmt)
@@ -526,62 +661,222 @@ class Graph:
     def from_networkx(nx_graph: Any) -> tuple["Graph", list]:
         """From a networkx graph; undirected edges become two directed edges.
 
-        Returns ``(graph, nodes)`` where vertex ``i`` is ``nodes[i]`` of ``nx_graph``.
+        Vertex and edge attributes become ``ndata``/``edata`` under their own names when
+        their values are numbers or equal-length sequences of numbers on every vertex
+        (edge); an attribute with any other value (a string, ``None``) is left out. The
+        two directed copies of an undirected edge carry the same row. Python floats give
+        float32, ints int64, bools bool; numpy arrays and tensors keep their dtype.
+
+        Returns:
+            ``(graph, nodes)`` where vertex ``i`` is ``nodes[i]`` of ``nx_graph``.
+
+        Raises:
+            ValueError: a numeric attribute that is missing on some vertex (edge) or whose
+                sequences differ in length (the message names the attribute).
         """
         nodes = list(nx_graph.nodes)
         index = {v: i for i, v in enumerate(nodes)}
-        pairs = [(index[u], index[v]) for u, v in nx_graph.edges()]
+        triples = list(nx_graph.edges(data=True))
+        src = torch.tensor([index[u] for u, _, _ in triples], dtype=torch.int64)
+        dst = torch.tensor([index[v] for _, v, _ in triples], dtype=torch.int64)
+        ndata = records_to_tensors([nx_graph.nodes[v] for v in nodes], "vertex")
+        edata = records_to_tensors([d for _, _, d in triples], "edge")
         if not nx_graph.is_directed():
-            pairs += [(v, u) for u, v in pairs if u != v]
-        return Graph.from_edges(pairs, len(nodes)), nodes
+            back = (src != dst).nonzero().view(-1)  # a self-loop is one edge, not two
+            src, dst = torch.cat([src, dst[back]]), torch.cat([dst, src[back]])
+            edata = {k: torch.cat([v, v[back]]) for k, v in edata.items()}
+        return Graph(src, dst, len(nodes), ndata=ndata, edata=edata), nodes
 
     def to_networkx(self):
-        """As a ``networkx.MultiDiGraph`` (keeps duplicate edges) with vertices ``0..N-1``."""
+        """As a ``networkx.MultiDiGraph`` (keeps duplicate edges) with vertices ``0..N-1``.
+
+        ``ndata``/``edata`` become vertex/edge attributes of the same names: a number per
+        vertex (edge) for a ``[N]`` tensor, a nested list for ``[N, ...]``.
+        """
         import networkx as nx
 
         self._require_square("to_networkx")
         out = nx.MultiDiGraph()
-        out.add_nodes_from(range(self.num_nodes))
-        out.add_edges_from(zip(self.src.tolist(), self.dst.tolist()))
+        nvals = {k: v.detach().cpu().tolist() for k, v in self._ndata.items()}
+        evals = {k: v.detach().cpu().tolist() for k, v in self._edata.items()}
+        out.add_nodes_from((i, {k: v[i] for k, v in nvals.items()}) for i in range(self.num_nodes))
+        out.add_edges_from((s, d, {k: v[j] for k, v in evals.items()})
+                           for j, (s, d) in enumerate(zip(self.src.tolist(), self.dst.tolist())))
         return out
 
     @staticmethod
     def from_dgl(dgl_graph: Any) -> "Graph":
-        """From a homogeneous ``DGLGraph`` (edge order kept)."""
-        if len(dgl_graph.ntypes) != 1 or len(dgl_graph.etypes) != 1:
+        """From a homogeneous ``DGLGraph`` or a DGL block (edge order kept), with its data.
+
+        ``ndata``/``edata`` are carried under their own names (DGL's ``dgl.NID``/``dgl.EID``
+        included). A block becomes a bipartite graph with ``srcdata``/``dstdata``; a block
+        with as many sources as destinations is one vertex set and keeps only ``dstdata``.
+        """
+        one_type = (len(dgl_graph.srctypes) == len(dgl_graph.dsttypes) == 1) if dgl_graph.is_block else len(dgl_graph.ntypes) == 1
+        if not one_type or len(dgl_graph.etypes) != 1:
             raise ValueError(
                 f"from_dgl needs a homogeneous graph, got node types {dgl_graph.ntypes} and edge types "
                 f"{dgl_graph.etypes}; use gnnkit.MultiViewGraph for several edge types"
             )
         s, d = dgl_graph.edges(order="eid")
-        return Graph(s, d, dgl_graph.num_nodes())
+        edata = dict(dgl_graph.edata)
+        if dgl_graph.is_block:
+            ns, nd = dgl_graph.num_src_nodes(), dgl_graph.num_dst_nodes()
+            return Graph(s, d, nd, num_src_nodes=ns, ndata=dict(dgl_graph.dstdata), edata=edata,
+                         srcdata=dict(dgl_graph.srcdata) if ns != nd else None)
+        return Graph(s, d, dgl_graph.num_nodes(), ndata=dict(dgl_graph.ndata), edata=edata)
 
     def to_dgl(self):
+        """As a ``DGLGraph`` with ``ndata``/``edata``; a bipartite graph becomes a DGL block (``srcdata``/``dstdata``)."""
         import dgl
 
-        return dgl.graph((self.src, self.dst), num_nodes=self.num_nodes)
+        if self.is_bipartite:
+            out = dgl.create_block((self.src, self.dst), num_src_nodes=self.num_src_nodes, num_dst_nodes=self.num_nodes)
+            out.srcdata.update(dict(self._srcdata))
+            out.dstdata.update(dict(self._ndata))
+        else:
+            out = dgl.graph((self.src, self.dst), num_nodes=self.num_nodes)
+            out.ndata.update(dict(self._ndata))
+        out.edata.update(dict(self._edata))
+        return out
 
     @staticmethod
     def from_pyg(data: Any) -> "Graph":
-        """From a PyG ``Data`` (its ``edge_index`` and ``num_nodes``)."""
+        """From a PyG ``Data``: its ``edge_index``, ``num_nodes`` and per-vertex/per-edge tensors.
+
+        Rule for the other attributes: a tensor whose first dimension is ``num_nodes``
+        goes to ``ndata``, one whose first dimension is the number of edges (``edge_attr``,
+        ``edge_weight``, ...) to ``edata``, each under its own name; when both sizes are
+        equal, a name containing ``"edge"`` means edge data (PyG's own rule). Everything
+        else (graph-level tensors such as a ``[1]`` label, sparse tensors, non-tensors) is
+        ignored.
+        """
         if getattr(data, "edge_index", None) is None:
             raise ValueError("data has no edge_index")
-        return Graph.from_edge_index(data.edge_index, int(data.num_nodes))
+        g = Graph.from_edge_index(data.edge_index, int(data.num_nodes))
+        keys = data.keys() if callable(data.keys) else data.keys
+        for key in keys:
+            value = data[key]
+            if key in ("edge_index", "num_nodes") or not isinstance(value, Tensor) or value.layout != torch.strided:
+                continue
+            rows = value.shape[0] if value.dim() else -1
+            on_nodes, on_edges = rows == g.num_nodes, rows == g.num_edges
+            if on_edges and (not on_nodes or "edge" in key):
+                g.edata[key] = value
+            elif on_nodes:
+                g.ndata[key] = value
+        return g
 
     def to_pyg(self, **attrs: Any):
+        """As a PyG ``Data``: ``edge_index``, ``num_nodes``, every ``ndata``/``edata`` tensor, and ``attrs``.
+
+        Raises:
+            ValueError: a name used by both ``ndata`` and ``edata`` (or by ``attrs``, or
+                ``edge_index``/``num_nodes``), or a bipartite graph with ``srcdata``.
+        """
         from torch_geometric.data import Data
 
-        return Data(edge_index=self.edge_index, num_nodes=self.num_nodes, **attrs)
+        if self.is_bipartite and len(self._srcdata):
+            raise ValueError(f"to_pyg keeps one vertex set; this bipartite graph has srcdata {sorted(self._srcdata)}")
+        fields: dict[str, Any] = {}
+        for what, items in (("ndata", self._ndata), ("edata", self._edata), ("attrs", attrs)):
+            for k, v in items.items():
+                if k in fields or k in ("edge_index", "num_nodes"):
+                    raise ValueError(f"to_pyg: {what} key {k!r} is already a Data attribute; rename one of them")
+                fields[k] = v
+        return Data(edge_index=self.edge_index, num_nodes=self.num_nodes, **fields)
 
     def equal(self, other: "Graph") -> bool:
-        """Same vertex count and the same edges in the same order."""
+        """Same vertex counts, the same edges in the same order, and equal data (names, dtypes, values)."""
         return (
             isinstance(other, Graph)
             and self.num_nodes == other.num_nodes
             and self.num_src_nodes == other.num_src_nodes
             and torch.equal(self.src, other.src)
             and torch.equal(self.dst, other.dst)
+            and _equal_data(self._ndata, other._ndata)
+            and _equal_data(self._edata, other._edata)
+            and _equal_data(self._srcdata, other._srcdata)
         )
+
+
+# ---------------------------------------------------------------- data helpers
+_REDUCES = ("sum", "mean", "max", "min")
+
+
+def _edge_weight_arg(edge_weight: Tensor | None, edge_attr: Tensor | None, method: str, num_edges: int) -> Tensor | None:
+    """``edge_weight``, or the deprecated ``edge_attr=`` keyword, checked to have ``num_edges`` rows."""
+    if edge_attr is not None:
+        warnings.warn(f"{method}(edge_attr=...) is deprecated; pass edge_weight=...", DeprecationWarning, stacklevel=3)
+        if edge_weight is not None:
+            raise TypeError(f"{method} got both edge_weight and edge_attr; pass only edge_weight")
+        edge_weight = edge_attr
+    if edge_weight is not None and edge_weight.shape[:1] != (num_edges,):
+        raise ValueError(f"edge_weight must have shape [E={num_edges}, ...], got {tuple(edge_weight.shape)}")
+    return edge_weight
+
+
+def _check_fill(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} ({value!r})")
+    return value
+
+
+def _check_reduce(value: Any, name: str) -> str:
+    if value not in _REDUCES:
+        raise ValueError(f"{name} must be 'sum', 'mean', 'max' or 'min', got {value!r}")
+    return value
+
+
+def _per_name(option: Any, names: list[str], what: str, default: Any, check) -> dict[str, Any]:
+    """One checked value of a per-edge-tensor option per name: the option itself, or its mapping entry."""
+    if not isinstance(option, Mapping):
+        value = check(option, what)
+        return {k: value for k in names}
+    unknown = sorted(set(option) - set(names))
+    if unknown:
+        raise ValueError(f"{what} names {unknown}, which the graph does not carry; the edge tensors are {names}")
+    return {k: check(option.get(k, default), f"{what}[{k!r}]") for k in names}
+
+
+def _merge_rows(value: Tensor, inverse: Tensor, size: int, reduce: str, name: str) -> Tensor:
+    """Rows of ``value`` merged into ``size`` rows by ``inverse`` with ``reduce``.
+
+    Shape: value ``[E, ...]``, inverse ``[E]`` → ``[size, ...]``.
+    """
+    if reduce == "mean" and value.dtype == torch.bool:
+        raise TypeError(f"reduce 'mean' needs numbers, but {name} is bool; use 'max' (any) or 'min' (all)")
+    red = {"sum": "sum", "mean": "mean", "max": "amax", "min": "amin"}[reduce]
+    out = value.new_zeros((size,) + tuple(value.shape[1:]))
+    idx = inverse.view(-1, *([1] * (value.dim() - 1))).expand_as(value)  # [E, ...]
+    return out.scatter_reduce(0, idx, value, reduce=red, include_self=False)
+
+
+def _same_items(a: tuple, b: tuple) -> bool:
+    """Two ``_data_items()`` snapshots hold the same names and the very same tensors."""
+    return len(a) == len(b) and all(x[0] == y[0] and x[1] == y[1] and x[2] is y[2] for x, y in zip(a, b))
+
+
+def _equal_data(a: DataDict, b: DataDict) -> bool:
+    return a.keys() == b.keys() and all(a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]) for k in a)
+
+
+def _check_same_schema(ref: DataDict, other: DataDict, what: str, index: int) -> None:
+    """Raise unless ``other`` has ``ref``'s names, trailing shapes and dtypes (for :meth:`Graph.batch`)."""
+    if ref.keys() != other.keys():
+        missing, extra = sorted(set(ref) - set(other)), sorted(set(other) - set(ref))
+        key = (missing or extra)[0]
+        raise ValueError(
+            f"graphs[{index}].{what} {'lacks' if missing else 'has an extra'} key {key!r}: every graph of a batch "
+            f"must carry the {what} names of graphs[0] ({sorted(ref)}), got {sorted(other)}"
+        )
+    for key in ref:
+        r, o = ref[key], other[key]
+        if r.shape[1:] != o.shape[1:] or r.dtype != o.dtype:
+            raise ValueError(
+                f"graphs[{index}].{what}[{key!r}] has trailing shape {tuple(o.shape[1:])} and dtype {o.dtype}, "
+                f"but graphs[0] has {tuple(r.shape[1:])} and {r.dtype}; they must match to be concatenated"
+            )
 
 
 def _build_csr(rows: Tensor, cols: Tensor, num_rows: int) -> CSR:

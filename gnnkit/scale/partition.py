@@ -9,7 +9,10 @@ partition-parallel run fetches their features (:mod:`gnnkit.scale.distributed`).
 Each :class:`Part` carries a local bipartite :class:`~gnnkit.Graph` in DGL's block
 convention: destinations ``0..num_owned-1`` are the owned vertices, sources are the owned
 vertices followed by the halo vertices, so ``x_local = cat([x[owned], x[halo]])`` and
-``layer(part.graph, x_local)`` gives the owned rows of ``layer(g, x)``.
+``layer(part.graph, x_local)`` gives the owned rows of ``layer(g, x)``. The local graph
+carries ``g``'s data: ``srcdata`` the rows of the owned then halo vertices (so
+``part.graph.srcdata["x"]`` is that ``x_local``), ``ndata`` the owned rows, ``edata``
+the rows of its edges.
 
 Example::
 
@@ -55,7 +58,8 @@ class Part:
         graph: the local graph. Destinations are the owned vertices (local ids
             ``0..N_own-1``), sources the owned then the halo vertices (local ids
             ``0..N_own+N_halo-1``); edge ``j`` is global edge ``edge_ids[j]``. Bipartite
-            unless the halo is empty.
+            unless the halo is empty. Its ``srcdata``/``ndata``/``edata`` hold the partitioned
+            graph's rows of ``local_to_global``/``owned``/``edge_ids``.
         edge_ids: ``[E_own]`` global ids of the edges this part owns (those whose
             destination it owns), in the local graph's edge order: sorted by
             destination, ascending global id within a destination.
@@ -117,23 +121,26 @@ class Part:
         This is a Cluster-GCN batch (Chiang et al. 2019): halo edges dropped.
 
         Returns:
-            ``(graph, edge_ids)``: a graph over ``N_own`` vertices in local ids, and the
-            global id of each of its edges.
+            ``(graph, edge_ids)``: a graph over ``N_own`` vertices in local ids (with the owned
+            rows of ``ndata`` and its edges' ``edata``), and the global id of each of its edges.
         """
-        keep = self.graph.src < self.num_owned  # [E_own]
-        g = Graph(self.graph.src[keep], self.graph.dst[keep], self.num_owned, _validate=False)
+        keep = (self.graph.src < self.num_owned).nonzero().view(-1)  # [E_inner]
+        g = Graph(self.graph.src[keep], self.graph.dst[keep], self.num_owned, ndata=self.graph.ndata,
+                  edata=self.graph.edata.select(keep), _validate=False)
         return g, self.edge_ids[keep]
 
     def state_dict(self) -> dict:
-        """Tensors and ints only, loadable with ``torch.load(weights_only=True)``."""
+        """Tensors, ints and dicts of tensors only, loadable with ``torch.load(weights_only=True)``."""
         return {"part_id": self.part_id, "owned": self.owned, "halo": self.halo, "halo_owner": self.halo_owner,
-                "src": self.graph.src, "dst": self.graph.dst, "edge_ids": self.edge_ids}
+                "src": self.graph.src, "dst": self.graph.dst, "edge_ids": self.edge_ids,
+                "srcdata": dict(self.graph.srcdata), "edata": dict(self.graph.edata)}
 
     @staticmethod
     def from_state_dict(state: dict) -> "Part":
-        """Inverse of :meth:`state_dict` (the local graph is validated again)."""
+        """Inverse of :meth:`state_dict` (the local graph is validated again; data are optional)."""
         owned, halo = state["owned"], state["halo"]
-        g = Graph(state["src"], state["dst"], owned.numel(), num_src_nodes=owned.numel() + halo.numel())
+        g = Graph.block(state["src"], state["dst"], owned.numel(), owned.numel() + halo.numel(),
+                        srcdata=state.get("srcdata"), edata=state.get("edata"))
         return Part(int(state["part_id"]), owned, halo, state["halo_owner"], g, state["edge_ids"])
 
     def __repr__(self) -> str:
@@ -200,12 +207,14 @@ class Partitioning:
         over a part then reads one contiguous block of features, mostly.
 
         Returns:
-            The renumbered graph, or ``(graph, x[permutation])`` when ``x`` is given.
+            The renumbered graph (``ndata`` rows permuted, ``edata`` as it was), or
+            ``(graph, x[permutation])`` when ``x`` is given.
         """
         inv = self.inverse_permutation
         if g.num_nodes != inv.numel() or g.is_bipartite:
             raise ValueError(f"g must be the partitioned graph with num_nodes={inv.numel()}, got {g}")
-        out = Graph(inv[g.src], inv[g.dst], g.num_nodes, _validate=False)
+        inv, perm = inv.to(g.device), self.permutation.to(g.device)
+        out = Graph(inv[g.src], inv[g.dst], g.num_nodes, ndata=g.ndata.select(perm), edata=g.edata, _validate=False)
         return out if x is None else (out, x[self.permutation])
 
     def summary(self) -> str:
@@ -381,7 +390,8 @@ def from_assignment(g: Graph, assignment: Tensor, num_parts: int | None = None, 
     Cost: a few sorts of ``E`` and ``N`` int64 values; memory about ``5 E`` int64 at peak.
 
     Args:
-        g: the graph.
+        g: the graph; each part's local graph carries its rows of ``g.ndata``/``g.edata``
+            (moved to the CPU).
         assignment: ``[N]`` part of each vertex, in ``[0, num_parts)``.
         num_parts: ``P`` (default ``max + 1``); every part must own a vertex.
         method: recorded on the result.
@@ -436,9 +446,14 @@ def from_assignment(g: Graph, assignment: Tensor, num_parts: int | None = None, 
             # sorted by destination, csr_in() needs no edge permutation (saves an [E] argsort and array)
             order = torch.argsort(local_d, stable=True)
             local_s, local_d, eids = local_s[order], local_d[order], eids[order]
-        local_g = Graph(local_s, local_d, owned.numel(), num_src_nodes=owned.numel() + halo.numel(),
-                        _validate=False)
-        parts.append(Part(p, owned, halo, a[halo], local_g, eids))
+        l2g = torch.cat([owned, halo])  # [N_own + N_halo]
+        srcdata = {k: v.cpu() for k, v in g.ndata.select(l2g.to(g.device)).items()}  # one gather per part
+        edata = {k: v.cpu() for k, v in g.edata.select(eids.to(g.device)).items()}
+        local_g = Graph.block(local_s, local_d, owned.numel(), l2g.numel(), srcdata=srcdata, edata=edata,
+                              _validate=False)
+        part = Part(p, owned, halo, a[halo], local_g, eids)
+        part._cache["l2g"] = l2g
+        parts.append(part)
         halo_sizes.append(halo.numel())
     return Partitioning(
         parts=parts, assignment=a, method=method, edge_cut=edge_cut,
