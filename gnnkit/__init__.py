@@ -14,7 +14,7 @@ import importlib
 from typing import Any
 
 from . import graph, nn, ops
-from .graph import CSR, Graph, MultiViewGraph
+from .graph import CSR, Graph, MultiViewGraph, load, save
 from .models import GNN, GNNConfig
 from .nn.neurons import NeuronGraph
 
@@ -40,7 +40,7 @@ _LAZY = {
 }
 
 __all__ = [
-    "Graph", "CSR", "MultiViewGraph", "GNN", "GNNConfig", "NeuronGraph",
+    "Graph", "CSR", "MultiViewGraph", "save", "load", "GNN", "GNNConfig", "NeuronGraph",
     "partition", "Part", "Partitioning", "InflatedGNN", "InflationSchedule", "NeighborSampler", "ClusterGCNSampler",
     "graph", "ops", "nn", "blocks", "brain", "data", "inflation", "scale", "__version__",
 ]

@@ -41,7 +41,7 @@ def test_round_trip_with_the_synthetic_writer(synthetic, no_network_no_prompt):
     assert sizes == {"train": 180, "valid": 60, "test": 60}
     assert torch.equal(torch.sort(torch.cat(list(ds.split_idx.values()))).values, torch.arange(300))
     assert int(ds.train_mask.sum()) == 180 and not bool((ds.train_mask & ds.test_mask).any())
-    assert ds.node_data["node_year"].shape == (300,)
+    assert ds.graph.ndata["node_year"].shape == (300,)
     # the same seed writes the same data
     other = write_synthetic(synthetic / "again", "ogbn-arxiv", num_nodes=300, num_edges=1500, num_features=8,
                             num_classes=4, seed=1)
@@ -142,7 +142,7 @@ def test_binary_layout_with_missing_labels(tmp_path):
         _rewrite(split / f"{part}.csv.gz", np.array(ids, dtype=np.int64))
     ds = load_ogb_node("ogbn-papers100M", tmp_path)
     assert ds.y.tolist() == [1, -1, 171, -1] and ds.x.dtype == torch.float32 and ds.graph.num_edges == 3
-    assert ds.split_idx["test"].numel() == 0 and ds.node_data["node_year"].tolist() == [1, 2, 3, 4]
+    assert ds.split_idx["test"].numel() == 0 and ds.graph.ndata["node_year"].tolist() == [1, 2, 3, 4]
 
 
 def test_evaluate_uses_ogbs_evaluator(synthetic):
