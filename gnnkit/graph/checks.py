@@ -9,6 +9,7 @@ memory outside the array.
 """
 from __future__ import annotations
 
+import io
 import zipfile
 import zlib
 from collections.abc import Sequence
@@ -24,12 +25,13 @@ NUMERIC_KINDS = "biufc"
 INTEGER_KINDS = "iu"
 
 
-def read_npz(path: str | Path, required: Sequence[str] = ()) -> dict[str, np.ndarray]:
+def read_npz(path: str | Path, required: Sequence[str] = (), content: bytes | None = None) -> dict[str, np.ndarray]:
     """Every array of an ``.npz`` file, read with ``allow_pickle=False`` (no code runs, no objects).
 
     Args:
-        path: the file.
+        path: the file (named in errors).
         required: fields that must be present.
+        content: the file's bytes, when the caller has read them already.
 
     Returns:
         ``field -> array``, fully read (a truncated member fails here, not later).
@@ -40,10 +42,10 @@ def read_npz(path: str | Path, required: Sequence[str] = ()) -> dict[str, np.nda
             required field; the message names the file.
     """
     path = Path(path)
-    if not path.is_file():
+    if content is None and not path.is_file():
         raise FileNotFoundError(f"{path} does not exist (expected an .npz file)")
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with np.load(path if content is None else io.BytesIO(content), allow_pickle=False) as z:
             out = {key: z[key] for key in z.files}
     # what numpy and zipfile raise on damaged input: BadZipFile, a zlib/CRC error, a bad .npy
     # header (ValueError/SyntaxError from its literal parser), a short read (EOFError, OSError)

@@ -18,6 +18,12 @@ field), that the members are exactly the ones it declares, and every array (dtyp
 shape as declared, ids in range, offsets monotone and adding up) before it builds a
 :class:`Graph`; anything wrong is a :class:`ValueError` naming the file and the field.
 
+The zip archive's comment holds the SHA-256 (hex) of every byte before the comment-length
+field, so any accidental change (a truncated copy, a flipped bit, even in a zip timestamp
+no reader checks) fails :func:`load` before any array is read. The checksum guards
+against damage, not against a crafted file (whoever crafts one can recompute it): that is
+what the per-array checks are for.
+
 Kinds: ``"graph"`` is written and read by :func:`_encode_graph` / :func:`_decode_graph`,
 which take a member-name prefix so that a composite kind can nest several graphs in one
 file. A new kind (e.g. ``"hetero"``: node types with data, relations that are each a graph
@@ -26,8 +32,11 @@ under the prefix ``rel.<i>.``) adds one encoder to :data:`_ENCODERS`, one decode
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
+import struct
 from pathlib import Path
 from typing import Any, Callable
 
@@ -43,6 +52,8 @@ __all__ = ["save", "load", "FORMAT", "VERSION"]
 FORMAT = "gnnkit"
 VERSION = 1
 _HEADER = "__header__"
+_DIGEST = 64  # hex characters of a SHA-256, the zip comment
+_EOCD = b"PK\x05\x06"  # signature of the zip end-of-central-directory record (22 bytes + comment)
 _MAX_HEADER = 1 << 24  # bytes of JSON a file may declare; a real header is a few hundred bytes per key
 
 # dtype name in the header -> (torch dtype, numpy dtype it is stored as); bfloat16 has no numpy
@@ -127,11 +138,41 @@ def save(path: str | Path, graph: Graph) -> None:
     meta, arrays = _ENCODERS[kind](graph, f"{kind}.")
     header = {"format": FORMAT, "version": VERSION, "kind": kind, kind: meta}
     payload = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+    write_checked_npz(path, {_HEADER: payload, **arrays})
+
+
+def write_checked_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez`` of ``arrays`` with the SHA-256 zip comment :func:`load` verifies, written atomically.
+
+    :func:`save` writes through this; tests use it to craft files whose checksum is right
+    but whose arrays are not.
+    """
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    body = buf.getvalue()
+    if body[-22:-18] != _EOCD or body[-2:] != b"\x00\x00":  # numpy writes no comment, so the record ends the file
+        raise RuntimeError("np.savez wrote an archive without a plain end record; cannot add the checksum")
+    covered = body[:-2]  # everything up to the comment-length field
+    digest = hashlib.sha256(covered).hexdigest().encode("ascii")
     path = Path(path)
     tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
     with open(tmp, "wb") as fh:
-        np.savez(fh, **{_HEADER: payload}, **arrays)
+        fh.write(covered + struct.pack("<H", _DIGEST) + digest)
     os.replace(tmp, path)
+
+
+def _verified_bytes(path: Path) -> bytes:
+    """The file's bytes after its SHA-256 zip comment matched (see the module docstring)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist (expected a file written by gnnkit.save)")
+    content = path.read_bytes()
+    tail = 22 + _DIGEST
+    if len(content) < tail or content[-tail:-tail + 4] != _EOCD or content[-_DIGEST - 2:-_DIGEST] != struct.pack("<H", _DIGEST):
+        raise ValueError(f"{path}: not a gnnkit graph file, or truncated (no checksum record at its end; "
+                         f"{len(content)} bytes)")
+    if hashlib.sha256(content[:-_DIGEST - 2]).hexdigest().encode("ascii") != content[-_DIGEST:]:
+        raise ValueError(f"{path}: checksum mismatch: the file was changed or damaged after it was written")
+    return content
 
 
 # ------------------------------------------------------------------- loading
@@ -161,9 +202,8 @@ def _take(arrays: dict[str, np.ndarray], name: str, where: str) -> np.ndarray:
     return arrays.pop(name)
 
 
-def _decode_data(entries: Any, arrays: dict[str, np.ndarray], prefix: str, size: int, where: str) -> dict[str, Tensor]:
-    if not isinstance(entries, list):
-        raise ValueError(f"{where}: header field {prefix!r} must be a list of {{key, dtype, shape}}, got {type(entries).__name__}")
+def _decode_data(entries: list, arrays: dict[str, np.ndarray], prefix: str, size: int, where: str) -> dict[str, Tensor]:
+    """The tensors a header list of ``{key, dtype, shape}`` declares, each checked against its array."""
     out: dict[str, Tensor] = {}
     for i, entry in enumerate(entries):
         field = f"{prefix}.{i}"
@@ -271,14 +311,14 @@ def load(path: str | Path) -> Graph:
 
     Raises:
         FileNotFoundError: ``path`` is not a file.
-        ValueError: anything else wrong: not an npz, truncated or corrupt, a missing or extra
+        ValueError: anything else wrong: a checksum mismatch (truncated, damaged), not an npz, a missing or extra
             array, a header of the wrong format/version/kind or with badly typed fields, an
             array whose dtype or shape differs from the header, ids out of range, batch
             offsets that are not monotone or do not add up. The message names the file and
             the field.
     """
     where = str(path)
-    arrays = read_npz(path)
+    arrays = read_npz(path, content=_verified_bytes(Path(path)))
     header = _header(arrays, where)
     kind = header["kind"]
     obj = _DECODERS[kind](header.get(kind), arrays, f"{kind}.", where)
