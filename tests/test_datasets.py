@@ -1,7 +1,11 @@
 """Planetoid reader, restricted unpickler, the bundled Cora and its converter."""
+import json
 import os
 import pickle
+import re
 import shutil
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -191,3 +195,130 @@ def test_convert_command_reports_a_missing_directory(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         convert_main(["--convert", str(tmp_path / "nowhere"), "cora", str(tmp_path / "c.npz")])
     assert exc.value.code == 2 and "ind.cora.x" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ crafted files, in a subprocess
+# Runs each (loader, args) named on stdin in a child process and prints one outcome per call. A crafted
+# csr_matrix with a backwards indptr corrupts scipy's heap (the process aborts), so only a subprocess
+# turns that into a test failure instead of a dead test run.
+_CALLER = """
+import json, sys
+import gnnkit.data
+out = []
+for fn, args in json.load(sys.stdin):
+    try:
+        getattr(gnnkit.data, fn)(*args)
+        out.append("OK")
+    except Exception as exc:
+        out.append(f"{type(exc).__name__}: {exc}")
+print(json.dumps(out))
+"""
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def call_in_subprocess(calls: list[tuple[str, list]]) -> list[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-c", _CALLER], input=json.dumps(calls), capture_output=True, text=True,
+                          timeout=300, cwd=ROOT, env=env)
+    assert proc.returncode == 0, f"the loader crashed (return code {proc.returncode}): {proc.stderr[-2000:]}"
+    return json.loads(proc.stdout)
+
+
+def _tamper(m: sp.csr_matrix, **fields) -> sp.csr_matrix:
+    """A csr_matrix whose __dict__ holds ``fields`` unchecked: what a crafted pickle rebuilds."""
+    m = m.copy()
+    for key, value in fields.items():
+        m.__dict__[key] = value
+    return m
+
+
+def test_crafted_planetoid_pickles_are_value_errors_not_crashes(tmp_path, citeseer_like):
+    root = citeseer_like[0]
+    good = {p.name.split(".", 2)[2]: p.read_bytes() for p in root.glob("ind.citeseer.*")}
+    with open(root / "ind.citeseer.tx", "rb") as fh:
+        tx = pickle.load(fh)
+    with open(root / "ind.citeseer.ally", "rb") as fh:
+        ally = pickle.load(fh)
+    n_cols = tx.shape[1]
+    crafted = {
+        "idx_high": ("tx", _tamper(tx, indices=np.full_like(tx.indices, n_cols + 10**6)), r"indices holds ids in"),
+        "idx_negative": ("tx", _tamper(tx, indices=-np.ones_like(tx.indices)), r"indices holds ids in \[-1"),
+        "ptr_backwards": ("tx", _tamper(tx, indptr=tx.indptr[::-1].copy()), r"indptr must run from 0 to|non-decreasing"),
+        "ptr_decreasing": ("tx", _tamper(tx, indptr=np.r_[0, tx.indptr[2], tx.indptr[1], tx.indptr[3:]].astype(tx.indptr.dtype)),
+                           r"indptr must be non-decreasing"),
+        "ptr_short": ("tx", _tamper(tx, indptr=tx.indptr[:-3]), r"indptr must have num_rows \+ 1"),
+        "data_short": ("tx", _tamper(tx, data=tx.data[:-1]), r"data and indices must have one entry per stored value"),
+        "data_object": ("tx", _tamper(tx, data=np.array([None] * tx.data.size, dtype=object)), r"data must have a dtype"),
+        "shape_huge": ("tx", _tamper(tx, _shape=(10**6, 10**7)), r"shape must be two non-negative integers"),
+        "shape_bad": ("tx", _tamper(tx, _shape=("a", 3)), r"shape must be two non-negative integers"),
+        "no_indptr": ("tx", _tamper(tx, indptr=None), r"must be a numpy array, got NoneType"),
+        "labels_string": ("ally", np.array([["a"]] * ally.shape[0]), r"one-hot labels\) must have a dtype"),
+        "labels_rows": ("ally", ally[:-1], r"ind\.citeseer\.allx has 520 rows but .*ind\.citeseer\.ally has 519"),
+        "graph_list": ("graph", [1, 2], r"must hold a dict of vertex -> list of neighbours"),
+        "graph_float_ids": ("graph", {0: [1.5]}, r"neighbour ids must be integers"),
+        "graph_str_keys": ("graph", {"a": [1]}, r"vertex keys must be integers"),
+        "x_is_a_list": ("x", [1, 2], r"must hold a scipy CSR matrix or a 2-D array, got list"),
+    }
+    calls, expected = [], []
+    for name, (suffix, obj, match) in crafted.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        for s, content in good.items():
+            (folder / f"ind.citeseer.{s}").write_bytes(content)
+        with open(folder / f"ind.citeseer.{suffix}", "wb") as fh:
+            pickle.dump(obj, fh, protocol=2)
+        calls.append(("read_planetoid", [str(folder), "citeseer"]))
+        expected.append((name, match))
+    for name, (suffix, content, match) in {
+        "truncated": ("tx", good["tx"][: len(good["tx"]) // 2], r"not a readable Planetoid pickle"),
+        "test_index_text": ("test.index", b"520\nabc\n", r"must hold one integer vertex id per line"),
+        "test_index_range": ("test.index", b"5\n", r"must hold 10 distinct ids"),
+    }.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        for s, c in good.items():
+            (folder / f"ind.citeseer.{s}").write_bytes(c)
+        (folder / f"ind.citeseer.{suffix}").write_bytes(content)
+        calls.append(("read_planetoid", [str(folder), "citeseer"]))
+        expected.append((name, match))
+    calls.append(("read_planetoid", [str(root), "citeseer"]))
+    outcomes = call_in_subprocess(calls)
+    assert outcomes[-1] == "OK"
+    for (name, match), outcome in zip(expected, outcomes):
+        assert outcome.startswith("ValueError: "), (name, outcome)
+        assert re.search(match, outcome), (name, match, outcome)
+
+
+def test_crafted_npz_features_are_value_errors_not_crashes(tmp_path):
+    with np.load(BUNDLED["cora"], allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    indptr = arrays["indptr"]
+    crafted = {
+        "indices_high": ({"indices": np.full_like(arrays["indices"], 2000)}, r"features indices holds ids in \[2000, 2000\]"),
+        "indptr_backwards": ({"indptr": np.r_[indptr[0], indptr[2], indptr[1], indptr[3:]].astype(indptr.dtype)},
+                             r"indptr must be non-decreasing"),
+        "indptr_short": ({"indptr": indptr[:-1]}, r"indptr must have num_rows \+ 1"),
+        "shape_3d": ({"shape": np.array([2708, 1433, 1])}, r"shape must be two non-negative integers"),
+        "src_high": ({"src": np.array([2708], np.int32), "dst": np.array([0], np.int32)}, r"field 'src' holds ids in \[2708, 2708\]"),
+        "test_negative": ({"test": np.array([-1], np.int32)}, r"field 'test' holds ids in \[-1, -1\]"),
+        "y_class": ({"y": np.full_like(arrays["y"], 7)}, r"field 'y' holds ids in \[7, 7\] but they must lie in \[0, 7\)"),
+        "y_float": ({"y": arrays["y"].astype(np.float32)}, r"field 'y' must have a dtype of kind 'iu'"),
+        "num_classes": ({"num_classes": np.array(0)}, r"'num_classes' must be a positive integer"),
+        "name_number": ({"name": np.array(3)}, r"'name' must be a string"),
+        "missing": ({"src": None}, r"lacks the fields \['src'\]"),
+    }
+    calls, expected = [], []
+    for name, (changes, match) in crafted.items():
+        a = {**arrays, **changes}
+        np.savez(tmp_path / f"{name}.npz", **{k: v for k, v in a.items() if v is not None})
+        calls.append(("load_npz", [str(tmp_path / f"{name}.npz")]))
+        expected.append((name, match))
+    (tmp_path / "truncated.npz").write_bytes(BUNDLED["cora"].read_bytes()[:5000])
+    calls.append(("load_npz", [str(tmp_path / "truncated.npz")]))
+    expected.append(("truncated", r"not a readable \.npz file"))
+    calls.append(("load_npz", [str(BUNDLED["cora"])]))
+    outcomes = call_in_subprocess(calls)
+    assert outcomes[-1] == "OK"
+    for (name, match), outcome in zip(expected, outcomes):
+        assert outcome.startswith("ValueError: "), (name, outcome)
+        assert re.search(match, outcome), (name, match, outcome)

@@ -55,12 +55,16 @@ _RENAMED = {"numpy.core.multiarray": "numpy._core.multiarray", "scipy.sparse.csr
 _SUFFIXES = ("x", "y", "tx", "ty", "allx", "ally", "graph", "test.index")
 
 
+class RefusedClassError(pickle.UnpicklingError):
+    """A pickle asked for a class outside :class:`RestrictedUnpickler`'s allowlist."""
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     """Unpickler that resolves only the classes Planetoid files need; anything else raises."""
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in _ALLOWED:
-            raise pickle.UnpicklingError(
+            raise RefusedClassError(
                 f"refusing to unpickle {module}.{name}: Planetoid files only hold numpy arrays, "
                 f"scipy.sparse CSR matrices and builtin containers"
             )
@@ -76,8 +80,8 @@ def _unpickle(path: Path) -> Any:
     try:
         with open(path, "rb") as fh:
             return RestrictedUnpickler(io.BytesIO(fh.read()), encoding="latin1").load()
-    except pickle.UnpicklingError:
-        raise  # a class outside the allowlist: its own message names it
+    except RefusedClassError:
+        raise  # its own message names the class
     except Exception as exc:  # a truncated or garbled pickle raises whatever its faulty opcode raises
         raise ValueError(f"{path} is not a readable Planetoid pickle: {type(exc).__name__}: {exc}") from exc
 
