@@ -228,8 +228,10 @@ def _read_raw(raw: Path, meta: OGBMeta, graph_level: bool = False) -> dict[str, 
     if edges.shape != (e, 2) and not (e == 0 and edges.size == 0):
         raise ValueError(f"{raw / 'edge.csv.gz'} must hold {e} rows 'src,dst' (num-edge-list.csv.gz), "
                          f"got shape {edges.shape}")
-    src, dst = np.ascontiguousarray(edges[:, 0]) if e else np.zeros(0, np.int64), \
-        np.ascontiguousarray(edges[:, 1]) if e else np.zeros(0, np.int64)
+    if e:
+        src, dst = np.ascontiguousarray(edges[:, 0]), np.ascontiguousarray(edges[:, 1])
+    else:
+        src = dst = np.zeros(0, dtype=np.int64)
     del edges
     ndata: dict[str, np.ndarray] = {}
     edata: dict[str, np.ndarray] = {}
@@ -296,14 +298,21 @@ def load_ogb_node(name: str, root: str | Path) -> Dataset:
     folder = _dataset_dir(Path(root), name)
     raw = folder / "raw"
     if meta.binary:
-        z = read_npz(_require(raw / "data.npz"), ("edge_index", "num_nodes_list"))
-        edge_index, n = z["edge_index"], int(z["num_nodes_list"].reshape(-1)[0])
+        z = read_npz(_require(raw / "data.npz"), ("edge_index", "num_nodes_list") + ("node_feat",) * meta.has_node_attr)
+        edge_index, num_nodes_list = z["edge_index"], z["num_nodes_list"].reshape(-1)
         if edge_index.ndim != 2 or edge_index.shape[0] != 2 or edge_index.dtype.kind not in "iu":
             raise ValueError(f"{raw / 'data.npz'} field 'edge_index' must be [2, E] integers, got {edge_index.shape}")
+        if num_nodes_list.size != 1 or num_nodes_list.dtype.kind not in "iu" or num_nodes_list[0] < 0:
+            raise ValueError(f"{raw / 'data.npz'} field 'num_nodes_list' must hold one vertex count, got {num_nodes_list}")
+        n = int(num_nodes_list[0])
         ndata = {f: z[f] for f in meta.node_files if f in z}
         if meta.has_node_attr:
             ndata["x"] = z["node_feat"].astype(np.float32)
-        labels = read_npz(_require(raw / "node-label.npz"), ("node_label",))["node_label"].astype(np.float64).reshape(n, -1)
+        labels = read_npz(_require(raw / "node-label.npz"), ("node_label",))["node_label"].astype(np.float64)
+        if labels.ndim == 0 or labels.shape[0] != n:
+            raise ValueError(f"{raw / 'node-label.npz'} field 'node_label' must have {n} rows (num_nodes_list), "
+                             f"got shape {labels.shape}")
+        labels = labels.reshape(n, -1)
         src, dst = edge_index[0].astype(np.int64), edge_index[1].astype(np.int64)
         if meta.add_inverse_edge:
             src, dst = _interleave_inverse(src, dst)

@@ -3,6 +3,9 @@
 The raw files (``ind.<name>.{x,y,tx,ty,allx,ally,graph,test.index}``) are Python 2
 pickles. They are read with :class:`RestrictedUnpickler`, which admits only the numpy,
 scipy.sparse and builtin classes these files contain, so a tampered file cannot run code.
+A pickle rebuilds a ``csr_matrix`` without scipy's ``check_format``, so every array taken
+from one (and from the bundled ``.npz``) passes :mod:`gnnkit.graph.checks` before scipy
+touches it: a crafted file is a ``ValueError``, never an out-of-bounds read.
 Nothing here touches the network.
 
 The split is the standard one of Kipf & Welling / Yang et al.: the first
