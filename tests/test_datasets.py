@@ -233,6 +233,34 @@ def _tamper(m: sp.csr_matrix, **fields) -> sp.csr_matrix:
     return m
 
 
+class _FlaggedArray:
+    """Pickles as an int64 array whose dtype state sets flag 1 (NPY_ITEM_REFCOUNT): "this int64 holds objects"."""
+
+    def __init__(self, shape):
+        self.shape = shape
+
+    def __reduce__(self):
+        dtype = _Reduce(np.dtype, ("i8", False, True), (3, "<", None, None, None, -1, -1, 1))
+        return (np._core.multiarray._reconstruct, (np.ndarray, (0,), b"b"),
+                (1, self.shape, dtype, False, np.zeros(self.shape, np.int64).tobytes()))
+
+
+class _ShortArray(_FlaggedArray):
+    """Pickles as an int64 array of ``shape`` whose raw bytes hold one value."""
+
+    def __reduce__(self):
+        dtype = _Reduce(np.dtype, ("i8", False, True), (3, "<", None, None, None, -1, -1, 0))
+        return (np._core.multiarray._reconstruct, (np.ndarray, (0,), b"b"), (1, self.shape, dtype, False, b"\0" * 8))
+
+
+class _Reduce:
+    def __init__(self, *parts):
+        self.parts = parts
+
+    def __reduce__(self):
+        return self.parts
+
+
 def test_crafted_planetoid_pickles_are_value_errors_not_crashes(tmp_path, citeseer_like):
     root = citeseer_like[0]
     good = {p.name.split(".", 2)[2]: p.read_bytes() for p in root.glob("ind.citeseer.*")}
@@ -249,11 +277,14 @@ def test_crafted_planetoid_pickles_are_value_errors_not_crashes(tmp_path, citese
                            r"indptr must be non-decreasing"),
         "ptr_short": ("tx", _tamper(tx, indptr=tx.indptr[:-3]), r"indptr must have num_rows \+ 1"),
         "data_short": ("tx", _tamper(tx, data=tx.data[:-1]), r"data and indices must have one entry per stored value"),
-        "data_object": ("tx", _tamper(tx, data=np.array([None] * tx.data.size, dtype=object)), r"data must have a dtype"),
+        "data_object": ("tx", _tamper(tx, data=np.array([None] * tx.data.size, dtype=object)),
+                        r"data: dtype 'O8' is not a plain bool/integer/float type"),
+        "dtype_flags": ("ally", _FlaggedArray(ally.shape), r"dtype state .* is not that of a plain i8 type"),
+        "array_short": ("ally", _ShortArray(ally.shape), r"an ndarray of shape \(520, 3\) and dtype int64 needs 12480 bytes, got 8"),
         "shape_huge": ("tx", _tamper(tx, _shape=(10**6, 10**7)), r"shape must be two non-negative integers"),
         "shape_bad": ("tx", _tamper(tx, _shape=("a", 3)), r"shape must be two non-negative integers"),
         "no_indptr": ("tx", _tamper(tx, indptr=None), r"must be a numpy array, got NoneType"),
-        "labels_string": ("ally", np.array([["a"]] * ally.shape[0]), r"one-hot labels\) must have a dtype"),
+        "labels_string": ("ally", np.array([["a"]] * ally.shape[0]), r"one-hot labels\): dtype 'U1' is not a plain"),
         "labels_rows": ("ally", ally[:-1], r"ind\.citeseer\.allx has 520 rows but .*ind\.citeseer\.ally has 519"),
         "graph_list": ("graph", [1, 2], r"must hold a dict of vertex -> list of neighbours"),
         "graph_float_ids": ("graph", {0: [1.5]}, r"neighbour ids must be integers"),

@@ -1,11 +1,12 @@
 """Planetoid citation datasets (Cora, CiteSeer, PubMed) from their raw files, read safely.
 
 The raw files (``ind.<name>.{x,y,tx,ty,allx,ally,graph,test.index}``) are Python 2
-pickles. They are read with :class:`RestrictedUnpickler`, which admits only the numpy,
-scipy.sparse and builtin classes these files contain, so a tampered file cannot run code.
-A pickle rebuilds a ``csr_matrix`` without scipy's ``check_format``, so every array taken
-from one (and from the bundled ``.npz``) passes :mod:`gnnkit.graph.checks` before scipy
-touches it: a crafted file is a ``ValueError``, never an out-of-bounds read.
+pickles. They are read with :class:`~gnnkit.data.safe_pickle.RestrictedUnpickler`, which
+admits only builtin containers and the numpy/scipy names these files use, and builds no
+numpy or scipy object from pickled state: every array passes the checks of
+:mod:`gnnkit.data.safe_pickle` and :mod:`gnnkit.graph.checks` (as every array of the
+bundled ``.npz`` does) before scipy touches it, so a crafted file is a ``ValueError``,
+never an out-of-bounds read.
 Nothing here touches the network.
 
 The split is the standard one of Kipf & Welling / Yang et al.: the first
@@ -15,9 +16,7 @@ PyG's ``Planetoid``: Cora has 2,708 vertices and 10,556 directed edges).
 """
 from __future__ import annotations
 
-import io
 import itertools
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -28,89 +27,38 @@ import torch
 from ..graph import Graph
 from ..graph.checks import check_array, check_ids, checked_csr, read_npz
 from .dataset import Dataset, index_to_mask
+from .safe_pickle import ArraySpec, CSRSpec, RestrictedUnpickler, materialise, unpickle
 
 __all__ = ["RestrictedUnpickler", "read_planetoid", "save_npz", "load_npz"]
 
 _MAX_DENSE = 1 << 32  # entries of the dense [N, F] feature matrix a file may ask for
 
-_ALLOWED = {
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-    ("scipy.sparse.csr", "csr_matrix"),
-    ("scipy.sparse._csr", "csr_matrix"),
-    ("scipy.sparse", "csr_matrix"),
-    ("collections", "defaultdict"),
-    ("__builtin__", "list"),
-    ("builtins", "list"),
-    ("__builtin__", "set"),
-    ("builtins", "set"),
-    # files re-pickled by Python 3 in protocol 2 write bytes as _codecs.encode(str, "latin1")
-    # (or __builtin__.bytes() when empty); both only build bytes
-    ("_codecs", "encode"),
-    ("__builtin__", "bytes"),
-    ("builtins", "bytes"),
-}
-_RENAMED = {"numpy.core.multiarray": "numpy._core.multiarray", "scipy.sparse.csr": "scipy.sparse", "__builtin__": "builtins"}
 _SUFFIXES = ("x", "y", "tx", "ty", "allx", "ally", "graph", "test.index")
 
 
-class RefusedClassError(pickle.UnpicklingError):
-    """A pickle asked for a class outside :class:`RestrictedUnpickler`'s allowlist."""
-
-
-class RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler that resolves only the classes Planetoid files need; anything else raises."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in _ALLOWED:
-            raise RefusedClassError(
-                f"refusing to unpickle {module}.{name}: Planetoid files only hold numpy arrays, "
-                f"scipy.sparse CSR matrices and builtin containers"
-            )
-        if module in _RENAMED:
-            try:
-                return super().find_class(_RENAMED[module], name)
-            except (ImportError, AttributeError):
-                pass
-        return super().find_class(module, name)
-
-
-def _unpickle(path: Path) -> Any:
-    try:
-        with open(path, "rb") as fh:
-            return RestrictedUnpickler(io.BytesIO(fh.read()), encoding="latin1").load()
-    except RefusedClassError:
-        raise  # its own message names the class
-    except Exception as exc:  # a truncated or garbled pickle raises whatever its faulty opcode raises
-        raise ValueError(f"{path} is not a readable Planetoid pickle: {type(exc).__name__}: {exc}") from exc
-
-
 def _features(obj: Any, path: Path) -> sp.csr_matrix:
-    """A feature matrix from a pickle, rebuilt from checked arrays.
+    """A feature matrix from a pickle, built from checked arrays.
 
-    The unpickler rebuilds a ``csr_matrix`` by writing its ``__dict__`` directly, so scipy's
-    ``check_format`` never ran: a crafted file can hold indices past the last column or a
-    backwards ``indptr``, and the compiled ``vstack``/``tolil`` would then read out of
-    bounds. Only the raw arrays are taken from the object; :func:`checked_csr` validates them.
+    The pickle's CSR matrix arrives as a :class:`CSRSpec` (its ``__dict__`` as the file wrote
+    it): each array is materialised and checked (:func:`checked_csr`: dtype, index bounds,
+    monotone ``indptr``) before scipy sees any of them.
     """
     where = f"{path} (features)"
-    if isinstance(obj, np.ndarray):
-        return sp.csr_matrix(check_array(obj, where, kinds="biuf", ndim=2).astype(np.float32))
-    if not sp.issparse(obj):
+    if isinstance(obj, ArraySpec):
+        return sp.csr_matrix(check_array(materialise(obj, where), where, kinds="biuf", ndim=2).astype(np.float32))
+    if not isinstance(obj, CSRSpec):
         raise ValueError(f"{where} must hold a scipy CSR matrix or a 2-D array, got {type(obj).__name__}")
     state = vars(obj)
     missing = [k for k in ("data", "indices", "indptr", "_shape") if k not in state]
     if missing:
         raise ValueError(f"{where} is a csr_matrix without the fields {missing}")
-    return checked_csr(state["data"], state["indices"], state["indptr"], state["_shape"], where, _MAX_DENSE)
+    data, indices, indptr = (materialise(state[k], f"{where} {k}") for k in ("data", "indices", "indptr"))
+    return checked_csr(data, indices, indptr, state["_shape"], where, _MAX_DENSE)
 
 
 def _labels(obj: Any, path: Path) -> np.ndarray:
-    return check_array(obj, f"{path} (one-hot labels)", kinds="biuf", ndim=2)
+    where = f"{path} (one-hot labels)"
+    return check_array(materialise(obj, where), where, kinds="biuf", ndim=2)
 
 
 def _adjacency(obj: Any, path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -142,9 +90,9 @@ def _raw_arrays(data_dir: Path, name: str) -> dict:
                 f"Planetoid file missing: {p} (a dataset needs ind.{name}.{{{','.join(_SUFFIXES)}}}; "
                 f"datasets with an ind.<name>.x file in {data_dir}: {found})"
             )
-    x, tx, allx = (_features(_unpickle(paths[s]), paths[s]) for s in ("x", "tx", "allx"))
-    y, ty, ally = (_labels(_unpickle(paths[s]), paths[s]) for s in ("y", "ty", "ally"))
-    src, dst = _adjacency(_unpickle(paths["graph"]), paths["graph"])
+    x, tx, allx = (_features(unpickle(paths[s]), paths[s]) for s in ("x", "tx", "allx"))
+    y, ty, ally = (_labels(unpickle(paths[s]), paths[s]) for s in ("y", "ty", "ally"))
+    src, dst = _adjacency(unpickle(paths["graph"]), paths["graph"])
     try:
         test_index = np.loadtxt(paths["test.index"], dtype=np.int64, ndmin=1).reshape(-1)
     except ValueError as exc:

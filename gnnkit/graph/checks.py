@@ -10,8 +10,6 @@ memory outside the array.
 from __future__ import annotations
 
 import io
-import zipfile
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -47,11 +45,15 @@ def read_npz(path: str | Path, required: Sequence[str] = (), content: bytes | No
     try:
         with np.load(path if content is None else io.BytesIO(content), allow_pickle=False) as z:
             out = {key: z[key] for key in z.files}
-    # what numpy and zipfile raise on damaged input: BadZipFile, a zlib/CRC error, a bad .npy
-    # header (ValueError/SyntaxError from its literal parser), a short read (EOFError, OSError)
-    except (zipfile.BadZipFile, zlib.error, ValueError, SyntaxError, EOFError, OSError, KeyError,
-            NotImplementedError, OverflowError, MemoryError, TypeError, UnicodeDecodeError) as exc:
+    # Damaged bytes make zipfile and numpy's .npy header parser (tokenize, ast.literal_eval) raise
+    # almost any exception type (BadZipFile, zlib.error, TokenError, SyntaxError, EOFError, ...).
+    # Each is re-raised, chained, as the one documented error; nothing is swallowed.
+    except Exception as exc:
         raise ValueError(f"{path} is not a readable .npz file: {type(exc).__name__}: {exc}") from exc
+    # np.load hands back a member without the .npy magic as raw bytes instead of failing
+    raw = sorted(key for key, value in out.items() if not isinstance(value, np.ndarray))
+    if raw:
+        raise ValueError(f"{path} is not a readable .npz file: members {raw} are not .npy arrays")
     missing = [key for key in required if key not in out]
     if missing:
         raise ValueError(f"{path} lacks the fields {missing} (it holds {sorted(out)})")
@@ -69,9 +71,13 @@ def read_npy(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist (expected a .npy array file)")
     try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, SyntaxError, EOFError, OSError, OverflowError, MemoryError, TypeError, UnicodeDecodeError) as exc:
+        value = np.load(path, allow_pickle=False)
+    except Exception as exc:  # as in read_npz: a damaged header raises almost anything; re-raised as one error
         raise ValueError(f"{path} is not a readable .npy file: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(value, np.ndarray):  # np.load also opens .npz archives
+        value.close()
+        raise ValueError(f"{path} is not a .npy array file (np.load found {type(value).__name__})")
+    return value
 
 
 def check_array(value: Any, where: str, kinds: str = NUMERIC_KINDS, ndim: int | None = None) -> np.ndarray:
