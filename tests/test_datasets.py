@@ -489,6 +489,7 @@ def test_tu_regression_targets_and_other_folders(tmp_path):
     ("graph_labels", [1, 1], r"graph_labels\.txt has 2 rows but .* numbers 3 graphs"),
     ("node_labels", [1, 2], r"node_labels\.txt has 2 rows but there are 6 vertices"),
     ("edge_attributes", [0.5, "nan?"], r"edge_attributes\.txt: could not convert .* at line 2"),
+    ("node_labels", [0, 0, 0, 0, 0, 10**9], r"node_labels\.txt: node labels span \[1000000001\] values"),
 ])
 def test_tu_malformed_files_name_file_and_line(tu_toy, key, rows, match):
     root, _ = tu_toy

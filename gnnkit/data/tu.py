@@ -54,10 +54,27 @@ def tu_folder(root: str | Path, name: str) -> Path:
     )
 
 
-def _one_hot_columns(labels: np.ndarray) -> np.ndarray:
-    """One-hot of every column of ``[N, K]`` integer labels (each shifted to start at 0), side by side."""
+_MAX_ONE_HOT = 1 << 28  # entries of the dense one-hot block a node-label file may ask for
+
+
+def _one_hot_columns(labels: np.ndarray, path: Path) -> np.ndarray:
+    """One-hot of every column of ``[N, K]`` integer labels (each shifted to start at 0), side by side.
+
+    Raises:
+        ValueError: labels spanning so many values that the dense one-hot would exceed
+            :data:`_MAX_ONE_HOT` entries (a crafted file must not become a huge allocation).
+    """
     shifted = labels - labels.min(0, keepdims=True)  # [N, K]
-    blocks = [np.eye(int(col.max()) + 1, dtype=np.float32)[col] for col in shifted.T]  # one block per column
+    widths = shifted.max(0) + 1  # [K]
+    if labels.shape[0] * int(widths.sum()) > _MAX_ONE_HOT:
+        raise ValueError(f"{path}: node labels span {widths.tolist()} values per column; their one-hot features "
+                         f"would exceed {_MAX_ONE_HOT} entries")
+    rows = np.arange(labels.shape[0])
+    blocks = []
+    for col, width in zip(shifted.T, widths.tolist()):  # one block per label column (a handful), not per vertex
+        block = np.zeros((labels.shape[0], width), dtype=np.float32)
+        block[rows, col] = 1
+        blocks.append(block)
     return np.concatenate(blocks, 1)
 
 
@@ -121,7 +138,7 @@ def load_tu(name: str, root: str | Path) -> Dataset:
     if "node_attributes" in ndata:
         features.append(ndata["node_attributes"].reshape(n, -1))
     if "node_labels" in ndata and n:
-        features.append(torch.from_numpy(_one_hot_columns(ndata["node_labels"].reshape(n, -1).numpy())))
+        features.append(torch.from_numpy(_one_hot_columns(ndata["node_labels"].reshape(n, -1).numpy(), path["node_labels"])))
     if features:
         ndata["x"] = torch.cat(features, 1)
 
