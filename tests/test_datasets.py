@@ -486,6 +486,7 @@ def test_tu_regression_targets_and_other_folders(tmp_path):
     ("A", [(1, 7)], r"TOY_A\.txt holds vertex ids in \[1, 7\] but .* lists 6 vertices"),
     ("A", [(1, 2), (3, 4)], r"TOY_A\.txt line 2: edge \(3, 4\) joins two graphs"),
     ("graph_indicator", [2, 2, 2, 1, 1, 3], r"must number the graphs 1\.\.B"),
+    ("graph_indicator", [1, 1, 1, 2, 2, 10**12], r"must number the graphs 1\.\.B .*a gap"),
     ("graph_labels", [1, 1], r"graph_labels\.txt has 2 rows but .* numbers 3 graphs"),
     ("node_labels", [1, 2], r"node_labels\.txt has 2 rows but there are 6 vertices"),
     ("edge_attributes", [0.5, "nan?"], r"edge_attributes\.txt: could not convert .* at line 2"),

@@ -102,9 +102,11 @@ def load_tu(name: str, root: str | Path) -> Dataset:
         raise ValueError(f"{path['A']} must have two columns 'u, v', got {edges.shape[1]}")
     indicator = read_table(path["graph_indicator"], np.int64, ",", "one 1-based graph id per vertex").reshape(-1)
     n = indicator.size
-    if n and (indicator.min() != 1 or (np.diff(indicator) < 0).any()):
+    steps = np.diff(indicator)
+    if n and (indicator[0] != 1 or ((steps != 0) & (steps != 1)).any()):
         raise ValueError(f"{path['graph_indicator']} must number the graphs 1..B with the vertices of each graph "
-                         f"together, in order (got ids {indicator.min()}..{indicator.max()}, or a decrease)")
+                         f"together, in order, every graph having a vertex (got ids {indicator.min()}..{indicator.max()} "
+                         f"with a decrease or a gap)")
     num_graphs = int(indicator.max()) if n else 0
     num_nodes = np.bincount(indicator - 1, minlength=num_graphs)  # [B]
     src, dst = (edges[:, 0] - 1, edges[:, 1] - 1) if edges.size else (np.zeros(0, np.int64), np.zeros(0, np.int64))
