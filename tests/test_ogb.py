@@ -130,6 +130,10 @@ def test_inconsistent_files_are_named(tmp_path):
     _rewrite(raw / "node-label.csv.gz", np.full(50, 40))
     with pytest.raises(ValueError, match=r"labels outside \[0, 40\)"):
         load_ogb_node("ogbn-arxiv", tmp_path)
+    _rewrite(raw / "node-label.csv.gz", np.zeros(50, dtype=np.int64))
+    _rewrite(raw / "node-feat.csv.gz", np.zeros((48, 2)), "%.1f")
+    with pytest.raises(ValueError, match=r"node-feat\.csv\.gz has 48 rows but num-node-list\.csv\.gz says 50"):
+        load_ogb_node("ogbn-arxiv", tmp_path)
 
 
 def test_binary_layout_with_missing_labels(tmp_path):

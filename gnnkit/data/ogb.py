@@ -244,10 +244,12 @@ def _read_raw(raw: Path, meta: OGBMeta, graph_level: bool = False) -> dict[str, 
             ndata[f] = _squeeze(_read_csv(raw / f"{f}.csv.gz"))
     for f in meta.edge_files:
         edata[f] = _squeeze(_read_csv(raw / f"{f}.csv.gz"))
-    for what, data, size in (("node", ndata, n), ("edge", edata, e)):
+    file_of = {"x": "node-feat.csv.gz", "edge_feat": "edge-feat.csv.gz"}
+    for what, data, size in (("num-node-list", ndata, n), ("num-edge-list", edata, e)):
         for key, arr in data.items():
             if arr.shape[0] != size:
-                raise ValueError(f"{raw}: the {what} file for {key!r} has {arr.shape[0]} rows, but the size lists say {size}")
+                raise ValueError(f"{raw / file_of.get(key, f'{key}.csv.gz')} has {arr.shape[0]} rows but {what}.csv.gz "
+                                 f"says {size}")
     if meta.add_inverse_edge:
         src, dst = _interleave_inverse(src, dst)
         edata = {k: np.repeat(v, 2, axis=0) for k, v in edata.items()}
