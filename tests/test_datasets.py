@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gnnkit import Graph
 from gnnkit.data import BUNDLED, Dataset, load_dataset, load_edgelist, load_npz, load_tu, read_planetoid, save_npz
@@ -606,3 +608,51 @@ def test_train_cli_runs_on_an_edge_list_and_refuses_graph_tasks(tmp_path, tu_toy
     with pytest.raises(SystemExit) as exc:
         train_main(["train", "--dataset", "TOY", "--data-dir", str(root), "--quiet"])
     assert exc.value.code == 2 and "is a 'graph' dataset" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ property: written files read back exactly
+@st.composite
+def small_graph_sets(draw):
+    """1-4 graphs of 1-5 vertices with random directed edges, integer graph labels and node labels."""
+    graphs = []
+    for _ in range(draw(st.integers(1, 4))):
+        n = draw(st.integers(1, 5))
+        edges = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=6))
+        graphs.append((n, edges, draw(st.integers(-2, 3)), draw(st.lists(st.integers(0, 4), min_size=n, max_size=n))))
+    return graphs
+
+
+@settings(max_examples=25, deadline=None)
+@given(graphs=small_graph_sets())
+def test_tu_files_read_back_exactly(tmp_path_factory, graphs):
+    root = tmp_path_factory.mktemp("tu")
+    a, indicator, node_labels, offset = [], [], [], 0
+    for b, (n, edges, _, labels) in enumerate(graphs):
+        a += [(offset + u + 1, offset + v + 1) for u, v in edges]
+        indicator += [b + 1] * n
+        node_labels += labels
+        offset += n
+    _write_tu(root, "P", {"A": a, "graph_indicator": indicator, "graph_labels": [g[2] for g in graphs],
+                          "node_labels": node_labels})
+    ds = load_tu("P", root)
+    classes = sorted({g[2] for g in graphs})
+    assert ds.y.tolist() == [classes.index(g[2]) for g in graphs] and ds.num_classes == len(classes)
+    low = min(node_labels)
+    for g, (n, edges, _, labels) in zip(ds.graphs, graphs):
+        assert g.equal(Graph.from_edges(edges, n))  # file order kept within each graph
+        assert g.ndata["node_labels"].tolist() == labels
+        assert torch.equal(g.ndata["x"].argmax(1), torch.tensor(labels) - low)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 6), data=st.data())
+def test_edge_lists_read_back_exactly(tmp_path_factory, n, data):
+    edges = data.draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=10))
+    weights = np.array(data.draw(st.lists(st.floats(-1e6, 1e6, width=32), min_size=len(edges), max_size=len(edges))),
+                       dtype=np.float32)
+    root = tmp_path_factory.mktemp("el")
+    lines = "".join(f"{u} {v} {repr(float(w))}\n" for (u, v), w in zip(edges, weights))
+    _write_edgelist(root, lines, n=n, split=False)
+    ds = load_edgelist("x", root)
+    assert ds.graph.equal(Graph.from_edges(edges, n))
+    assert torch.equal(ds.graph.edata["edge_weight"], torch.from_numpy(weights)) if edges else "edge_weight" not in ds.graph.edata

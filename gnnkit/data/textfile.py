@@ -36,6 +36,8 @@ def read_table(path: Path, dtype: Any, delimiter: str | None = None, what: str =
     # comments and blank lines are dropped here, not by numpy, so that an error's row maps back to its line
     numbered = [(i + 1, line.split("#", 1)[0]) for i, line in enumerate(text.splitlines())]
     numbered = [(i, line) for i, line in numbered if line.strip()]
+    if not numbered:
+        return np.zeros((0, 1), dtype=dtype)  # an empty file (numpy would warn)
     try:
         table = np.loadtxt([line for _, line in numbered], dtype=dtype, delimiter=delimiter, comments=None, ndmin=2)
     except (ValueError, OverflowError) as exc:
@@ -48,4 +50,4 @@ def read_table(path: Path, dtype: Any, delimiter: str | None = None, what: str =
 
         message = re.sub(r"at row (\d+)", line_of, str(exc))
         raise ValueError(f"{path}: {message}" + (f" (it must hold {what})" if what else "")) from exc
-    return table if table.size else np.zeros((0, 1), dtype=dtype)
+    return table
