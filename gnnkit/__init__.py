@@ -14,7 +14,7 @@ import importlib
 from typing import Any
 
 from . import graph, nn, ops
-from .graph import CSR, Graph, HeteroGraph, MultiViewGraph
+from .graph import CSR, Graph, HeteroGraph, MultiViewGraph, load, save
 from .models import GNN, GNNConfig
 from .nn.neurons import NeuronGraph
 
@@ -41,7 +41,7 @@ _LAZY = {
 }
 
 __all__ = [
-    "Graph", "CSR", "HeteroGraph", "MultiViewGraph", "GNN", "GNNConfig", "NeuronGraph",
+    "Graph", "CSR", "HeteroGraph", "MultiViewGraph", "save", "load", "GNN", "GNNConfig", "NeuronGraph",
     "partition", "Part", "Partitioning", "InflatedGNN", "InflationSchedule", "NeighborSampler", "ClusterGCNSampler",
     "HeteroNeighborSampler",
     "graph", "ops", "nn", "blocks", "brain", "data", "inflation", "scale", "__version__",

@@ -1,4 +1,4 @@
-"""OGB node-property datasets from a local directory: layout, round trip, errors, Evaluator."""
+"""OGB node, link and graph datasets from a local directory: layouts, round trips, errors, Evaluator."""
 import re
 import socket
 import subprocess
@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from gnnkit.data.ogb import OGB_NODE_DATASETS, load_ogb_node, main, ogb_evaluator, write_synthetic
+from gnnkit.data import load_dataset
+from gnnkit.data.ogb import (OGB_GRAPH_DATASETS, OGB_NODE_DATASETS, load_ogb, load_ogb_graph, load_ogb_link, load_ogb_node,
+                             main, ogb_evaluator, write_synthetic, write_synthetic_graph, write_synthetic_link)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +43,7 @@ def test_round_trip_with_the_synthetic_writer(synthetic, no_network_no_prompt):
     assert sizes == {"train": 180, "valid": 60, "test": 60}
     assert torch.equal(torch.sort(torch.cat(list(ds.split_idx.values()))).values, torch.arange(300))
     assert int(ds.train_mask.sum()) == 180 and not bool((ds.train_mask & ds.test_mask).any())
-    assert ds.node_data["node_year"].shape == (300,)
+    assert ds.graph.ndata["node_year"].shape == (300,)
     # the same seed writes the same data
     other = write_synthetic(synthetic / "again", "ogbn-arxiv", num_nodes=300, num_edges=1500, num_features=8,
                             num_classes=4, seed=1)
@@ -128,6 +130,10 @@ def test_inconsistent_files_are_named(tmp_path):
     _rewrite(raw / "node-label.csv.gz", np.full(50, 40))
     with pytest.raises(ValueError, match=r"labels outside \[0, 40\)"):
         load_ogb_node("ogbn-arxiv", tmp_path)
+    _rewrite(raw / "node-label.csv.gz", np.zeros(50, dtype=np.int64))
+    _rewrite(raw / "node-feat.csv.gz", np.zeros((48, 2)), "%.1f")
+    with pytest.raises(ValueError, match=r"node-feat\.csv\.gz has 48 rows but num-node-list\.csv\.gz says 50"):
+        load_ogb_node("ogbn-arxiv", tmp_path)
 
 
 def test_binary_layout_with_missing_labels(tmp_path):
@@ -142,7 +148,7 @@ def test_binary_layout_with_missing_labels(tmp_path):
         _rewrite(split / f"{part}.csv.gz", np.array(ids, dtype=np.int64))
     ds = load_ogb_node("ogbn-papers100M", tmp_path)
     assert ds.y.tolist() == [1, -1, 171, -1] and ds.x.dtype == torch.float32 and ds.graph.num_edges == 3
-    assert ds.split_idx["test"].numel() == 0 and ds.node_data["node_year"].tolist() == [1, 2, 3, 4]
+    assert ds.split_idx["test"].numel() == 0 and ds.graph.ndata["node_year"].tolist() == [1, 2, 3, 4]
 
 
 def test_evaluate_uses_ogbs_evaluator(synthetic):
@@ -208,3 +214,117 @@ def test_command_line(tmp_path, capsys):
     proc = subprocess.run([sys.executable, "-m", "gnnkit.data.ogb", "make-synthetic", str(tmp_path / "m"), "--nodes", "20"],
                           capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode == 0 and (tmp_path / "m" / "ogbn_arxiv" / "raw" / "edge.csv.gz").is_file()
+
+
+# ------------------------------------------------------------------ link and graph layouts
+def test_link_round_trip_with_the_synthetic_writer(tmp_path, no_network_no_prompt):
+    write_synthetic_link(tmp_path, "ogbl-collab", num_nodes=40, num_edges=60, num_features=3, num_eval=7, seed=1)
+    ds = load_dataset("ogbl-collab", root=tmp_path)
+    g = ds.graph
+    assert ds.task == "link" and ds.num_classes == 0 and ds.eval_metric == "hits@50"
+    assert g.num_nodes == 40 and g.num_edges == 120  # collab adds inverse edges, interleaved
+    assert torch.equal(g.src[1::2], g.dst[0::2]) and torch.equal(g.edata["edge_weight"][0::2], g.edata["edge_weight"][1::2])
+    assert g.edata["edge_year"].shape == (120,) and ds.x.shape == (40, 3)
+    train = ds.split_edges["train"]
+    assert train["edge"].shape == (60, 2) and torch.equal(train["edge"][:, 0], g.src[0::2])
+    assert {k: tuple(v.shape) for k, v in ds.split_edges["valid"].items()} == {"edge": (7, 2), "edge_neg": (7, 2)}
+
+
+def test_link_layout_matches_ogbs_reader(tmp_path):
+    linkproppred = pytest.importorskip("ogb.linkproppred")
+    write_synthetic_link(tmp_path, "ogbl-ddi", num_nodes=30, num_edges=50, seed=2)
+    ours = load_ogb_link("ogbl-ddi", tmp_path)
+    theirs = linkproppred.LinkPropPredDataset("ogbl-ddi", root=str(tmp_path))
+    np.testing.assert_array_equal(theirs[0]["edge_index"], ours.graph.edge_index.numpy())
+    assert theirs[0]["num_nodes"] == ours.graph.num_nodes and "x" not in ours.graph.ndata  # ddi has no features
+    for part, edges in theirs.get_edge_split().items():
+        for key, value in edges.items():
+            assert torch.equal(torch.as_tensor(value), ours.split_edges[part][key]), (part, key)
+
+
+def test_link_split_files_are_checked(tmp_path):
+    folder = write_synthetic_link(tmp_path, "ogbl-ppa", num_nodes=20, num_edges=30, seed=0)
+    split = folder / "split" / "throughput"
+    torch.save({"edge": torch.tensor([[0, 20]]), "edge_neg": torch.tensor([[0, 1]])}, split / "valid.pt")
+    with pytest.raises(ValueError, match=r"valid\.pt 'edge' holds ids in \[0, 20\] but they must lie in \[0, 20\)"):
+        load_ogb_link("ogbl-ppa", tmp_path)
+    torch.save({"edge": torch.tensor([0, 1])}, split / "valid.pt")
+    with pytest.raises(ValueError, match=r"valid\.pt 'edge' must have shape \[K, 2\], got \(2,\)"):
+        load_ogb_link("ogbl-ppa", tmp_path)
+    torch.save({"edge": np.zeros((2, 2), dtype=np.int64)}, split / "valid.pt")  # a pickled numpy array: not a tensor
+    with pytest.raises(ValueError, match=r"valid\.pt: not a readable split file of tensors \(torch\.load\(weights_only=True\)"):
+        load_ogb_link("ogbl-ppa", tmp_path)
+    (split / "valid.pt").write_bytes((split / "test.pt").read_bytes()[:100])
+    with pytest.raises(ValueError, match=r"valid\.pt: not a readable split file"):
+        load_ogb_link("ogbl-ppa", tmp_path)
+    (split / "valid.pt").unlink()
+    with pytest.raises(FileNotFoundError, match=re.escape(str(split / "valid.pt"))):
+        load_ogb_link("ogbl-ppa", tmp_path)
+
+
+@pytest.mark.parametrize("name", ["ogbg-molhiv", "ogbg-moltox21", "ogbg-molesol"])
+def test_graph_layout_matches_ogbs_reader(tmp_path, name):
+    graphproppred = pytest.importorskip("ogb.graphproppred")
+    write_synthetic_graph(tmp_path, name, num_graphs=12, max_nodes=5, seed=3)
+    ours = load_ogb_graph(name, tmp_path)
+    theirs = graphproppred.GraphPropPredDataset(name, root=str(tmp_path))
+    assert ours.task == "graph" and len(ours) == len(theirs) == 12
+    for i in range(12):
+        graph, label = theirs[i]
+        g = ours[i]
+        np.testing.assert_array_equal(graph["edge_index"], g.edge_index.numpy())
+        np.testing.assert_array_equal(graph["node_feat"], g.ndata["x"].numpy())
+        np.testing.assert_array_equal(graph["edge_feat"], g.edata["edge_feat"].numpy())
+        expect = np.where(np.isnan(label), -1, label) if ours.num_classes else label
+        np.testing.assert_allclose(expect.reshape(-1), ours.y[i].reshape(-1).numpy(), rtol=1e-6)
+    for part, ids in theirs.get_idx_split().items():
+        np.testing.assert_array_equal(np.asarray(ids), ours.split_idx[part].numpy())
+    assert ours.y.dim() == (1 if OGB_GRAPH_DATASETS[name].num_tasks == 1 else 2)
+
+
+def test_graph_dataset_evaluate_uses_ogbs_evaluator(tmp_path):
+    pytest.importorskip("ogb")
+    write_synthetic_graph(tmp_path, "ogbg-molhiv", num_graphs=40, seed=4)
+    ds = load_dataset("ogbg-molhiv", root=tmp_path)
+    assert ds.eval_metric == "rocauc"
+    assert ds.evaluate(ds.y.float(), "test") == 1.0  # the labels themselves rank perfectly
+    with pytest.raises(ValueError, match=r"y_pred must have one row per graph \(40\)"):
+        ds.evaluate(torch.zeros(3))
+    link_eval = ogb_evaluator("ogbl-collab")
+    hits = link_eval.eval({"y_pred_pos": torch.ones(5), "y_pred_neg": torch.zeros(60)})["hits@50"]
+    assert hits == 1.0
+
+
+def test_graph_layout_errors(tmp_path):
+    folder = write_synthetic_graph(tmp_path, "ogbg-molhiv", num_graphs=5, max_nodes=4, seed=0)
+    raw = folder / "raw"
+    edges = np.loadtxt(raw / "edge.csv.gz", delimiter=",", dtype=np.int64)
+    sizes = np.loadtxt(raw / "num-node-list.csv.gz", delimiter=",", dtype=np.int64)
+    bad = edges.copy()
+    bad[0, 1] = sizes[0]  # one past the first graph's vertices
+    _rewrite(raw / "edge.csv.gz", bad)
+    with pytest.raises(ValueError, match=r"edge\.csv\.gz: edge 0 .* belongs to graph 0, whose vertex ids lie in"):
+        load_ogb_graph("ogbg-molhiv", tmp_path)
+    _rewrite(raw / "edge.csv.gz", edges)
+    _rewrite(raw / "graph-label.csv.gz", np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"graph-label\.csv\.gz has 2 rows but num-node-list lists 5 graphs"):
+        load_ogb_graph("ogbg-molhiv", tmp_path)
+    _rewrite(raw / "graph-label.csv.gz", np.array([0, 1, 2, 0, 1]))
+    with pytest.raises(ValueError, match=r"graph-label\.csv\.gz holds labels outside \[0, 2\)"):
+        load_ogb_graph("ogbg-molhiv", tmp_path)
+    (raw / "graph-label.csv.gz").write_bytes(b"not gzip")
+    with pytest.raises(ValueError, match=r"graph-label\.csv\.gz: not a CSV of numbers"):
+        load_ogb_graph("ogbg-molhiv", tmp_path)
+    with pytest.raises(ValueError, match="name must be one of"):
+        load_ogb_graph("ogbg-code2", tmp_path)
+    with pytest.raises(ValueError, match="name must start with ogbn-, ogbl- or ogbg-"):
+        load_ogb("ogbx-foo", tmp_path)
+
+
+def test_command_line_writes_link_and_graph_layouts(tmp_path, capsys):
+    assert main(["make-synthetic", str(tmp_path), "--name", "ogbg-molbace", "--graphs", "6"]) == 0
+    assert main(["info", str(tmp_path), "--name", "ogbg-molbace"]) == 0
+    assert main(["make-synthetic", str(tmp_path), "--name", "ogbl-ddi", "--nodes", "10", "--edges", "12"]) == 0
+    assert main(["info", str(tmp_path), "--name", "ogbl-ddi"]) == 0
+    out = capsys.readouterr().out
+    assert "ogbg-molbace: 6 graphs" in out and "ogbl-ddi: 10 vertices, 24 edges" in out

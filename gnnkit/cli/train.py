@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from .argtypes import non_negative_float, non_negative_int, positive_float, positive_int, probability
 from ..checkpoint import atomic_save, load_checkpoint
-from ..data import PlanetoidDataset, load_dataset
+from ..data import Dataset, load_dataset
 from ..models import GNN, MODELS, GNNConfig
 
 __all__ = ["main", "build_parser", "train", "train_partitioned", "DEFAULTS", "UsageError"]
@@ -85,7 +85,7 @@ def _load(path: Path, what: str) -> dict:
         raise UsageError(f"{what} {path} does not exist") from None
 
 
-def _evaluate_saved(args: argparse.Namespace, data: PlanetoidDataset) -> float:
+def _evaluate_saved(args: argparse.Namespace, data: Dataset) -> float:
     saved = _load(args.load, "--load")
     config = GNNConfig(**saved["config"])
     if (config.in_features, config.out_features) != (data.num_features, data.num_classes):
@@ -117,12 +117,12 @@ def train(args: argparse.Namespace) -> float:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     try:
-        data = load_dataset(args.dataset, args.data_dir)
+        data = load_dataset(args.dataset, root=args.data_dir)
     except (ValueError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from exc
-    if data.x is None or data.y.dim() != 1:
-        raise UsageError(f"dataset {args.dataset!r} has no node features or several tasks per vertex; "
-                         f"gnnkit train handles single-label node classification with features")
+    if data.task != "node" or data.x is None or "train_mask" not in data.graph.ndata or data.y.dim() != 1:
+        raise UsageError(f"dataset {args.dataset!r} is a {data.task!r} dataset, or has no node features, no split or "
+                         f"several tasks per vertex; gnnkit train handles single-label node classification with features")
     if args.load is not None:
         return _evaluate_saved(args, data)
     g, x, y = data.graph, data.x, data.y

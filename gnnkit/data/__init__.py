@@ -1,10 +1,13 @@
-"""Data: datasets and their readers, samplers and loaders, large-graph generators.
+"""Data: the :class:`Dataset` type and its loaders (never a download), samplers and loaders, generators.
 
 The OGB reader lives in :mod:`gnnkit.data.ogb`; it is imported on first use, so that
 ``python -m gnnkit.data.ogb`` does not find itself already imported.
 """
-from .datasets import BUNDLED, PLANETOID, load_dataset
-from .planetoid import PlanetoidDataset, RestrictedUnpickler, load_npz, read_planetoid, save_npz
+from .dataset import SPLITS, TASKS, Dataset
+from .datasets import BUNDLED, FORMATS, PLANETOID, load_dataset
+from .edgelist import load_edgelist
+from .planetoid import RestrictedUnpickler, load_npz, read_planetoid, save_npz
+from .tu import load_tu
 
-__all__ = ["load_dataset", "PlanetoidDataset", "RestrictedUnpickler", "read_planetoid", "save_npz", "load_npz",
-           "BUNDLED", "PLANETOID"]
+__all__ = ["Dataset", "TASKS", "SPLITS", "load_dataset", "load_tu", "load_edgelist", "RestrictedUnpickler",
+           "read_planetoid", "save_npz", "load_npz", "BUNDLED", "PLANETOID", "FORMATS"]

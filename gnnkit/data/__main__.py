@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     data_dir, name, out = args.convert
     try:
         save_npz(data_dir, name, out)
-    except (OSError, pickle.UnpicklingError) as exc:
+    except (OSError, ValueError, pickle.UnpicklingError) as exc:
         parser.error(str(exc))
     print(f"wrote {out}")
     return 0

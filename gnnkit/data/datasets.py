@@ -1,55 +1,98 @@
-"""Datasets: the bundled Cora, a safe reader for raw Planetoid directories, OGB node-property directories.
+"""``load_dataset(name, root=...)``: one entry point for every dataset format, never a download.
 
-The OGB reader lives in :mod:`gnnkit.data.ogb` (``from gnnkit.data.ogb import load_ogb_node``); it is
-imported on first use, so that ``python -m gnnkit.data.ogb`` does not find itself already imported.
+Formats: the bundled Cora; raw Planetoid ``ind.<name>.*`` files (:mod:`gnnkit.data.planetoid`);
+OGB ``ogbn-*``/``ogbl-*``/``ogbg-*`` folders (:mod:`gnnkit.data.ogb`); TU text files
+(:mod:`gnnkit.data.tu`); plain edge lists with ``.npy`` features (:mod:`gnnkit.data.edgelist`).
+The OGB reader is imported on first use, so that ``python -m gnnkit.data.ogb`` does not find
+itself already imported.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from .planetoid import PlanetoidDataset, load_npz, read_planetoid
+from .dataset import Dataset
+from .planetoid import load_npz, read_planetoid
 
-if TYPE_CHECKING:
-    from .ogb import OGBNodeDataset
-
-__all__ = ["load_dataset", "BUNDLED", "PLANETOID"]
+__all__ = ["load_dataset", "BUNDLED", "PLANETOID", "FORMATS"]
 
 BUNDLED = {"cora": Path(__file__).with_name("cora.npz")}
 PLANETOID = ("cora", "citeseer", "pubmed")
+FORMATS = ("planetoid", "ogb", "tu", "edgelist")
 
 
-def load_dataset(name: str, data_dir: str | Path | None = None,
-                 normalize_features: bool = True) -> PlanetoidDataset | OGBNodeDataset:
-    """Load a node-classification dataset.
+def _detect(name: str, root: Path) -> str:
+    """The format of ``name`` under ``root``, from the files present."""
+    from .edgelist import edgelist_folder
+    from .tu import tu_folder
+
+    if (root / f"ind.{name.lower()}.x").is_file() or (root / f"ind.{name}.x").is_file():
+        return "planetoid"
+    for fmt, finder in (("tu", tu_folder), ("edgelist", edgelist_folder)):
+        try:
+            finder(root, name)
+            return fmt
+        except FileNotFoundError:
+            pass
+    if name.lower() in PLANETOID:
+        return "planetoid"  # its reader names the missing ind.* file
+    raise FileNotFoundError(
+        f"no dataset {name!r} under {root}: expected raw Planetoid files {root}/ind.{name}.{{x,y,tx,ty,allx,ally,graph,"
+        f"test.index}}, TU files {root}/{name}/{name}_A.txt (+ _graph_indicator.txt, _graph_labels.txt), or an edge "
+        f"list {root}/{name}/edges.txt (+ features.npy, labels.npy); OGB names start with ogbn-, ogbl- or ogbg-"
+    )
+
+
+def load_dataset(name: str, root: str | Path | None = None, normalize_features: bool = True, *,
+                 data_dir: str | Path | None = None, format: str | None = None) -> Dataset:
+    """Load a dataset from local files (or the bundled Cora) as a :class:`~gnnkit.data.Dataset`.
 
     Args:
-        name: dataset name. Without ``data_dir`` only the bundled ones
-            (``"cora"``) are available; with it, any raw Planetoid name whose
-            ``ind.<name>.*`` files lie in ``data_dir``, or an OGB node-property name
-            (``"ogbn-arxiv"``, ...) whose ``<name with _>/`` folder lies in ``data_dir``
-            (:func:`gnnkit.data.ogb.load_ogb_node`: never downloads, never prompts).
-        data_dir: a directory of raw Planetoid files, or an OGB root.
-        normalize_features: row-normalise the features (Planetoid only; OGB features are used as given).
+        name: without ``root`` only the bundled ones (``"cora"``); with it, an OGB name
+            (``"ogbn-arxiv"``, ``"ogbl-collab"``, ``"ogbg-molhiv"``: ``root`` holds
+            ``<name with _>/`` in OGB's layout), a raw Planetoid name (``root`` holds
+            ``ind.<name>.*``), a TU name (``root[/<name>[/raw]]/<name>_A.txt``) or an edge
+            list (``root[/<name>]/edges.txt``).
+        root: the folder the files lie in.
+        normalize_features: row-normalise the features (Planetoid only; others are used as given).
+        data_dir: the former name of ``root`` (still accepted).
+        format: ``"planetoid" | "ogb" | "tu" | "edgelist"`` to skip detection from the files present.
 
     Raises:
-        ValueError: an unknown name without ``data_dir``.
-        FileNotFoundError: a raw file is missing.
+        ValueError: an unknown name without ``root``, ``root`` and ``data_dir`` both given,
+            an unknown ``format``, or malformed files (the message names file and field or line).
+        FileNotFoundError: a missing file or folder (the message names it and what to put there).
     """
-    key = name.lower()
-    if key.startswith("ogbn-"):
-        from .ogb import OGB_NODE_DATASETS, load_ogb_node
-
-        if data_dir is None:
-            raise ValueError(f"dataset {name!r} is an OGB dataset: pass data_dir=DIR (gnnkit train --data-dir DIR) for a "
-                             f"folder holding {name.replace('-', '_')}/ in OGB's layout; nothing is downloaded")
-        canonical = {k.lower(): k for k in OGB_NODE_DATASETS}.get(key, name)  # "ogbn-papers100m" -> "ogbn-papers100M"
-        return load_ogb_node(canonical, data_dir)
     if data_dir is not None:
-        return read_planetoid(data_dir, key, normalize_features)
-    if key not in BUNDLED:
-        raise ValueError(
-            f"dataset {name!r} is not bundled (bundled: {sorted(BUNDLED)}); pass data_dir=DIR (gnnkit train --data-dir DIR) "
-            f"for a directory holding the raw Planetoid files ind.{key}.* (Planetoid names: {PLANETOID})"
-        )
-    return load_npz(BUNDLED[key], normalize_features)
+        if root is not None:
+            raise ValueError(f"pass root or data_dir (its former name), not both; got root={root!r}, data_dir={data_dir!r}")
+        root = data_dir
+    if format is not None and format not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS} or None, got {format!r}")
+    key = name.lower()
+    if format == "ogb" or (format is None and key[:5] in ("ogbn-", "ogbl-", "ogbg-")):
+        from .ogb import load_ogb
+
+        if root is None:
+            raise ValueError(f"dataset {name!r} is an OGB dataset: pass root=DIR (gnnkit train --data-dir DIR) for a "
+                             f"folder holding {name.replace('-', '_')}/ in OGB's layout; nothing is downloaded")
+        return load_ogb(name, root)
+    if root is None:
+        if key not in BUNDLED:
+            raise ValueError(
+                f"dataset {name!r} is not bundled (bundled: {sorted(BUNDLED)}); pass root=DIR (gnnkit train --data-dir "
+                f"DIR) for a directory holding its files: raw Planetoid ind.{key}.* (Planetoid names: {PLANETOID}), "
+                f"TU {name}_*.txt, an edge list edges.txt, or an OGB folder"
+            )
+        return load_npz(BUNDLED[key], normalize_features)
+    root = Path(root)
+    fmt = format or _detect(name, root)
+    if fmt == "planetoid":
+        prefix = key if (root / f"ind.{key}.x").is_file() or not (root / f"ind.{name}.x").is_file() else name
+        return read_planetoid(root, prefix, normalize_features)
+    if fmt == "tu":
+        from .tu import load_tu
+
+        return load_tu(name, root)
+    from .edgelist import load_edgelist
+
+    return load_edgelist(name, root)
