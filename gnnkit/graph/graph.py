@@ -786,15 +786,21 @@ class Graph:
                 fields[k] = v
         return Data(edge_index=self.edge_index, num_nodes=self.num_nodes, **fields)
 
-    def equal(self, other: "Graph") -> bool:
-        """Same vertex counts, the same edges in the same order, and equal data (names, dtypes, values)."""
+    def equal(self, other: "Graph", data: bool = True) -> bool:
+        """Same vertex counts, the same edges in the same order and, unless ``data=False``, equal data
+        (names, dtypes, shapes, values; NaN equals NaN)."""
         return (
             isinstance(other, Graph)
             and self.num_nodes == other.num_nodes
             and self.num_src_nodes == other.num_src_nodes
             and torch.equal(self.src, other.src)
             and torch.equal(self.dst, other.dst)
-            and _equal_data(self._ndata, other._ndata)
+            and (not data or self._equal_data(other))
+        )
+
+    def _equal_data(self, other: "Graph") -> bool:
+        return (
+            _equal_data(self._ndata, other._ndata)
             and _equal_data(self._edata, other._edata)
             and _equal_data(self._srcdata, other._srcdata)
         )
@@ -858,7 +864,15 @@ def _same_items(a: tuple, b: tuple) -> bool:
 
 
 def _equal_data(a: DataDict, b: DataDict) -> bool:
-    return a.keys() == b.keys() and all(a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]) for k in a)
+    """Same names, dtypes, shapes and values; a NaN equals a NaN in the same place (a stored NaN is data)."""
+    def same(x: Tensor, y: Tensor) -> bool:
+        if x.dtype != y.dtype or x.shape != y.shape:
+            return False
+        if x.is_floating_point() or x.is_complex():
+            return bool(((x == y) | (x.isnan() & y.isnan())).all())
+        return torch.equal(x, y)
+
+    return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
 
 
 def _check_same_schema(ref: DataDict, other: DataDict, what: str, index: int) -> None:
