@@ -147,7 +147,7 @@ def test_file_holds_only_plain_arrays(tmp_path):
 
 
 def test_save_rejects_what_it_cannot_store(tmp_path):
-    with pytest.raises(TypeError, match="save stores a gnnkit.Graph, got dict"):
+    with pytest.raises(TypeError, match="save stores a gnnkit.Graph or gnnkit.HeteroGraph, got dict"):
         gnnkit.save(tmp_path / "x", {"src": [0]})
     g = Graph([0], [0], 1, ndata={"u": torch.zeros(1, dtype=torch.uint16)})
     with pytest.raises(TypeError, match=r"g\.ndata\['u'\] has dtype torch.uint16"):
@@ -246,7 +246,7 @@ def _crafted(tmp_path: Path, base: Path) -> list[tuple[Path, str]]:
     case("format", r"'format' must be 'gnnkit', got 'pickle'", setter(["format"], "pickle"))
     case("version", r"'version' must be 1 .*got 2", setter(["version"], 2))
     case("version_bool", r"'version' must be 1 .*got True", setter(["version"], True))
-    case("kind", r"'kind' must be one of \['graph'\], got 'hetero'", setter(["kind"], "hetero"))
+    case("kind", r"'kind' must be one of \['graph', 'hetero'\], got 'tree'", setter(["kind"], "tree"))
     case("section_list", r"header section 'graph' must be an object", setter(["graph"], [1]))
     case("num_nodes_negative", r"'num_nodes' must lie in \[0, 2\*\*62\), got -1", setter(["graph", "num_nodes"], -1))
     case("num_nodes_string", r"'num_nodes' must be int, got str", setter(["graph", "num_nodes"], "6"))
@@ -329,3 +329,87 @@ def test_mutation_fuzz_behind_valid_crc_and_checksum_never_crashes(tmp_path):
     others = [(p.name, o) for p, o in zip(paths, outcomes) if o != "OK" and not o.startswith("ValueError: ")]
     assert not others
     assert sum(o.startswith("ValueError: ") for o in outcomes) > 200  # most mutations are caught, not loaded
+
+
+# ------------------------------------------------------------------- HeteroGraph
+def _hetero() -> gnnkit.HeteroGraph:
+    gen = torch.Generator().manual_seed(3)
+    edges = {
+        ("user", "follows", "user"): ([0, 1, 2], [1, 2, 0]),
+        ("user", "buys", "item"): ([0, 0, 2, 3], [0, 1, 1, 4]),
+        ("item", "bought_by", "user"): ([0, 1, 1, 4], [0, 0, 2, 3]),
+        ("shop", "sells", "item"): ([], []),
+    }
+    return gnnkit.HeteroGraph(
+        {"user": 4, "item": 5, "shop": 2}, edges,
+        ndata={"user": {"x": torch.randn(4, 3, generator=gen)}, "item": {"x": torch.randn(5, 3, generator=gen),
+                                                                       "y": torch.arange(5)}},
+        edata={("user", "buys", "item"): {"edge_weight": torch.rand(4, generator=gen)}},
+    )
+
+
+def test_hetero_round_trip_keeps_types_relations_and_data(tmp_path):
+    hg = _hetero()
+    gnnkit.save(tmp_path / "h.npz", hg)
+    back = gnnkit.load(tmp_path / "h.npz")
+    assert isinstance(back, gnnkit.HeteroGraph) and back.equal(hg)
+    assert back.ntypes == hg.ntypes and back.relations == hg.relations
+    torch.testing.assert_close(back[("user", "buys", "item")].srcdata["x"], hg.ndata["user"]["x"])
+
+
+def test_multiview_graph_saves_as_the_hetero_graph_it_is(tmp_path):
+    mvg = gnnkit.MultiViewGraph({"a": Graph([0, 1], [1, 2], 3), "b": Graph([2], [0], 3)})
+    gnnkit.save(tmp_path / "m.npz", mvg)
+    back = gnnkit.load(tmp_path / "m.npz")
+    assert isinstance(back, gnnkit.HeteroGraph) and len(back.relations) == 2
+    for rel, view in zip(back.relations, ("a", "b")):
+        assert back[rel].equal(mvg[view], data=False)
+
+
+def _hetero_crafted(tmp_path: Path, base: Path) -> list[tuple[Path, str]]:
+    header, arrays = _arrays_of(base)
+    out = []
+
+    def case(name, match, header_fn=None, arrays_fn=None):
+        h, a = json.loads(json.dumps(header)), dict(arrays)
+        if header_fn:
+            header_fn(h)
+        if arrays_fn:
+            arrays_fn(a)
+        out.append((_write(tmp_path / f"hetero_{name}.npz", h, a), match))
+
+    def dst_out_of_type(a):  # in range of nothing: a user id past the item count
+        a["hetero.rel.1.dst"] = np.array([0, 1, 1, 9], dtype=np.int64)
+
+    case("dst_out_of_range", r"hetero\.rel\.1\.dst", arrays_fn=dst_out_of_type)
+    case("count_mismatch", r"stored over .* but its types count",
+         header_fn=lambda h: h["hetero"]["ntypes"][2].__setitem__("num_nodes", 3))  # shops: 2 in 'sells' 
+    case("unknown_type", r"not one of the node types",
+         header_fn=lambda h: h["hetero"]["relations"][0].__setitem__("relation", ["robot", "follows", "user"]))
+    case("duplicate_type", r"twice", header_fn=lambda h: h["hetero"]["ntypes"][2].__setitem__("name", "user"))
+    case("relation_not_triple", r"'relation' must be",
+         header_fn=lambda h: h["hetero"]["relations"][0].__setitem__("relation", ["user", "user"]))
+    case("no_types", r"at least one node type|'ntypes'",
+         header_fn=lambda h: h["hetero"].__setitem__("ntypes", []))
+    case("section_not_object", r"must be an object", header_fn=lambda h: h.__setitem__("hetero", [1]))
+    case("undeclared_array", r"not declared by the header",
+         arrays_fn=lambda a: a.__setitem__("hetero.node.9.ndata.0", np.zeros(1)))
+    return out
+
+
+def test_hetero_crafted_files_are_value_errors(tmp_path):
+    base = tmp_path / "base.npz"
+    gnnkit.save(base, _hetero())
+    files = _hetero_crafted(tmp_path, base)
+    content = base.read_bytes()
+    rng = np.random.default_rng(5)
+    for i in range(60):
+        buf = bytearray(content)
+        buf[int(rng.integers(0, len(buf)))] ^= 1 << int(rng.integers(0, 8))
+        files.append((tmp_path / f"hetero_flipped_{i}.npz", r"checksum mismatch|not a gnnkit graph file"))
+        files[-1][0].write_bytes(bytes(buf))
+    outcomes = load_in_subprocess([p for p, _ in files] + [base])
+    assert outcomes[-1] == "OK"
+    for (path, match), outcome in zip(files, outcomes):
+        assert outcome.startswith("ValueError: ") and str(path) in outcome, (path.name, outcome)
+        assert re.search(match, outcome), (path.name, match, outcome)

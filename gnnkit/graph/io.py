@@ -26,9 +26,12 @@ what the per-array checks are for.
 
 Kinds: ``"graph"`` is written and read by :func:`_encode_graph` / :func:`_decode_graph`,
 which take a member-name prefix so that a composite kind can nest several graphs in one
-file. A new kind (e.g. ``"hetero"``: node types with data, relations that are each a graph
-under the prefix ``rel.<i>.``) adds one encoder to :data:`_ENCODERS`, one decoder to
-:data:`_DECODERS` and a type check in :func:`_kind_of`.
+file. ``"hetero"`` (a :class:`HeteroGraph`, or a :class:`MultiViewGraph`, which loads back
+as the HeteroGraph it is) stores per node type its count and ``hetero.node.<i>.ndata.<j>``
+arrays, and per relation a ``"graph"`` section under ``hetero.rel.<i>.`` holding its edges
+and edge data; :func:`load` checks every relation's sizes against its types' counts. A new
+kind adds one encoder to :data:`_ENCODERS`, one decoder to :data:`_DECODERS` and a type
+check in :func:`_kind_of`.
 """
 from __future__ import annotations
 
@@ -46,6 +49,7 @@ from torch import Tensor
 
 from .checks import check_ids, check_indptr, read_npz
 from .graph import Graph
+from .hetero import HeteroGraph
 
 __all__ = ["save", "load", "FORMAT", "VERSION"]
 
@@ -88,6 +92,16 @@ def _to_numpy(value: Tensor, where: str) -> np.ndarray:
     return value.numpy()
 
 
+def _data_entries(data: Any, prefix: str, where: str, arrays: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """The header list ``[{key, dtype, shape}]`` of a data mapping; its arrays go to ``prefix.<i>``."""
+    entries = []
+    for i, (key, value) in enumerate(data.items()):
+        arr = _to_numpy(value, f"{where}[{key!r}]")
+        entries.append({"key": key, "dtype": _DTYPE_NAME[value.dtype], "shape": list(arr.shape)})
+        arrays[f"{prefix}.{i}"] = arr
+    return entries
+
+
 def _encode_graph(g: Graph, prefix: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The header section and the arrays (member names starting with ``prefix``) of one :class:`Graph`."""
     meta: dict[str, Any] = {
@@ -103,25 +117,43 @@ def _encode_graph(g: Graph, prefix: str) -> tuple[dict[str, Any], dict[str, np.n
     for mapping in _MAPPINGS:
         # srcdata of a graph over one vertex set is ndata itself: stored once
         data = {} if mapping == "srcdata" and not g.is_bipartite else getattr(g, mapping)
-        entries = []
-        for i, (key, value) in enumerate(data.items()):
-            arr = _to_numpy(value, f"g.{mapping}[{key!r}]")
-            entries.append({"key": key, "dtype": _DTYPE_NAME[value.dtype], "shape": list(arr.shape)})
-            arrays[f"{prefix}{mapping}.{i}"] = arr
-        meta[mapping] = entries
+        meta[mapping] = _data_entries(data, f"{prefix}{mapping}", f"g.{mapping}", arrays)
     return meta, arrays
 
 
-_ENCODERS: dict[str, Callable[[Any, str], tuple[dict[str, Any], dict[str, np.ndarray]]]] = {"graph": _encode_graph}
+def _encode_hetero(hg: HeteroGraph, prefix: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Node types (count, ndata) and relations (each a ``"graph"`` section of its edges and edata)."""
+    if hg.is_block:
+        raise TypeError("save stores whole heterogeneous graphs, not sampled blocks; save the graph they came from")
+    arrays: dict[str, np.ndarray] = {}
+    ntypes = [{"name": t, "num_nodes": hg.num_dst_nodes(t),  # not a block: the type's count
+               "ndata": _data_entries(hg.ndata[t], f"{prefix}node.{i}.ndata", f"hg.ndata[{t!r}]", arrays)}
+              for i, t in enumerate(hg.ntypes)]
+    relations = []
+    for i, rel in enumerate(hg.relations):
+        g = hg[rel]
+        # only edges and edge data: the node data of both ends is stored once, per type, above
+        bare = Graph(g.src, g.dst, g.num_nodes, num_src_nodes=g.num_src_nodes, edata=dict(g.edata), _validate=False)
+        meta, rel_arrays = _encode_graph(bare, f"{prefix}rel.{i}.")
+        relations.append({"relation": list(rel), "graph": meta})
+        arrays.update(rel_arrays)
+    return {"ntypes": ntypes, "relations": relations}, arrays
+
+
+_ENCODERS: dict[str, Callable[[Any, str], tuple[dict[str, Any], dict[str, np.ndarray]]]] = {
+    "graph": _encode_graph, "hetero": _encode_hetero,
+}
 
 
 def _kind_of(obj: Any) -> str:
     if isinstance(obj, Graph):
         return "graph"
-    raise TypeError(f"save stores a gnnkit.Graph, got {type(obj).__name__}")
+    if isinstance(obj, HeteroGraph):
+        return "hetero"
+    raise TypeError(f"save stores a gnnkit.Graph or gnnkit.HeteroGraph, got {type(obj).__name__}")
 
 
-def save(path: str | Path, graph: Graph) -> None:
+def save(path: str | Path, graph: Graph | HeteroGraph) -> None:
     """Write ``graph`` (structure, sizes, batch, ndata/edata/srcdata) to ``path`` as a checked ``.npz``.
 
     The file is written beside ``path`` and moved into place, so a killed write never
@@ -129,7 +161,8 @@ def save(path: str | Path, graph: Graph) -> None:
 
     Args:
         path: the file to write.
-        graph: the graph; data tensors of any bool/integer/float/complex dtype (moved to CPU).
+        graph: a Graph, or a HeteroGraph (MultiViewGraph included); data tensors of any
+            bool/integer/float/complex dtype (moved to CPU).
 
     Raises:
         TypeError: ``graph`` is not a :class:`Graph`, or a data tensor has an unsupported dtype.
@@ -273,7 +306,54 @@ def _decode_graph(meta: Any, arrays: dict[str, np.ndarray], prefix: str, where: 
         raise ValueError(f"{where}: {exc}") from exc
 
 
-_DECODERS: dict[str, Callable[[Any, dict[str, np.ndarray], str, str], Any]] = {"graph": _decode_graph}
+def _decode_hetero(meta: Any, arrays: dict[str, np.ndarray], prefix: str, where: str) -> HeteroGraph:
+    """The :class:`HeteroGraph` of a ``"hetero"`` header section; consumes its arrays."""
+    if not isinstance(meta, dict):
+        raise ValueError(f"{where}: header section 'hetero' must be an object, got {type(meta).__name__}")
+    counts: dict[str, int] = {}
+    ndata: dict[str, dict[str, Tensor]] = {}
+    for i, entry in enumerate(_field(meta, "ntypes", where, list)):
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where}: header entry 'ntypes[{i}]' must be an object, got {type(entry).__name__}")
+        name = _field(entry, "name", f"{where} (ntypes[{i}])", str)
+        if name in counts:
+            raise ValueError(f"{where}: header field 'ntypes' lists the node type {name!r} twice")
+        counts[name] = _size(entry, "num_nodes", f"{where} (ntypes[{i}])")
+        ndata[name] = _decode_data(_field(entry, "ndata", f"{where} (ntypes[{i}])", list), arrays,
+                                   f"{prefix}node.{i}.ndata", counts[name], where)
+    if not counts:
+        raise ValueError(f"{where}: header field 'ntypes' must name at least one node type")
+    edges: dict[tuple[str, str, str], tuple[Tensor, Tensor]] = {}
+    edata: dict[tuple[str, str, str], dict[str, Tensor]] = {}
+    for i, entry in enumerate(_field(meta, "relations", where, list)):
+        at = f"{where} (relations[{i}])"
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where}: header entry 'relations[{i}]' must be an object, got {type(entry).__name__}")
+        rel = _field(entry, "relation", at, list)
+        if len(rel) != 3 or not all(isinstance(p, str) for p in rel):
+            raise ValueError(f"{at}: 'relation' must be [src_type, edge_type, dst_type] strings, got {rel!r}")
+        rel = tuple(rel)
+        if rel in edges:
+            raise ValueError(f"{where}: header field 'relations' lists {rel!r} twice")
+        for side, t in (("source", rel[0]), ("destination", rel[2])):
+            if t not in counts:
+                raise ValueError(f"{at}: {side} type {t!r} is not one of the node types {list(counts)}")
+        g = _decode_graph(entry.get("graph"), arrays, f"{prefix}rel.{i}.", where)
+        if g.num_nodes != counts[rel[2]] or g.num_src_nodes != counts[rel[0]] or g.batch_num_nodes is not None:
+            raise ValueError(f"{at}: relation {rel!r} is stored over {g.num_src_nodes} -> {g.num_nodes} vertices, "
+                             f"but its types count {counts[rel[0]]} -> {counts[rel[2]]} (and it must not be batched)")
+        if len(g.ndata) or (g.is_bipartite and len(g.srcdata)):
+            raise ValueError(f"{at}: a relation stores edge data only; node data belongs to 'ntypes'")
+        edges[rel], edata[rel] = (g.src, g.dst), dict(g.edata)
+    try:
+        return HeteroGraph(counts, edges, ndata=ndata, edata=edata)
+    except (ValueError, TypeError) as exc:  # all checked above; this names the file if a check was missed
+        raise ValueError(f"{where}: {exc}") from exc
+
+
+_DECODERS: dict[str, Callable[[Any, dict[str, np.ndarray], str, str], Any]] = {
+    "graph": _decode_graph, "hetero": _decode_hetero,
+}
 
 
 def _header(arrays: dict[str, np.ndarray], where: str) -> dict[str, Any]:
@@ -300,7 +380,7 @@ def _header(arrays: dict[str, np.ndarray], where: str) -> dict[str, Any]:
     return header
 
 
-def load(path: str | Path) -> Graph:
+def load(path: str | Path) -> Graph | HeteroGraph:
     """Read a file written by :func:`save`; no code runs, and every array is checked before use.
 
     Args:
