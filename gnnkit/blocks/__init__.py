@@ -10,9 +10,7 @@ from .attention import NeighborAttention, TransformerBlock
 from .cnn import Conv1dEncoder, Conv2dEncoder
 from .mlp import ACTIVATIONS, MLP, make_activation
 from .recurrent import LRU, GRUCell, LSTMCell, RecurrentCell, SequenceEncoder
-
-# last: the one block module that imports gnnkit.nn, whose MPNN and graph RNN import the blocks above
-from .source import SourceTransform  # noqa: E402  isort: skip
+from .source import SourceTransform
 
 __all__ = [
     "MLP",

@@ -4,7 +4,8 @@ r"""Thin adapters that turn a block into an edge function f or a vertex function
 ``vertex_fn(x [N, F], h [N, M]) -> [N, F']``; a block maps one tensor to one tensor. The
 adapters only concatenate, encode or unpack, so the block still runs once, batched over
 all edges or all vertices. The fused-path edge function
-:class:`~gnnkit.blocks.SourceTransform` lives in :mod:`gnnkit.blocks.source`.
+:class:`~gnnkit.blocks.SourceTransform` lives in :mod:`gnnkit.blocks.source` with its base
+:class:`~gnnkit.blocks.source.SourceEdgeFn`.
 """
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import ops
+from ..blocks.source import SourceEdgeFn
 from ..graph import Graph
 
 __all__ = [
@@ -30,44 +31,6 @@ VertexFn = Union[nn.Module, Callable[[Tensor, Tensor], Tensor], None]
 
 
 # ------------------------------------------------------------ edge functions
-class SourceEdgeFn(nn.Module):
-    r"""An edge function linear in the source feature: :math:`m_e = w_e \, T(x_u)`.
-
-    ``T`` is :meth:`transform` (identity or a linear map) and :math:`w_e` an optional
-    scalar (or per-head) edge weight taken from the layer's edge data ``e``. Because
-    ``T`` acts on vertices, the aggregation of all messages is one sparse product
-    :math:`\gamma(A\,T(X))` — :class:`GNNLayer` takes that fused path for these.
-    """
-
-    use_edge_weight: bool = False
-
-    def transform(self, x: Tensor) -> Tensor:  # [N, F] -> [N, M]
-        return x
-
-    def edge_weight(self, e: Tensor | None) -> Tensor | None:
-        if not self.use_edge_weight:
-            return None
-        if e is None:
-            raise ValueError(f"{type(self).__name__} uses edge weights, but the layer was called with e=None")
-        return e
-
-    def forward(self, x_src: Tensor, x_dst: Tensor, e: Tensor | None) -> Tensor:  # [E, M]
-        m = self.transform(x_src)
-        w = self.edge_weight(e)
-        if w is None:
-            return m
-        if w.dim() == 1:
-            return m * w.view(-1, *([1] * (m.dim() - 1)))  # [E] -> [E, 1(, 1)]
-        if m.dim() == 2:  # no head axis: only a shared [E, 1] weight fits, as in ops.spmm
-            if w.shape[1:] != (1,):
-                raise ValueError(
-                    f"edge weights for [E, M] messages must have shape [E] or [E, 1], got {tuple(w.shape)}; "
-                    f"per-head weights [E, H] need [N, H, F] node features"
-                )
-            return m * w  # [E, M] * [E, 1]
-        return m * w.unsqueeze(-1)  # [E, H, M] * [E, H or 1, 1]
-
-
 class CopySource(SourceEdgeFn):
     """:math:`m_e = x_u` (identity edge function)."""
 
