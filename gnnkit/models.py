@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -143,12 +143,30 @@ class GNN(nn.Module):
         graphs = self._per_layer(g)
         if x.shape[0] != graphs[0].num_src_nodes:
             raise ValueError(f"x must have {graphs[0].num_src_nodes} rows (the first graph's sources), got {tuple(x.shape)}")
-        for i, (layer, gi) in enumerate(zip(self.layers, graphs)):
+        return self.apply_layers(x, lambda i, layer, h: layer(graphs[i], h))
+
+    def apply_layers(self, x: Tensor, conv: Callable[[int, nn.Module, Tensor], Tensor]) -> Tensor:
+        """The layer loop (dropout → conv → norm → activation → residual) with the convolution step supplied.
+
+        :meth:`forward` runs ``layer(g_i, h)``; partition-parallel training
+        (:class:`gnnkit.scale.distributed.PartitionedGNN`) runs the same layer on a part's
+        block after a halo exchange, so both share this one loop.
+
+        Args:
+            x: input features ``[N_0, in_features]``.
+            conv: ``(i, layer, h) -> out``, applying ``self.layers[i]`` to the dropped-out ``h``.
+                Its output's rows are the first rows of its input's destinations (DGL's block
+                convention), which the residual adds to.
+
+        Returns:
+            The last layer's output.
+        """
+        for i, layer in enumerate(self.layers):
             h = F.dropout(x, p=self.config.dropout, training=self.training)
-            h = layer(gi, h)
+            h = conv(i, layer, h)
             if i < len(self.layers) - 1:
                 h = self._act(self.norms[i](h))
                 if self.config.residual:
-                    h = h + self.skips[i](x[: gi.num_nodes] if gi.is_bipartite else x)
+                    h = h + self.skips[i](x[: h.shape[0]])  # a block's destinations are its first sources
             x = h
         return x
