@@ -7,13 +7,13 @@ from typing import Callable, Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .blocks.activations import make_activation
 from .graph import Graph
 from .nn import GATConv, GCNConv, GINConv, SAGEConv
 
 __all__ = ["GNNConfig", "GNN", "MODELS"]
 
 MODELS = ("gcn", "sage", "gat", "gin")
-_ACTIVATIONS = {"relu": F.relu, "elu": F.elu, "gelu": F.gelu}
 
 
 @dataclass
@@ -29,7 +29,7 @@ class GNNConfig:
         heads: attention heads of GAT's hidden layers; out_heads: of its last layer.
         norm: ``None | "batch" | "layer"`` after each hidden layer.
         residual: add a (projected) skip connection around each hidden layer.
-        activation: ``"relu" | "elu" | "gelu"``.
+        activation: a name from :data:`gnnkit.blocks.ACTIVATIONS`.
         aggr: SAGE/GIN aggregator (``"sum" | "mean" | "max" | "min"``); ``None`` takes the
             layer's usual choice: mean for SAGE, sum for GIN (the injective one).
     """
@@ -61,8 +61,7 @@ class GNNConfig:
             raise ValueError(f"norm must be None, 'batch' or 'layer', got {self.norm!r}")
         if self.aggr is not None and self.aggr not in ("sum", "mean", "max", "min"):
             raise ValueError(f"aggr must be None or one of ('sum', 'mean', 'max', 'min'), got {self.aggr!r}")
-        if self.activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {tuple(_ACTIVATIONS)}, got {self.activation!r}")
+        make_activation(self.activation)  # raises ValueError naming the choices
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -116,7 +115,7 @@ class GNN(nn.Module):
                 if cfg.residual:
                     same = sizes[i] == sizes[i + 1]
                     self.skips.append(nn.Identity() if same else nn.Linear(sizes[i], sizes[i + 1], bias=False))
-        self._act = _ACTIVATIONS[cfg.activation]
+        self._act = make_activation(cfg.activation)
 
     def reset_parameters(self) -> None:
         for m in self.modules():

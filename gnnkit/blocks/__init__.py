@@ -5,10 +5,11 @@ LRU) with a per-vertex state, sparse neighbour attention and a dense transformer
 block, plus the adapters that plug them into a layer. Each block runs batched over
 all vertices (or edges) at once.
 """
+from .activations import ACTIVATIONS, activation_fn, make_activation
 from .adapters import ConcatEdgeFn, ConcatVertexFn, RecurrentVertexFn
 from .attention import NeighborAttention, TransformerBlock
 from .cnn import Conv1dEncoder, Conv2dEncoder
-from .mlp import ACTIVATIONS, MLP, make_activation
+from .mlp import MLP
 from .recurrent import LRU, GRUCell, LSTMCell, RecurrentCell, SequenceEncoder
 from .source import SourceTransform
 
@@ -16,6 +17,7 @@ __all__ = [
     "MLP",
     "ACTIVATIONS",
     "make_activation",
+    "activation_fn",
     "Conv1dEncoder",
     "Conv2dEncoder",
     "RecurrentCell",

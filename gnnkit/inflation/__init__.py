@@ -34,9 +34,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import ops
+from ..blocks.activations import activation_fn
 from ..graph import Graph
 from ..graph.multiview import MultiViewGraph
 from ..nn import GCNConv
+from ..scale.clustering import label_propagation
 
 __all__ = [
     "LayerGraph",
@@ -445,68 +447,6 @@ def _undirected_numpy(g: Graph) -> tuple[np.ndarray, np.ndarray]:
     return s[keep], d[keep]
 
 
-def label_propagation(g: Graph, num_clusters: int, seed: int = 0, refine_iters: int = 3) -> Tensor:
-    """Cluster by label propagation from ``num_clusters`` random seeds, vectorised.
-
-    Growth phase: every unlabelled vertex with labelled neighbours takes the most
-    frequent neighbour label (ties broken at random), all at once per round, until
-    every vertex is labelled; a component with no seed gets new seeds. Refinement:
-    ``refine_iters`` rounds of classic label propagation (a random half of the
-    vertices adopt their neighbours' majority label per round, which avoids the
-    oscillation of fully synchronous updates). Edges are treated as undirected.
-
-    Args:
-        g: the graph. num_clusters: seeds (an upper bound on the clusters returned).
-        seed: random seed. refine_iters: refinement rounds (``>= 0``).
-
-    Returns:
-        ``[N]`` int64 cluster ids, contiguous in ``[0, C)`` with ``C <= num_clusters``
-        (more only when the graph has more connected components than seeds).
-    """
-    _check_graph(g)
-    _check_int(num_clusters, "num_clusters", 1)
-    _check_int(refine_iters, "refine_iters", 0)
-    n = g.num_nodes
-    if n == 0:
-        return torch.zeros(0, dtype=torch.int64, device=g.device)
-    rng = np.random.default_rng(seed)
-    s, d = _undirected_numpy(g)
-    labels = np.full(n, -1, dtype=np.int64)
-    first = rng.choice(n, size=min(num_clusters, n), replace=False)
-    labels[first] = np.arange(first.size)
-    next_label = first.size
-
-    def majority(src_lab: np.ndarray, dst_v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per destination vertex, the most frequent label among its (src) neighbours."""
-        width = int(src_lab.max()) + 1
-        key, cnt = np.unique(dst_v * width + src_lab, return_counts=True)
-        vert, lab = key // width, key % width
-        order = np.lexsort((rng.random(key.size), -cnt, vert))
-        first_of = np.r_[True, vert[order][1:] != vert[order][:-1]]
-        pick = order[first_of]
-        return vert[pick], lab[pick]
-
-    while True:  # growth: one BFS ring per round
-        unl = labels < 0
-        if not unl.any():
-            break
-        m = (labels[s] >= 0) & unl[d]
-        if not m.any():  # components without a seed
-            todo = np.flatnonzero(unl)
-            extra = rng.choice(todo, size=max(1, math.ceil(num_clusters * todo.size / n)), replace=False)
-            labels[extra] = next_label + np.arange(extra.size)
-            next_label += extra.size
-            continue
-        vert, lab = majority(labels[s[m]], d[m])
-        labels[vert] = lab
-    for _ in range(refine_iters):
-        vert, lab = majority(labels[s], d)
-        update = rng.random(vert.size) < 0.5
-        labels[vert[update]] = lab[update]
-    _, labels = np.unique(labels, return_inverse=True)
-    return torch.from_numpy(labels.reshape(-1).astype(np.int64)).to(g.device)
-
-
 def cluster_nodes(g: Graph, num_clusters: int, method: str = "auto", seed: int = 0) -> Tensor:
     """Partition the vertices into at most ``num_clusters`` clusters.
 
@@ -514,7 +454,7 @@ def cluster_nodes(g: Graph, num_clusters: int, method: str = "auto", seed: int =
         g: the graph (edges treated as undirected).
         num_clusters: target number of clusters.
         method: ``"metis"`` (``pymetis``, balanced min-cut), ``"label_propagation"``
-            (:func:`label_propagation`), or ``"auto"``: METIS when ``pymetis`` is importable.
+            (:func:`gnnkit.scale.clustering.label_propagation`), or ``"auto"``: METIS when ``pymetis`` is importable.
         seed: random seed (label propagation and METIS).
 
     Returns:
@@ -538,7 +478,8 @@ def cluster_nodes(g: Graph, num_clusters: int, method: str = "auto", seed: int =
             return torch.zeros(g.num_nodes, dtype=torch.int64, device=g.device)
         if method == "metis" and g.num_nodes <= num_clusters:
             return torch.arange(g.num_nodes, device=g.device)
-        return label_propagation(g, num_clusters, seed)
+        # a few refinement rounds: hub clusters need compactness, not convergence
+        return label_propagation(g, num_clusters=num_clusters, seed=seed, max_iter=3)
     try:
         import pymetis
     except ImportError as exc:
@@ -835,7 +776,6 @@ class _MeanSAGE(nn.Module):
 
 
 _CONVS = ("sage", "gcn")
-_ACTS = {"relu": F.relu, "gelu": F.gelu, "elu": F.elu}
 
 
 class InflatedGNN(nn.Module):
@@ -854,7 +794,7 @@ class InflatedGNN(nn.Module):
             (:class:`GCNConv`: self-loops and symmetric normalisation of the weights).
         dropout: on every conv's input and the decoder's.
         residual: add each conv's output to its input.
-        activation: ``"relu" | "gelu" | "elu"``.
+        activation: a name from :data:`gnnkit.blocks.ACTIVATIONS`.
 
     Shape:
         x ``[N, in_features]`` → ``[N, out_features]``.
@@ -875,8 +815,7 @@ class InflatedGNN(nn.Module):
         schedule.check_depth(num_layers)
         if conv not in _CONVS:
             raise ValueError(f"conv must be one of {_CONVS}, got {conv!r}")
-        if activation not in _ACTS:
-            raise ValueError(f"activation must be one of {tuple(_ACTS)}, got {activation!r}")
+        activation_fn(activation)  # raises ValueError naming the choices
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
         self.schedule, self.num_layers, self.conv_type = schedule, num_layers, conv
@@ -892,7 +831,7 @@ class InflatedGNN(nn.Module):
                 m.reset_parameters()
 
     def forward(self, g: Graph, x: Tensor) -> Tensor:
-        act = _ACTS[self.activation]
+        act = activation_fn(self.activation)
         h = act(self.encoder(x))  # [N, D]
         for i, conv in enumerate(self.convs):
             lg = self.schedule.graph(i, g)
