@@ -451,7 +451,7 @@ def test_cluster_bad_input():
 
 @pytest.mark.parametrize("beam,max_per_node", [(None, None), (None, 2), (2, 3)])
 def test_row_blocked_products_equal_one_block(monkeypatch, beam, max_per_node):
-    from gnnkit import inflation
+    from gnnkit.inflation import shortcuts as inflation
 
     g = rand_graph(30, 90, 11)
     whole = shortcut_edges(g, 4, max_per_node=max_per_node, beam=beam)
