@@ -287,3 +287,45 @@ def test_load_kernels_rejects_an_unknown_device_type():
 
     with pytest.raises(ValueError, match=r"device_type must be one of \('cpu', 'cuda'\), got 'tpu'"):
         _dispatch.load_kernels("tpu")
+
+
+# ------------------------------------------------------------------ vocabulary
+OLD_NAMES = {"aggr", "aggregator", "edge_attr", "e"}  # the team's words are `reduce` and `edge_weight`
+VOCABULARY_PACKAGES = ("nn", "blocks", "models.py", "inflation", "brain", "scale")
+
+
+def old_keyword_parameters(paths: list[Path]) -> list[str]:
+    """``file:line function(param)`` for every parameter with an old name, except a deprecated
+    keyword-only alias (or dataclass InitVar) whose function hands it to ``renamed_keyword``."""
+    found = []
+    for path in paths:
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            forwarded = {a.id for call in ast.walk(node) if isinstance(call, ast.Call)
+                         and getattr(call.func, "id", None) == "renamed_keyword" for a in call.args if isinstance(a, ast.Name)}
+            args = node.args
+            for arg in args.posonlyargs + args.args + args.kwonlyargs:
+                # a dataclass receives its deprecated InitVar positionally in __post_init__
+                alias_ok = arg.arg in forwarded and (arg in args.kwonlyargs or node.name == "__post_init__")
+                if arg.arg in OLD_NAMES and not alias_ok:
+                    found.append(f"{path.name}:{node.lineno} {node.name}({arg.arg})")
+    return found
+
+
+def test_old_vocabulary_scan_flags_positional_and_unforwarded_names(tmp_path):
+    path = tmp_path / "mod.py"
+    path.write_text(textwrap.dedent("""
+        def a(g, x, e=None): ...
+        def b(g, *, aggr=None): ...
+        def c(g, reduce=None, *, aggr=None):
+            return renamed_keyword("c", "aggr", "reduce", aggr, reduce, None)
+    """))
+    assert [s.split(" ", 1)[1] for s in old_keyword_parameters([path])] == ["a(e)", "b(aggr)"]
+
+
+def test_layers_and_models_use_reduce_and_edge_weight():
+    paths = [p for name in VOCABULARY_PACKAGES for p in ([PACKAGE / name] if name.endswith(".py") else sorted((PACKAGE / name).rglob("*.py")))]
+    assert len(paths) > 20
+    assert old_keyword_parameters(paths) == []

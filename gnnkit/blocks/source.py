@@ -18,7 +18,7 @@ class SourceEdgeFn(nn.Module):
     r"""An edge function linear in the source feature: :math:`m_e = w_e \, T(x_u)`.
 
     ``T`` is :meth:`transform` (identity or a linear map) and :math:`w_e` an optional
-    scalar (or per-head) edge weight taken from the layer's edge data ``e``. Because
+    scalar (or per-head) weight taken from the layer's ``edge_weight``. Because
     ``T`` acts on vertices, the aggregation of all messages is one sparse product
     :math:`\gamma(A\,T(X))` — :class:`GNNLayer` takes that fused path for these.
     """
@@ -28,16 +28,17 @@ class SourceEdgeFn(nn.Module):
     def transform(self, x: Tensor) -> Tensor:  # [N, F] -> [N, M]
         return x
 
-    def edge_weight(self, e: Tensor | None) -> Tensor | None:
+    def edge_weight(self, edge_weight: Tensor | None) -> Tensor | None:
+        """The weights the messages are scaled by: ``edge_weight`` if :attr:`use_edge_weight`, else None."""
         if not self.use_edge_weight:
             return None
-        if e is None:
-            raise ValueError(f"{type(self).__name__} uses edge weights, but the layer was called with e=None")
-        return e
+        if edge_weight is None:
+            raise ValueError(f"{type(self).__name__} uses edge weights, but the layer was called with edge_weight=None")
+        return edge_weight
 
-    def forward(self, x_src: Tensor, x_dst: Tensor, e: Tensor | None) -> Tensor:  # [E, M]
+    def forward(self, x_src: Tensor, x_dst: Tensor, edge_weight: Tensor | None) -> Tensor:  # [E, M]
         m = self.transform(x_src)
-        w = self.edge_weight(e)
+        w = self.edge_weight(edge_weight)
         if w is None:
             return m
         if w.dim() == 1:
@@ -62,7 +63,7 @@ class SourceTransform(SourceEdgeFn):
 
     Args:
         block: maps vertex features ``[N, ...]`` to ``[N, M]`` (or ``[N, H, M]``).
-        use_edge_weight: scale each message by the layer's scalar edge data ``e [E]``.
+        use_edge_weight: scale each message by the layer's scalar ``edge_weight [E]``.
 
     Shape:
         x ``[N, ...]`` → messages aggregated to ``[N, M]``.

@@ -5,6 +5,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import ops
+from .._deprecated import renamed_keyword
 from ..graph import Graph
 
 __all__ = ["GINConv"]
@@ -16,14 +17,17 @@ class GINConv(nn.Module):
     Args:
         nn: the vertex MLP ``[N, F] -> [N, F']``.
         eps: initial :math:`\epsilon`. train_eps: learn it.
-        aggr: ``"sum"`` (the injective choice) or ``"mean" | "max" | "min"``.
+        reduce: ``"sum"`` (the injective choice) or ``"mean" | "max" | "min"``.
+        aggr: deprecated name of ``reduce``.
     """
 
-    def __init__(self, nn: nn.Module, eps: float = 0.0, train_eps: bool = False, aggr: str = "sum"):
+    def __init__(self, nn: nn.Module, eps: float = 0.0, train_eps: bool = False, reduce: str = "sum", *,
+                 aggr: str | None = None):
         super().__init__()
-        if aggr not in ops.REDUCES:
-            raise ValueError(f"aggr must be one of {ops.REDUCES}, got {aggr!r}")
-        self.nn, self.aggr, self.initial_eps = nn, aggr, eps
+        reduce = renamed_keyword("GINConv", "aggr", "reduce", aggr, reduce, "sum")
+        if reduce not in ops.REDUCES:
+            raise ValueError(f"reduce must be one of {ops.REDUCES}, got {reduce!r}")
+        self.nn, self.reduce, self.initial_eps = nn, reduce, eps
         if train_eps:
             self.eps = torch.nn.Parameter(torch.tensor(float(eps)))
         else:
@@ -37,7 +41,7 @@ class GINConv(nn.Module):
 
     def forward(self, g: Graph, x: Tensor) -> Tensor:
         x_dst = x[: g.num_nodes] if g.is_bipartite else x  # block convention: destinations come first
-        return self.nn((1 + self.eps) * x_dst + ops.spmm(g, x, reduce=self.aggr))
+        return self.nn((1 + self.eps) * x_dst + ops.spmm(g, x, reduce=self.reduce))
 
     def extra_repr(self) -> str:
-        return f"aggr={self.aggr!r}"
+        return f"reduce={self.reduce!r}"

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import ops
+from .._deprecated import renamed_keyword
 from ..graph import Graph
 from ._dense import multi_linear
 
@@ -21,7 +22,8 @@ class SAGEConv(nn.Module):
 
     Args:
         in_features, out_features: sizes.
-        aggr: ``"mean" | "sum" | "max" | "min"``.
+        reduce: ``"mean" | "sum" | "max" | "min"``: :math:`\gamma`.
+        aggr: deprecated name of ``reduce``.
         root_weight: add :math:`W_1 x_v`.
         normalize: L2-normalise the output rows.
         bias: learn a bias (on ``lin_l``).
@@ -32,11 +34,13 @@ class SAGEConv(nn.Module):
         (DGL's block convention); the output has ``num_nodes`` rows.
     """
 
-    def __init__(self, in_features: int, out_features: int, aggr: str = "mean", root_weight: bool = True, normalize: bool = False, bias: bool = True):
+    def __init__(self, in_features: int, out_features: int, reduce: str = "mean", root_weight: bool = True,
+                 normalize: bool = False, bias: bool = True, *, aggr: str | None = None):
         super().__init__()
-        if aggr not in ops.REDUCES:
-            raise ValueError(f"aggr must be one of {ops.REDUCES}, got {aggr!r}")
-        self.in_features, self.out_features, self.aggr = in_features, out_features, aggr
+        reduce = renamed_keyword("SAGEConv", "aggr", "reduce", aggr, reduce, "mean")
+        if reduce not in ops.REDUCES:
+            raise ValueError(f"reduce must be one of {ops.REDUCES}, got {reduce!r}")
+        self.in_features, self.out_features, self.reduce = in_features, out_features, reduce
         self.root_weight, self.normalize = root_weight, normalize
         self.lin_l = nn.Linear(in_features, out_features, bias=bias)
         self.lin_r = nn.Linear(in_features, out_features, bias=False) if root_weight else None
@@ -50,22 +54,22 @@ class SAGEConv(nn.Module):
     def forward(self, g: Graph, x: Tensor) -> Tensor:
         x_dst = x[: g.num_nodes] if g.is_bipartite else x  # [N_dst, F]
         w_l, w_r, b = self.lin_l.weight, None if self.lin_r is None else self.lin_r.weight, self.lin_l.bias
-        if self.aggr in ("sum", "mean") and self.out_features < self.in_features:
+        if self.reduce in ("sum", "mean") and self.out_features < self.in_features:
             # project first (γ(A X) W = γ(A X W) for linear γ): one GEMM for both weights,
             # then aggregate only the narrow half
             if w_r is None:
                 y_l, y_r = multi_linear([x], [w_l]), None
             else:  # split's backward is one cat; slicing would zero-fill a gradient per slice
                 y_l, y_r = multi_linear([x], [torch.cat([w_l, w_r])]).split(self.out_features, dim=1)
-            out = ops.spmm(g, y_l, reduce=self.aggr)
+            out = ops.spmm(g, y_l, reduce=self.reduce)
             if b is not None:
                 out = out + b
             if y_r is not None:
                 out = out + (y_r[: g.num_nodes] if g.is_bipartite else y_r)
         else:
-            agg = ops.spmm(g, x, reduce=self.aggr)
+            agg = ops.spmm(g, x, reduce=self.reduce)
             out = multi_linear([agg] if w_r is None else [agg, x_dst], [w_l] if w_r is None else [w_l, w_r], b)
         return F.normalize(out, p=2.0, dim=-1) if self.normalize else out
 
     def extra_repr(self) -> str:
-        return f"{self.in_features}, {self.out_features}, aggr={self.aggr!r}"
+        return f"{self.in_features}, {self.out_features}, reduce={self.reduce!r}"
