@@ -759,6 +759,33 @@ def test_edge_weighted_rejects_per_head_weights_for_2d_messages():
         GNNLayer(EdgeWeighted(), "sum", fuse=False)(g, torch.ones(5, 2), e)
 
 
+@pytest.mark.parametrize("reduce", ["sum", "mean"])
+@pytest.mark.parametrize("fout", [2, 7])  # project first (F' < F) and aggregate first
+def test_sage_edge_weight_matches_dense_weighted_formula(reduce, fout):
+    g = make_graph(3)
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(g.num_nodes, 5, dtype=torch.float64, generator=gen)
+    w = torch.rand(g.num_edges, dtype=torch.float64, generator=gen) + 0.1
+    layer = randomize_(SAGEConv(5, fout, reduce=reduce).double(), 5)
+    a = dense_adj(g, w)  # [N, N] summed weights
+    h = a @ x
+    if reduce == "mean":  # weighted mean; a vertex without in-edges gets 0
+        total = a.sum(1, keepdim=True)
+        h = h / torch.where(total > 0, total, torch.ones_like(total))
+    want = h @ layer.lin_l.weight.t() + layer.lin_l.bias + x @ layer.lin_r.weight.t()
+    torch.testing.assert_close(layer(g, x, w), want)
+    # unit weights give the unweighted layer
+    torch.testing.assert_close(layer(g, x, torch.ones_like(w)), layer(g, x))
+
+
+def test_sage_edge_weight_rejects_bad_input():
+    g, x = make_graph(0), torch.randn(10, 3)
+    with pytest.raises(ValueError, match="edge_weight needs reduce 'sum' or 'mean', but this SAGEConv has reduce='max'"):
+        SAGEConv(3, 2, reduce="max")(g, x, torch.ones(g.num_edges))
+    with pytest.raises(ValueError, match=r"edge_weight must have shape \[E=28\], got \(3,\)"):
+        SAGEConv(3, 2)(g, x, torch.ones(3))
+
+
 def test_sage_rejects_unknown_reduce():
     with pytest.raises(ValueError, match="reduce must be one of .* got 'lstm'"):
         SAGEConv(3, 2, reduce="lstm")

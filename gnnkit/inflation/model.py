@@ -1,40 +1,16 @@
 """A layer stack whose layer ``i`` runs on ``schedule.graph(i, g)``."""
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .. import ops
 from ..blocks.activations import activation_fn
 from ..graph import Graph
-from ..nn import GCNConv
+from ..nn import GCNConv, SAGEConv
 from ._validate import _check_int
 from .schedule import InflationSchedule
 
 __all__ = ["InflatedGNN"]
-
-
-class _MeanSAGE(nn.Module):
-    """SAGE with a weighted mean: :math:`x'_v = W_1 x_v + W_2 \\sum_u \\tfrac{w_{uv}}{\\sum_{u'} w_{u'v}} x_u + b`."""
-
-    def __init__(self, features: int):
-        super().__init__()
-        self.lin_l = nn.Linear(features, features)
-        self.lin_r = nn.Linear(features, features, bias=False)
-
-    def reset_parameters(self) -> None:
-        self.lin_l.reset_parameters()
-        self.lin_r.reset_parameters()
-
-    def forward(self, g: Graph, x: Tensor, edge_weight: Tensor | None = None) -> Tensor:
-        if edge_weight is None:
-            h = ops.spmm(g, x, reduce="mean")  # [N, F]
-        else:
-            w = edge_weight.to(x.dtype)
-            den = w.new_zeros(g.num_nodes).index_add_(0, g.dst, w)  # [N] weighted in-degree
-            h = ops.spmm(g, x, w / den.clamp(min=torch.finfo(w.dtype).tiny)[g.dst])
-        return self.lin_l(h) + self.lin_r(x)
 
 
 _CONVS = ("sage", "gcn")
@@ -52,7 +28,7 @@ class InflatedGNN(nn.Module):
         in_features, hidden_features, out_features: sizes.
         num_layers: conv layers (``>= 1``); the schedule must cover them.
         schedule: the :class:`InflationSchedule`.
-        conv: ``"sage"`` (weighted mean of neighbours plus a root term) or ``"gcn"``
+        conv: ``"sage"`` (:class:`SAGEConv`: weighted mean of neighbours plus a root term) or ``"gcn"``
             (:class:`GCNConv`: self-loops and symmetric normalisation of the weights).
         dropout: on every conv's input and the decoder's.
         residual: add each conv's output to its input.
@@ -83,7 +59,7 @@ class InflatedGNN(nn.Module):
         self.schedule, self.num_layers, self.conv_type = schedule, num_layers, conv
         self.dropout, self.residual, self.activation = dropout, residual, activation
         self.encoder = nn.Linear(in_features, hidden_features)
-        make = (lambda: _MeanSAGE(hidden_features)) if conv == "sage" else (lambda: GCNConv(hidden_features, hidden_features))
+        make = (lambda: SAGEConv(hidden_features, hidden_features)) if conv == "sage" else (lambda: GCNConv(hidden_features, hidden_features))
         self.convs = nn.ModuleList([make() for _ in range(num_layers)])
         self.decoder = nn.Linear(hidden_features, out_features)
 

@@ -51,23 +51,43 @@ class SAGEConv(nn.Module):
         if self.lin_r is not None:
             self.lin_r.reset_parameters()
 
-    def forward(self, g: Graph, x: Tensor) -> Tensor:
+    def forward(self, g: Graph, x: Tensor, edge_weight: Tensor | None = None) -> Tensor:
+        r"""Apply the layer; ``edge_weight [E]`` weights the neighbours (reduce ``"sum"`` or ``"mean"`` only).
+
+        With weights, ``"sum"`` is :math:`\sum_u w_{uv} x_u` and ``"mean"`` the weighted mean
+        :math:`\sum_u w_{uv} x_u / \sum_u w_{uv}` (0 for a vertex whose weights sum to 0).
+
+        Raises:
+            ValueError: ``edge_weight`` with reduce max/min, or not of shape ``[E]``.
+        """
+        reduce, w = self.reduce, None
+        if edge_weight is not None:
+            if reduce not in ("sum", "mean"):
+                raise ValueError(f"edge_weight needs reduce 'sum' or 'mean', but this SAGEConv has reduce={reduce!r}")
+            if not isinstance(edge_weight, Tensor) or edge_weight.shape != (g.num_edges,):
+                got = tuple(edge_weight.shape) if isinstance(edge_weight, Tensor) else type(edge_weight).__name__
+                raise ValueError(f"edge_weight must have shape [E={g.num_edges}], got {got}")
+            w = edge_weight.to(x.dtype)
+            if reduce == "mean":  # normalise per destination: the weighted mean is then a weighted sum
+                den = w.new_zeros(g.num_nodes).index_add_(0, g.dst, w)  # [N] weighted in-degree
+                w = w / den.clamp(min=torch.finfo(w.dtype).tiny)[g.dst]  # [E]
+            reduce = "sum"
         x_dst = x[: g.num_nodes] if g.is_bipartite else x  # [N_dst, F]
         w_l, w_r, b = self.lin_l.weight, None if self.lin_r is None else self.lin_r.weight, self.lin_l.bias
-        if self.reduce in ("sum", "mean") and self.out_features < self.in_features:
+        if reduce in ("sum", "mean") and self.out_features < self.in_features:
             # project first (γ(A X) W = γ(A X W) for linear γ): one GEMM for both weights,
             # then aggregate only the narrow half
             if w_r is None:
                 y_l, y_r = multi_linear([x], [w_l]), None
             else:  # split's backward is one cat; slicing would zero-fill a gradient per slice
                 y_l, y_r = multi_linear([x], [torch.cat([w_l, w_r])]).split(self.out_features, dim=1)
-            out = ops.spmm(g, y_l, reduce=self.reduce)
+            out = ops.spmm(g, y_l, w, reduce=reduce)
             if b is not None:
                 out = out + b
             if y_r is not None:
                 out = out + (y_r[: g.num_nodes] if g.is_bipartite else y_r)
         else:
-            agg = ops.spmm(g, x, reduce=self.reduce)
+            agg = ops.spmm(g, x, w, reduce=reduce)
             out = multi_linear([agg] if w_r is None else [agg, x_dst], [w_l] if w_r is None else [w_l, w_r], b)
         return F.normalize(out, p=2.0, dim=-1) if self.normalize else out
 
