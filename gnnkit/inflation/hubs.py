@@ -1,12 +1,12 @@
 """Hub vertices: one per cluster of vertices, joined to its members and to neighbouring hubs."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from ..graph import Graph
 from ..scale.clustering import label_propagation
+from ..scale.partition import partition_assignment
 from ._validate import _check_edge_weight, _check_graph, _check_int
 from .layer_graph import LayerGraph
 
@@ -15,16 +15,6 @@ __all__ = ["cluster_nodes", "hub_graph", "CLUSTER_METHODS"]
 CLUSTER_METHODS = ("auto", "metis", "label_propagation")
 READOUTS = ("drop", "pool")
 HUB_INITS = ("mean", "zero")
-
-
-def _undirected_numpy(g: Graph) -> tuple[np.ndarray, np.ndarray]:
-    """Both directions of every edge, deduplicated, no loops, sorted by (src, dst)."""
-    s, d = g.src.cpu().numpy(), g.dst.cpu().numpy()
-    n = max(g.num_nodes, 1)
-    key = np.unique(np.concatenate([s * n + d, d * n + s]))
-    s, d = key // n, key % n
-    keep = s != d
-    return s[keep], d[keep]
 
 
 def cluster_nodes(g: Graph, num_clusters: int, method: str = "auto", seed: int = 0) -> Tensor:
@@ -38,7 +28,8 @@ def cluster_nodes(g: Graph, num_clusters: int, method: str = "auto", seed: int =
         seed: random seed (label propagation and METIS).
 
     Returns:
-        ``[N]`` int64 cluster ids, contiguous in ``[0, C)`` (empty parts are dropped).
+        ``[N]`` int64 cluster ids, contiguous in ``[0, C)``. METIS fills a part that comes out
+        empty with one vertex (:func:`gnnkit.scale.partition.partition_assignment`, with a warning).
 
     Raises:
         ValueError: unknown ``method``, ``num_clusters < 1``. ImportError: ``"metis"`` without pymetis.
@@ -61,19 +52,11 @@ def cluster_nodes(g: Graph, num_clusters: int, method: str = "auto", seed: int =
         # a few refinement rounds: hub clusters need compactness, not convergence
         return label_propagation(g, num_clusters=num_clusters, seed=seed, max_iter=3)
     try:
-        import pymetis
-    except ImportError as exc:
+        import pymetis  # noqa: F401
+    except ImportError as exc:  # checked here for a hint that fits clustering
         raise ImportError("method='metis' needs pymetis (pip install 'gnnkit[metis]'); or use method='label_propagation'") from exc
-    s, d = _undirected_numpy(g)
-    xadj = np.zeros(g.num_nodes + 1, dtype=np.int64)
-    np.cumsum(np.bincount(s, minlength=g.num_nodes), out=xadj[1:])
-    opts = pymetis.Options(seed=seed)
-    if hasattr(pymetis, "CSRAdjacency"):  # pymetis >= 2025.2; the xadj/adjncy keywords are deprecated there
-        _, parts = pymetis.part_graph(num_clusters, adjacency=pymetis.CSRAdjacency(xadj, d), options=opts)
-    else:
-        _, parts = pymetis.part_graph(num_clusters, xadj=xadj, adjncy=d, options=opts)
-    _, labels = np.unique(np.asarray(parts), return_inverse=True)
-    return torch.from_numpy(labels.reshape(-1).astype(np.int64)).to(g.device)
+    # the one METIS call of the package (symmetrised, loop-free CSR; every part non-empty)
+    return partition_assignment(g, num_clusters, method="metis", seed=seed).to(g.device)
 
 
 def hub_graph(
