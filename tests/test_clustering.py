@@ -93,3 +93,14 @@ def test_label_propagation_rejects_bad_input():
         label_propagation(g, torch.ones(3))
     with pytest.raises(ValueError, match=r"edge_weight must be a float tensor of shape \[E=50\], got \(50,\)"):
         label_propagation(g, torch.ones(50, dtype=torch.int64))
+
+
+def test_label_propagation_old_keywords_warn():
+    g = two_cliques(bridge=True)
+    w = torch.rand(g.num_edges) + 0.5
+    with pytest.warns(DeprecationWarning, match="label_propagation: the keyword 'weight' is deprecated"):
+        old = label_propagation(g, weight=w, seed=1)
+    assert torch.equal(old, label_propagation(g, w, seed=1))
+    with pytest.warns(DeprecationWarning, match="label_propagation: the keyword 'refine_iters' is deprecated"):
+        old = label_propagation(g, num_clusters=2, refine_iters=3, seed=1)
+    assert torch.equal(old, label_propagation(g, num_clusters=2, max_iter=3, seed=1))

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .._deprecated import renamed_keyword
 from ..graph import Graph
 
 __all__ = ["label_propagation"]
@@ -31,7 +32,8 @@ def _best_labels(u: np.ndarray, v: np.ndarray, w: np.ndarray, labels: np.ndarray
 
 
 def label_propagation(g: Graph, edge_weight: Tensor | None = None, *, num_clusters: int | None = None,
-                      seed: int = 0, max_iter: int = 100) -> Tensor:
+                      seed: int = 0, max_iter: int = 100, weight: Tensor | None = None,
+                      refine_iters: int | None = None) -> Tensor:
     r"""Clusters by semi-synchronous label propagation on the undirected view of ``g``.
 
     Start: every vertex in its own cluster, or with ``num_clusters`` a growth phase from that
@@ -51,6 +53,8 @@ def label_propagation(g: Graph, edge_weight: Tensor | None = None, *, num_cluste
         num_clusters: seeds of the growth phase, an upper bound on the clusters returned
             (exceeded only when the graph has more components than seeds); None: no growth.
         seed: random seed. max_iter: refinement rounds (``>= 0``).
+        weight: deprecated name of ``edge_weight`` (``gnnkit.brain.metrics.label_propagation``).
+        refine_iters: deprecated name of ``max_iter`` (``gnnkit.inflation.label_propagation``).
 
     Returns:
         ``[N]`` int64 cluster ids, contiguous in ``[0, C)``, on ``g``'s device.
@@ -60,6 +64,8 @@ def label_propagation(g: Graph, edge_weight: Tensor | None = None, *, num_cluste
         ValueError: a bipartite ``g``, ``num_clusters < 1``, ``max_iter < 0``, or an
             ``edge_weight`` that is not a float ``[E]`` tensor.
     """
+    edge_weight = renamed_keyword("label_propagation", "weight", "edge_weight", weight, edge_weight, None)
+    max_iter = renamed_keyword("label_propagation", "refine_iters", "max_iter", refine_iters, max_iter, 100)
     if not isinstance(g, Graph):
         raise TypeError(f"g must be a gnnkit.Graph, got {type(g).__name__}")
     if g.is_bipartite:
