@@ -4,7 +4,7 @@ r"""The sampling core of the generators: Bernoulli trials over pair sets without
 candidate pairs that share one probability ``p`` are drawn by geometric skipping: the gaps
 between successes are i.i.d. ``Geometric(p)``, so the work is :math:`O(pP)`, not :math:`O(P)`.
 Stochastic block models group their block pairs by probability and skip through each
-group's pair space. The exponential distance rule (below) puts neurons into grid cells of
+group's pair space. The exponential distance rule (:mod:`.distance`) puts neurons into grid cells of
 side ``h``; all pairs between two cells whose index offset is :math:`\delta` have a distance of
 at least :math:`d_{\min}(\delta) = h \lVert \max(|\delta| - 1, 0) \rVert`, so they are drawn by
 geometric skipping with the bound :math:`p_{\max}(\delta) = p_0 e^{-d_{\min}/\lambda}` and then
@@ -19,7 +19,6 @@ import numpy as np
 import torch
 
 from ...graph import Graph
-
 
 _CHUNK = 1 << 22  # candidate pairs per vectorised batch: ~200 MB of temporaries at most
 
