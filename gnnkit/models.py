@@ -1,42 +1,51 @@
 """Layer stacks configured by a dataclass."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Sequence
+from dataclasses import InitVar, asdict, dataclass
+from typing import Callable, Sequence
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .blocks.activations import make_activation
+from ._deprecated import renamed_keyword
 from .graph import Graph
 from .nn import GATConv, GCNConv, GINConv, SAGEConv
+from .ops import REDUCES
 
 __all__ = ["GNNConfig", "GNN", "MODELS"]
 
 MODELS = ("gcn", "sage", "gat", "gin")
-_ACTIVATIONS = {"relu": F.relu, "elu": F.elu, "gelu": F.gelu}
 
 
-@dataclass
+@dataclass(kw_only=True)
 class GNNConfig:
     """How to build a :class:`GNN`.
 
     Args:
         model: ``"gcn" | "sage" | "gat" | "gin"``.
-        in_features: input feature size. out_features: classes (or output size).
+        in_features: input feature size. out_features: classes (or output size). Both are
+            required: they come from the data (e.g. ``data.num_features``, ``data.num_classes``).
+        reduce: SAGE/GIN reduction (``"sum" | "mean" | "max" | "min"``); ``None`` takes the
+            layer's usual choice: mean for SAGE, sum for GIN (the injective one).
         hidden_features: width of the hidden layers (per head for GAT).
         num_layers: depth (>= 1).
         dropout: dropout on every layer's input (and GAT attention).
         heads: attention heads of GAT's hidden layers; out_heads: of its last layer.
         norm: ``None | "batch" | "layer"`` after each hidden layer.
         residual: add a (projected) skip connection around each hidden layer.
-        activation: ``"relu" | "elu" | "gelu"``.
-        aggr: SAGE/GIN aggregator (``"sum" | "mean" | "max" | "min"``); ``None`` takes the
-            layer's usual choice: mean for SAGE, sum for GIN (the injective one).
+        activation: a name from :data:`gnnkit.blocks.ACTIVATIONS`.
+        aggr: deprecated name of ``reduce`` (accepted, e.g. from a saved config, with a warning).
+
+    Raises:
+        ValueError: an unknown choice or a size, depth or rate out of range.
+        TypeError: a missing ``in_features``/``out_features`` (keyword-only fields), or both
+            ``reduce`` and ``aggr``.
     """
 
     model: str = "gcn"
-    in_features: int = 1433
-    out_features: int = 7
+    in_features: int
+    out_features: int
     hidden_features: int = 16
     num_layers: int = 2
     dropout: float = 0.5
@@ -45,9 +54,11 @@ class GNNConfig:
     norm: str | None = None
     residual: bool = False
     activation: str = "relu"
-    aggr: str | None = None
+    reduce: str | None = None
+    aggr: InitVar[str | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, aggr: str | None) -> None:
+        self.reduce = renamed_keyword("GNNConfig", "aggr", "reduce", aggr, self.reduce, None)
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
         if self.num_layers < 1:
@@ -59,10 +70,9 @@ class GNNConfig:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
         if self.norm not in (None, "batch", "layer"):
             raise ValueError(f"norm must be None, 'batch' or 'layer', got {self.norm!r}")
-        if self.aggr is not None and self.aggr not in ("sum", "mean", "max", "min"):
-            raise ValueError(f"aggr must be None or one of ('sum', 'mean', 'max', 'min'), got {self.aggr!r}")
-        if self.activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {tuple(_ACTIVATIONS)}, got {self.activation!r}")
+        if self.reduce is not None and self.reduce not in REDUCES:
+            raise ValueError(f"reduce must be None or one of {REDUCES}, got {self.reduce!r}")
+        make_activation(self.activation)  # raises ValueError naming the choices
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,10 +82,10 @@ def _make_layer(cfg: GNNConfig, fin: int, fout: int, last: bool) -> nn.Module:
     if cfg.model == "gcn":
         return GCNConv(fin, fout)
     if cfg.model == "sage":
-        return SAGEConv(fin, fout, aggr=cfg.aggr or "mean")
+        return SAGEConv(fin, fout, reduce=cfg.reduce or "mean")
     if cfg.model == "gin":
         mlp = nn.Sequential(nn.Linear(fin, fout), nn.ReLU(), nn.Linear(fout, fout))
-        return GINConv(mlp, train_eps=True, aggr=cfg.aggr or "sum")
+        return GINConv(mlp, train_eps=True, reduce=cfg.reduce or "sum")
     if last:
         return GATConv(fin, fout, heads=cfg.out_heads, concat=False, dropout=cfg.dropout)
     return GATConv(fin, fout, heads=cfg.heads, concat=True, dropout=cfg.dropout)
@@ -116,7 +126,7 @@ class GNN(nn.Module):
                 if cfg.residual:
                     same = sizes[i] == sizes[i + 1]
                     self.skips.append(nn.Identity() if same else nn.Linear(sizes[i], sizes[i + 1], bias=False))
-        self._act = _ACTIVATIONS[cfg.activation]
+        self._act = make_activation(cfg.activation)
 
     def reset_parameters(self) -> None:
         for m in self.modules():
@@ -143,12 +153,30 @@ class GNN(nn.Module):
         graphs = self._per_layer(g)
         if x.shape[0] != graphs[0].num_src_nodes:
             raise ValueError(f"x must have {graphs[0].num_src_nodes} rows (the first graph's sources), got {tuple(x.shape)}")
-        for i, (layer, gi) in enumerate(zip(self.layers, graphs)):
+        return self.apply_layers(x, lambda i, layer, h: layer(graphs[i], h))
+
+    def apply_layers(self, x: Tensor, conv: Callable[[int, nn.Module, Tensor], Tensor]) -> Tensor:
+        """The layer loop (dropout → conv → norm → activation → residual) with the convolution step supplied.
+
+        :meth:`forward` runs ``layer(g_i, h)``; partition-parallel training
+        (:class:`gnnkit.scale.distributed.PartitionedGNN`) runs the same layer on a part's
+        block after a halo exchange, so both share this one loop.
+
+        Args:
+            x: input features ``[N_0, in_features]``.
+            conv: ``(i, layer, h) -> out``, applying ``self.layers[i]`` to the dropped-out ``h``.
+                Its output's rows are the first rows of its input's destinations (DGL's block
+                convention), which the residual adds to.
+
+        Returns:
+            The last layer's output.
+        """
+        for i, layer in enumerate(self.layers):
             h = F.dropout(x, p=self.config.dropout, training=self.training)
-            h = layer(gi, h)
+            h = conv(i, layer, h)
             if i < len(self.layers) - 1:
                 h = self._act(self.norms[i](h))
                 if self.config.residual:
-                    h = h + self.skips[i](x[: gi.num_nodes] if gi.is_bipartite else x)
+                    h = h + self.skips[i](x[: h.shape[0]])  # a block's destinations are its first sources
             x = h
         return x

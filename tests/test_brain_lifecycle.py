@@ -298,7 +298,7 @@ def test_bad_input_lifecycle_and_network():
     with pytest.raises(ValueError, match=r"state must have shape \[N, B\]"):
         net(torch.zeros(2, 4, 3, dtype=torch.float64), state=torch.zeros(3, 4))
     with pytest.raises(ValueError, match="activation must be one of"):
-        SpatialRNN(g, 3, 2, activation="gelu")
+        SpatialRNN(g, 3, 2, activation="swish")
     with pytest.raises(ValueError, match=r"alpha must lie in \(0, 1\]"):
         SpatialRNN(g, 3, 2, alpha=0.0)
     with pytest.raises(ValueError, match=r"input_nodes must lie in \[0, num_nodes=60\)"):

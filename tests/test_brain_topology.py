@@ -14,7 +14,7 @@ import torch
 from scipy.stats import chi2
 
 from gnnkit import Graph
-from gnnkit.brain import topology as T
+from gnnkit.brain.topology import sampling as T
 from gnnkit.brain.topology import (
     PD14_PROBS,
     PD14_SIZES,

@@ -30,7 +30,7 @@ DEADLINE = 120  # seconds for any group of ranks: only reached by a hang
 MODELS = {
     "gcn": dict(model="gcn", num_layers=2),
     "sage": dict(model="sage", num_layers=3, residual=True, norm="layer"),
-    "sage-max": dict(model="sage", num_layers=2, aggr="max"),
+    "sage-max": dict(model="sage", num_layers=2, reduce="max"),
     "gin": dict(model="gin", num_layers=2),
 }
 

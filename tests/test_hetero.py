@@ -190,7 +190,7 @@ def our_convs(kind: str) -> dict:
         "tags": GINConv(torch.nn.Linear(F_IN, F_OUT)),
         "bought_by": GATConv(F_IN, F_OUT // 2, heads=2, add_self_loops=False),
         "follows": SAGEConv(F_IN, F_OUT, "mean" if kind == "dgl" else "sum"),  # the same-type relation
-        "has": GINConv(torch.nn.Linear(F_IN, F_OUT), aggr="max") if kind == "dgl" else SAGEConv(F_IN, F_OUT, "max"),
+        "has": GINConv(torch.nn.Linear(F_IN, F_OUT), reduce="max") if kind == "dgl" else SAGEConv(F_IN, F_OUT, "max"),
     }
 
 

@@ -58,23 +58,41 @@ def two_community_problem(seed: int = 0, n: int = 24) -> tuple[Graph, Tensor, Te
         ({"dropout": -0.1}, r"dropout must lie in \[0, 1\), got -0.1"),
         ({"dropout": 1.0}, r"dropout must lie in \[0, 1\), got 1.0"),
         ({"norm": "group"}, "norm must be None, 'batch' or 'layer', got 'group'"),
-        ({"activation": "tanh"}, r"activation must be one of \('relu', 'elu', 'gelu'\), got 'tanh'"),
+        ({"activation": "swish"}, r"activation must be one of \('identity', 'relu', .*\), got 'swish'"),
     ],
 )
 def test_config_rejects_invalid_values(overrides, match):
     with pytest.raises(ValueError, match=match):
-        GNNConfig(**overrides)
+        GNNConfig(**{"in_features": 5, "out_features": 3, **overrides})
 
 
 def test_config_defaults_are_valid_and_round_trip_through_dict():
     cfg = small_config("gat", norm="layer", residual=True, activation="elu")
     assert GNNConfig(**cfg.to_dict()) == cfg
-    assert GNNConfig().model == "gcn"
+    assert GNNConfig(in_features=5, out_features=3).model == "gcn"
 
 
-def test_invalid_aggregator_is_rejected_by_the_config():
-    with pytest.raises(ValueError, match="aggr must be None or one of .* got 'median'"):
-        small_config("sage", aggr="median")
+def test_config_sizes_are_required_keywords():
+    # no dataset's sizes as defaults: they come from the data
+    with pytest.raises(TypeError, match="missing 2 required keyword-only arguments: 'in_features' and 'out_features'"):
+        GNNConfig()
+    with pytest.raises(TypeError, match="takes 1 positional argument but 2 were given"):
+        GNNConfig("gcn")
+
+
+def test_invalid_reduce_is_rejected_by_the_config():
+    with pytest.raises(ValueError, match=r"reduce must be None or one of \('sum', 'mean', 'max', 'min'\), got 'median'"):
+        small_config("sage", reduce="median")
+
+
+def test_config_accepts_the_old_aggr_key_with_a_warning():
+    saved = {**small_config("sage").to_dict(), "aggr": "max"}  # a config saved before the rename
+    del saved["reduce"]
+    with pytest.warns(DeprecationWarning, match="GNNConfig: the keyword 'aggr' is deprecated.*use reduce="):
+        cfg = GNNConfig(**saved)
+    assert cfg.reduce == "max" and "aggr" not in cfg.to_dict()
+    with pytest.raises(TypeError, match="GNNConfig got both 'reduce' and its deprecated name 'aggr'"):
+        small_config("sage", reduce="max", aggr="mean")
 
 
 # ------------------------------------------------------------ construction
@@ -152,11 +170,11 @@ def test_dropout_only_in_training():
 
 def test_gin_learns_eps_and_uses_sum_for_default_aggr_and_given_aggr_otherwise():
     gin_layers = GNN(small_config("gin")).layers
-    assert all(layer.aggr == "sum" and isinstance(layer.eps, nn.Parameter) for layer in gin_layers)
-    assert all(layer.aggr == "mean" for layer in GNN(small_config("sage")).layers)
-    assert all(layer.aggr == "mean" for layer in GNN(small_config("gin", aggr="mean")).layers)
-    assert all(layer.aggr == "max" for layer in GNN(small_config("gin", aggr="max")).layers)
-    assert all(layer.aggr == "max" for layer in GNN(small_config("sage", aggr="max")).layers)
+    assert all(layer.reduce == "sum" and isinstance(layer.eps, nn.Parameter) for layer in gin_layers)
+    assert all(layer.reduce == "mean" for layer in GNN(small_config("sage")).layers)
+    assert all(layer.reduce == "mean" for layer in GNN(small_config("gin", reduce="mean")).layers)
+    assert all(layer.reduce == "max" for layer in GNN(small_config("gin", reduce="max")).layers)
+    assert all(layer.reduce == "max" for layer in GNN(small_config("sage", reduce="max")).layers)
 
 
 def test_reset_parameters_reinitializes_every_parameter():

@@ -143,7 +143,7 @@ def test_mpnn_edge_features_with_mlp_message():
     out.sum().backward()
     assert out.shape == (1, 2)
     assert model.step.edge_fn.block.layers[0].weight.grad.abs().sum() > 0
-    with pytest.raises(ValueError, match=r"MPNN expects e of shape \[E, D_e\] = \[12, 4\], got None"):
+    with pytest.raises(ValueError, match=r"MPNN expects edge_weight of shape \[E, D_e\] = \[12, 4\], got None"):
         model(g, x)
 
 
@@ -151,11 +151,13 @@ def test_mpnn_bad_input():
     g = random_graph(6, 12)
     with pytest.raises(ValueError, match="readout must be one of"):
         MPNN(3, 5, 2, readout="median")
+    with pytest.raises(ValueError, match=r"reduce must be one of \('sum', 'mean', 'max', 'min'\), got 'softmax'"):
+        MPNN(3, 5, 2, reduce="softmax")
     with pytest.raises(ValueError, match="num_steps must be an int >= 1, got 0"):
         MPNN(3, 5, 2, num_steps=0)
     with pytest.raises(ValueError, match="the 'linear' message ignores edge features"):
         MPNN(3, 5, 2, edge_features=2)
     with pytest.raises(ValueError, match=r"MPNN expects x of shape \[N, F\] = \[6, 3\], got \(6, 4\)"):
         MPNN(3, 5, 2)(g, torch.randn(6, 4))
-    with pytest.raises(ValueError, match="built with edge_features=0 but got edge data"):
+    with pytest.raises(ValueError, match="built with edge_features=0 but got edge_weight"):
         MPNN(3, 5, 2)(g, torch.randn(6, 3), torch.randn(12, 1))

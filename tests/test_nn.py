@@ -206,7 +206,7 @@ def test_gcn_edge_weight_matches_pyg(seed, fin, fout):
 def test_sage_matches_pyg(seed, fin, fout, aggr):
     pyg = _pyg()
     g = make_graph(seed)
-    ours = randomize_(SAGEConv(fin, fout, aggr=aggr), seed)
+    ours = randomize_(SAGEConv(fin, fout, reduce=aggr), seed)
     theirs = pyg.SAGEConv(fin, fout, aggr=aggr)
     with torch.no_grad():
         theirs.lin_l.weight.copy_(ours.lin_l.weight)
@@ -317,7 +317,7 @@ def test_sage_mean_matches_dgl(seed, fin, fout):
     """DGL: fc_neigh (no bias) on the mean, fc_self carries the bias; gnnkit: lin_l has the bias, lin_r the root."""
     dgl = _dgl()
     g = make_graph(seed)
-    ours = randomize_(SAGEConv(fin, fout, aggr="mean"), seed)
+    ours = randomize_(SAGEConv(fin, fout, reduce="mean"), seed)
     theirs = dgl.nn.SAGEConv(fin, fout, "mean")
     with torch.no_grad():
         theirs.fc_neigh.weight.copy_(ours.lin_l.weight)
@@ -398,7 +398,7 @@ def dense_gcn(layer: GCNConv, g: Graph, x: Tensor, edge_weight: Tensor | None = 
 
 
 def dense_sage(layer: SAGEConv, g: Graph, x: Tensor) -> Tensor:
-    h = dense_aggregate(dense_adj(g), x, layer.aggr)
+    h = dense_aggregate(dense_adj(g), x, layer.reduce)
     return h @ layer.lin_l.weight.t() + layer.lin_l.bias + x @ layer.lin_r.weight.t()
 
 
@@ -420,13 +420,13 @@ def dense_gat(layer: GATConv, g: Graph, x: Tensor) -> Tensor:
 
 
 def dense_gin(layer: GINConv, g: Graph, x: Tensor) -> Tensor:
-    return layer.nn((1 + layer.eps) * x + dense_aggregate(dense_adj(g), x, layer.aggr))
+    return layer.nn((1 + layer.eps) * x + dense_aggregate(dense_adj(g), x, layer.reduce))
 
 
 DENSE_CASES = {
     "gcn_shrink": (lambda: GCNConv(6, 3), dense_gcn),
     "gcn_grow": (lambda: GCNConv(6, 9), dense_gcn),
-    **{f"sage_{a}_{fo}": (lambda a=a, fo=fo: SAGEConv(6, fo, aggr=a), dense_sage) for a in SAGE_AGGRS for fo in (3, 9)},
+    **{f"sage_{a}_{fo}": (lambda a=a, fo=fo: SAGEConv(6, fo, reduce=a), dense_sage) for a in SAGE_AGGRS for fo in (3, 9)},
     "gat_h1": (lambda: GATConv(6, 3), dense_gat),
     "gat_h4_concat": (lambda: GATConv(6, 3, heads=4), dense_gat),
     "gat_h4_mean": (lambda: GATConv(6, 3, heads=4, concat=False), dense_gat),
@@ -508,10 +508,10 @@ def loop_layer(layer: GNNLayer, g: Graph, x: Tensor, e: Tensor | None) -> Tensor
         layer.edge_fn(x[u][None], x[v][None], None if e is None else e[i][None])[0]
         for i, (u, v) in enumerate(zip(g.src.tolist(), g.dst.tolist()))
     ])  # [E, M]
-    width = layer.aggregator.out_features if isinstance(layer.aggregator, LSTMAggregation) else msgs.shape[1]
+    width = layer.reduce.out_features if isinstance(layer.reduce, LSTMAggregation) else msgs.shape[1]
     dst = g.dst.tolist()
     h = torch.stack([
-        loop_aggregate(layer.aggregator, msgs[[i for i in range(g.num_edges) if dst[i] == v]], width)
+        loop_aggregate(layer.reduce, msgs[[i for i in range(g.num_edges) if dst[i] == v]], width)
         for v in range(g.num_nodes)
     ])  # [N, M]
     return h if layer.vertex_fn is None else layer.vertex_fn(x, h)
@@ -625,8 +625,8 @@ def test_gnn_layer_fused_equals_general_multi_head(fn, e_heads, aggr, monkeypatc
 
 def test_softmax_string_builds_softmax_aggregation():
     layer = GNNLayer(CopySource(), "softmax")
-    assert isinstance(layer.aggregator, SoftmaxAggregation)
-    assert float(layer.aggregator.t) == 1.0
+    assert isinstance(layer.reduce, SoftmaxAggregation)
+    assert float(layer.reduce.t) == 1.0
 
 
 @pytest.mark.parametrize("t,learn", [(0.0, False), (1.0, False), (3.0, True)])
@@ -730,13 +730,13 @@ def test_gnn_layer_rejects_non_callable_edge_fn():
         GNNLayer(3, "sum")
 
 
-def test_gnn_layer_rejects_unknown_aggregator_string():
-    with pytest.raises(ValueError, match="aggregator must be one of .* got 'median'"):
+def test_gnn_layer_rejects_unknown_reduce_string():
+    with pytest.raises(ValueError, match="reduce must be one of .* got 'median'"):
         GNNLayer(CopySource(), "median")
 
 
-def test_gnn_layer_rejects_non_callable_aggregator():
-    with pytest.raises(TypeError, match="aggregator must be a string or a module/callable"):
+def test_gnn_layer_rejects_non_callable_reduce():
+    with pytest.raises(TypeError, match="reduce must be a string or a module/callable"):
         GNNLayer(CopySource(), 3)
 
 
@@ -748,7 +748,7 @@ def test_gnn_layer_rejects_non_callable_vertex_fn():
 @pytest.mark.parametrize("fuse", [True, False])
 def test_edge_weighted_needs_edge_data(fuse):
     g = tiny_graph()
-    with pytest.raises(ValueError, match="EdgeWeighted uses edge weights, but the layer was called with e=None"):
+    with pytest.raises(ValueError, match="EdgeWeighted uses edge weights, but the layer was called with edge_weight=None"):
         GNNLayer(EdgeWeighted(), "sum", fuse=fuse)(g, torch.ones(5, 2))
 
 
@@ -759,14 +759,41 @@ def test_edge_weighted_rejects_per_head_weights_for_2d_messages():
         GNNLayer(EdgeWeighted(), "sum", fuse=False)(g, torch.ones(5, 2), e)
 
 
-def test_sage_rejects_unknown_aggr():
-    with pytest.raises(ValueError, match="aggr must be one of .* got 'lstm'"):
-        SAGEConv(3, 2, aggr="lstm")
+@pytest.mark.parametrize("reduce", ["sum", "mean"])
+@pytest.mark.parametrize("fout", [2, 7])  # project first (F' < F) and aggregate first
+def test_sage_edge_weight_matches_dense_weighted_formula(reduce, fout):
+    g = make_graph(3)
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(g.num_nodes, 5, dtype=torch.float64, generator=gen)
+    w = torch.rand(g.num_edges, dtype=torch.float64, generator=gen) + 0.1
+    layer = randomize_(SAGEConv(5, fout, reduce=reduce).double(), 5)
+    a = dense_adj(g, w)  # [N, N] summed weights
+    h = a @ x
+    if reduce == "mean":  # weighted mean; a vertex without in-edges gets 0
+        total = a.sum(1, keepdim=True)
+        h = h / torch.where(total > 0, total, torch.ones_like(total))
+    want = h @ layer.lin_l.weight.t() + layer.lin_l.bias + x @ layer.lin_r.weight.t()
+    torch.testing.assert_close(layer(g, x, w), want)
+    # unit weights give the unweighted layer
+    torch.testing.assert_close(layer(g, x, torch.ones_like(w)), layer(g, x))
 
 
-def test_gin_rejects_unknown_aggr():
-    with pytest.raises(ValueError, match="aggr must be one of .* got 'add'"):
-        GINConv(nn.Linear(3, 2), aggr="add")
+def test_sage_edge_weight_rejects_bad_input():
+    g, x = make_graph(0), torch.randn(10, 3)
+    with pytest.raises(ValueError, match="edge_weight needs reduce 'sum' or 'mean', but this SAGEConv has reduce='max'"):
+        SAGEConv(3, 2, reduce="max")(g, x, torch.ones(g.num_edges))
+    with pytest.raises(ValueError, match=r"edge_weight must have shape \[E=28\], got \(3,\)"):
+        SAGEConv(3, 2)(g, x, torch.ones(3))
+
+
+def test_sage_rejects_unknown_reduce():
+    with pytest.raises(ValueError, match="reduce must be one of .* got 'lstm'"):
+        SAGEConv(3, 2, reduce="lstm")
+
+
+def test_gin_rejects_unknown_reduce():
+    with pytest.raises(ValueError, match="reduce must be one of .* got 'add'"):
+        GINConv(nn.Linear(3, 2), reduce="add")
 
 
 def test_gat_rejects_zero_heads():
@@ -807,7 +834,7 @@ def _perm_cases() -> dict[str, Callable[[], nn.Module]]:
     return {
         "gcn": lambda: GCNConv(4, 3),
         "gcn_grow": lambda: GCNConv(4, 6),
-        **{f"sage_{a}": (lambda a=a: SAGEConv(4, 3, aggr=a)) for a in SAGE_AGGRS},
+        **{f"sage_{a}": (lambda a=a: SAGEConv(4, 3, reduce=a)) for a in SAGE_AGGRS},
         "gat": lambda: GATConv(4, 3, heads=2),
         "gat_mean": lambda: GATConv(4, 3, heads=2, concat=False),
         "gin": lambda: GINConv(nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3)), eps=0.3),
@@ -878,7 +905,7 @@ def _gradcheck_module(layer: nn.Module, g: Graph, x: Tensor, *extra: Tensor) -> 
 GRADCHECK_CASES = {
     "gcn": lambda: GCNConv(3, 2),
     "gcn_grow": lambda: GCNConv(3, 4),
-    **{f"sage_{a}_{fo}": (lambda a=a, fo=fo: SAGEConv(3, fo, aggr=a)) for a in SAGE_AGGRS for fo in (2, 4)},
+    **{f"sage_{a}_{fo}": (lambda a=a, fo=fo: SAGEConv(3, fo, reduce=a)) for a in SAGE_AGGRS for fo in (2, 4)},
     "gat_h1": lambda: GATConv(3, 2, dropout=0.0),
     "gat_h2_concat": lambda: GATConv(3, 2, heads=2, dropout=0.0),
     "gat_h2_mean": lambda: GATConv(3, 2, heads=2, concat=False, dropout=0.0),

@@ -85,7 +85,7 @@ def test_invariants_on_clusters(method):
 
 @pytest.mark.parametrize(
     "make_layer",
-    [lambda: SAGEConv(5, 3, aggr="mean"), lambda: SAGEConv(5, 3, aggr="max"),
+    [lambda: SAGEConv(5, 3, reduce="mean"), lambda: SAGEConv(5, 3, reduce="max"),
      lambda: GINConv(torch.nn.Linear(5, 3), train_eps=True), lambda: GATConv(5, 3, heads=2, add_self_loops=False)],
     ids=["sage-mean", "sage-max", "gin", "gat"],
 )

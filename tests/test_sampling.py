@@ -126,7 +126,7 @@ def test_sage_on_blocks_equals_full_graph_at_the_seeds(fanout, aggr):
     g = random_graph(150, 1200, seed=7)
     k = int(g.in_degrees().max()) if fanout == "max_degree" else -1
     x = torch.randn(150, 12, dtype=torch.float64)
-    layers = [SAGEConv(12, 16, aggr=aggr).double(), SAGEConv(16, 5, aggr=aggr).double()]
+    layers = [SAGEConv(12, 16, reduce=aggr).double(), SAGEConv(16, 5, reduce=aggr).double()]
     seeds = torch.tensor([0, 149, 42, 7, 88, 120])
     batch = NeighborSampler(g, [k, k]).sample(seeds, generator=0)
     full = _two_layer(layers, [g, g], x)[seeds]

@@ -2,13 +2,13 @@
 
 They run on the CPU in Triton's interpreter (``TRITON_INTERPRET=1``), so CI needs no GPU:
 every kernel equals the reference forward, and backward both through the public ops'
-autograd Functions (``_triton.use_for_cpu`` routes the dispatch table's CPU entries to the
+autograd Functions (``_dispatch.use_triton_for_cpu`` routes the dispatch table's CPU entries to the
 kernels) and through the fused attention's own backward. A subprocess compiles every
 kernel variant for sm_90 with Triton's real compiler, which also needs no GPU.
 
 The interpreter mode is fixed when triton is first imported. This module imports it with
 ``TRITON_INTERPRET=1`` and restores the variable at once, so no other module sees it; where
-triton was already imported compiled (gnnkit imports it at start-up on a CUDA machine),
+triton was already imported compiled (gnnkit imports it at the first op on a CUDA tensor),
 the module runs itself again in a fresh interpreter-mode process instead.
 
 Graphs are tiny (the interpreter runs every program in Python): 14 vertices with empty
@@ -211,7 +211,7 @@ def test_spmm_backward_through_ops_equals_reference(reduce, layout):
     x, w = randn(g.num_src_nodes, H, FEAT, dtype=f64), weight(g, H, f64)
     dy = randn(g.num_nodes, H, FEAT, dtype=f64, seed=2)
     xk, wk = leaf(x), leaf(w)
-    with T.use_for_cpu():
+    with _dispatch.use_triton_for_cpu():
         assert _dispatch.lookup("spmm", xk) is T.spmm
         out = ops.spmm(g, xk, wk, reduce)
         out.backward(dy)
@@ -262,7 +262,7 @@ def test_segment_reduce_equals_reference_forward_and_backward(reduce, layout):
     if arg is not None:
         assert torch.equal(arg, ref_arg)
     mk, mr = leaf(m), leaf(m)
-    with T.use_for_cpu():
+    with _dispatch.use_triton_for_cpu():
         ops.segment_reduce(g, mk, reduce).backward(dy)
     reference.segment_reduce(g, mr, reduce)[0].backward(dy)
     assert_close(mk.grad, mr.grad)
@@ -276,7 +276,7 @@ def test_sddmm_dot_equals_reference_forward_and_backward(graph, layout):
     assert_close(T.sddmm_dot(g, a, b), reference.sddmm_dot(g, a, b))
     dout = randn(g.num_edges, H, dtype=f64, seed=2)
     ak, bk, ar, br = leaf(a), leaf(b), leaf(a), leaf(b)
-    with T.use_for_cpu():
+    with _dispatch.use_triton_for_cpu():
         out = ops.sddmm(g, ak, bk)
         out.backward(dout)
     reference.sddmm_dot(g, ar, br).backward(dout)
@@ -302,7 +302,7 @@ def test_edge_softmax_equals_reference_forward_and_backward(graph, layout):
     assert_close(y, reference.segment_softmax(g, s))
     assert_close(T.segment_softmax_backward(g, y, grad), reference.segment_softmax_backward(g, y, grad))
     sk, sr = leaf(s), leaf(s)
-    with T.use_for_cpu():
+    with _dispatch.use_triton_for_cpu():
         ops.edge_softmax(g, sk).backward(grad)
     reference.segment_softmax(g, sr).backward(grad)
     assert_close(sk.grad, sr.grad)
@@ -376,7 +376,7 @@ def test_gat_attention_op_equals_the_unfused_composition(kernels):
     dout = randn(14, H, FEAT, dtype=f64, seed=3)
     leaves = [leaf(t) for t in (x, a_src, a_dst)]
     if kernels == "triton":
-        with T.use_for_cpu():
+        with _dispatch.use_triton_for_cpu():
             assert _dispatch.lookup("gat_forward", x) is T.gat_forward
             out = ops.gat_attention(g, *leaves, 0.2, 0.0)
             out.backward(dout)
@@ -442,7 +442,7 @@ def test_bad_dtypes_and_shapes_are_rejected():
 
 def test_use_for_cpu_restores_the_dispatch_table():
     before = dict(_dispatch.TABLE)
-    with T.use_for_cpu():
+    with _dispatch.use_triton_for_cpu():
         assert _dispatch.TABLE[("segment_softmax", "cpu")] is T.segment_softmax
     assert _dispatch.TABLE == before
 
@@ -453,10 +453,12 @@ COMPILED_CHECKS = textwrap.dedent("""
     import torch
     import gnnkit
     from gnnkit.ops import _dispatch
+    assert "triton" not in sys.modules, "import gnnkit imported triton; it must wait for the first CUDA op"
     if not torch.cuda.is_available():
-        assert "triton" not in sys.modules, "gnnkit imported triton on a machine without CUDA"
         assert _dispatch.TRITON_ERROR == "no CUDA device" and ("spmm", "cuda") not in _dispatch.TABLE
+        assert "triton" not in sys.modules, "gnnkit imported triton on a machine without CUDA"
     else:
+        assert _dispatch.HAS_TRITON, _dispatch.TRITON_ERROR
         assert _dispatch.TABLE[("spmm", "cuda")].__module__ == "gnnkit.ops._triton"
     from gnnkit.ops import _triton
     assert not _triton.INTERPRETED

@@ -5,19 +5,19 @@ LRU) with a per-vertex state, sparse neighbour attention and a dense transformer
 block, plus the adapters that plug them into a layer. Each block runs batched over
 all vertices (or edges) at once.
 """
+from .activations import ACTIVATIONS, activation_fn, make_activation
 from .adapters import ConcatEdgeFn, ConcatVertexFn, RecurrentVertexFn
 from .attention import NeighborAttention, TransformerBlock
 from .cnn import Conv1dEncoder, Conv2dEncoder
-from .mlp import ACTIVATIONS, MLP, make_activation
+from .mlp import MLP
 from .recurrent import LRU, GRUCell, LSTMCell, RecurrentCell, SequenceEncoder
-
-# last: the one block module that imports gnnkit.nn, whose MPNN and graph RNN import the blocks above
-from .source import SourceTransform  # noqa: E402  isort: skip
+from .source import SourceTransform
 
 __all__ = [
     "MLP",
     "ACTIVATIONS",
     "make_activation",
+    "activation_fn",
     "Conv1dEncoder",
     "Conv2dEncoder",
     "RecurrentCell",

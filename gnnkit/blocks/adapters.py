@@ -1,10 +1,11 @@
 r"""Thin adapters that turn a block into an edge function f or a vertex function g of :class:`~gnnkit.nn.GNNLayer`.
 
-``GNNLayer`` calls ``edge_fn(x_src [E, F], x_dst [E, F], e [E, D] | None) -> [E, M]`` and
+``GNNLayer`` calls ``edge_fn(x_src [E, F], x_dst [E, F], edge_weight [E, D] | None) -> [E, M]`` and
 ``vertex_fn(x [N, F], h [N, M]) -> [N, F']``; a block maps one tensor to one tensor. The
 adapters only concatenate, encode or unpack, so the block still runs once, batched over
 all edges or all vertices. The fused-path edge function
-:class:`~gnnkit.blocks.SourceTransform` lives in :mod:`gnnkit.blocks.source`.
+:class:`~gnnkit.blocks.SourceTransform` lives in :mod:`gnnkit.blocks.source` with its base
+:class:`~gnnkit.blocks.source.SourceEdgeFn`.
 """
 from __future__ import annotations
 
@@ -22,16 +23,16 @@ def _check_block(block: nn.Module, name: str = "block") -> None:
 
 
 class ConcatEdgeFn(nn.Module):
-    r"""Edge function :math:`m_e = \mathrm{block}([x_u \,\|\, x_v \,\|\, e_{uv}])` over all edges at once.
+    r"""Edge function :math:`m_e = \mathrm{block}([x_u \,\|\, x_v \,\|\, w_{uv}])` over all edges at once.
 
     Args:
         block: any module on the last axis, e.g. an :class:`~gnnkit.blocks.MLP` with
             ``in_features = F (+ F if use_dst) (+ D if use_edge)``.
         use_dst: include the destination feature :math:`x_v`.
-        use_edge: include the edge data :math:`e_{uv}` (``[E]`` is read as ``[E, 1]``).
+        use_edge: include the layer's ``edge_weight`` :math:`w_{uv}` (``[E]`` is read as ``[E, 1]``).
 
     Shape:
-        x_src, x_dst ``[E, F]``, e ``[E]``/``[E, D]`` → ``[E, M]``.
+        x_src, x_dst ``[E, F]``, edge_weight ``[E]``/``[E, D]`` → ``[E, M]``.
 
     Raises:
         ValueError: (in ``forward``) ``use_edge`` but the layer was called without edge data.
@@ -42,14 +43,14 @@ class ConcatEdgeFn(nn.Module):
         _check_block(block)
         self.block, self.use_dst, self.use_edge = block, use_dst, use_edge
 
-    def forward(self, x_src: Tensor, x_dst: Tensor, e: Tensor | None) -> Tensor:
+    def forward(self, x_src: Tensor, x_dst: Tensor, edge_weight: Tensor | None) -> Tensor:
         parts = [x_src]
         if self.use_dst:
             parts.append(x_dst)
         if self.use_edge:
-            if e is None:
-                raise ValueError("ConcatEdgeFn(use_edge=True) needs edge data: call the layer as layer(g, x, e)")
-            parts.append(e.unsqueeze(-1) if e.dim() == 1 else e)
+            if edge_weight is None:
+                raise ValueError("ConcatEdgeFn(use_edge=True) needs edge data: call the layer as layer(g, x, edge_weight)")
+            parts.append(edge_weight.unsqueeze(-1) if edge_weight.dim() == 1 else edge_weight)
         return self.block(torch.cat(parts, dim=-1))  # [E, M]
 
     def extra_repr(self) -> str:

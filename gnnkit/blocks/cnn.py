@@ -5,7 +5,8 @@ from typing import Sequence
 
 from torch import Tensor, nn
 
-from .mlp import _check_dropout, _check_positive, make_activation
+from .activations import make_activation
+from .mlp import _check_dropout, _check_positive
 
 __all__ = ["Conv1dEncoder", "Conv2dEncoder"]
 

@@ -1,34 +1,13 @@
 """Multi-layer perceptron, the default vertex function g and edge function f."""
 from __future__ import annotations
 
-from typing import Callable
-
 from torch import Tensor, nn
 
-__all__ = ["MLP", "ACTIVATIONS", "make_activation"]
+from .activations import make_activation
 
-ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU,
-    "gelu": nn.GELU,
-    "silu": nn.SiLU,
-    "elu": nn.ELU,
-    "tanh": nn.Tanh,
-    "sigmoid": nn.Sigmoid,
-    "leaky_relu": nn.LeakyReLU,
-    "identity": nn.Identity,
-}
+__all__ = ["MLP"]
+
 NORMS = (None, "batch", "layer")
-
-
-def make_activation(name: str) -> nn.Module:
-    """A fresh activation module for ``name`` (one of :data:`ACTIVATIONS`).
-
-    Raises:
-        ValueError: unknown name.
-    """
-    if name not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}, got {name!r}")
-    return ACTIVATIONS[name]()
 
 
 def _check_positive(**sizes: int) -> None:
@@ -57,7 +36,7 @@ class MLP(nn.Module):
         hidden_features: width of the hidden layers (unused when ``num_layers == 1``).
         out_features: ``F'``.
         num_layers: number of linear maps (depth), ``>= 1``.
-        activation: name from :data:`ACTIVATIONS` between layers.
+        activation: name from :data:`~gnnkit.blocks.ACTIVATIONS` between layers.
         dropout: dropout after each hidden activation.
         norm: ``None | "batch" | "layer"`` after each hidden linear map.
         bias: learn biases.

@@ -1,18 +1,56 @@
-r"""An edge function that applies a block to the source vertex, so GNNLayer can take its fused path.
+r"""Edge functions linear in the source feature, which let :class:`~gnnkit.nn.GNNLayer` take its fused path.
 
-Kept apart from :mod:`gnnkit.blocks.adapters` because it subclasses
-:class:`gnnkit.nn.message_passing.SourceEdgeFn`: of all the blocks, only this module
-imports :mod:`gnnkit.nn`, so :mod:`gnnkit.nn` modules can import the other blocks
-without an import cycle.
+:class:`SourceEdgeFn` is the protocol ``GNNLayer`` recognises (re-exported as
+``gnnkit.nn.SourceEdgeFn``); :class:`SourceTransform` applies any block to the source
+vertex. Both live here, below :mod:`gnnkit.nn`, because ``nn`` builds on the blocks and
+the blocks never import ``nn``.
 """
 from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..nn.message_passing import SourceEdgeFn
 from .adapters import _check_block
 
-__all__ = ["SourceTransform"]
+__all__ = ["SourceEdgeFn", "SourceTransform"]
+
+
+class SourceEdgeFn(nn.Module):
+    r"""An edge function linear in the source feature: :math:`m_e = w_e \, T(x_u)`.
+
+    ``T`` is :meth:`transform` (identity or a linear map) and :math:`w_e` an optional
+    scalar (or per-head) weight taken from the layer's ``edge_weight``. Because
+    ``T`` acts on vertices, the aggregation of all messages is one sparse product
+    :math:`\gamma(A\,T(X))` — :class:`GNNLayer` takes that fused path for these.
+    """
+
+    use_edge_weight: bool = False
+
+    def transform(self, x: Tensor) -> Tensor:  # [N, F] -> [N, M]
+        return x
+
+    def edge_weight(self, edge_weight: Tensor | None) -> Tensor | None:
+        """The weights the messages are scaled by: ``edge_weight`` if :attr:`use_edge_weight`, else None."""
+        if not self.use_edge_weight:
+            return None
+        if edge_weight is None:
+            raise ValueError(f"{type(self).__name__} uses edge weights, but the layer was called with edge_weight=None")
+        return edge_weight
+
+    def forward(self, x_src: Tensor, x_dst: Tensor, edge_weight: Tensor | None) -> Tensor:  # [E, M]
+        m = self.transform(x_src)
+        w = self.edge_weight(edge_weight)
+        if w is None:
+            return m
+        if w.dim() == 1:
+            return m * w.view(-1, *([1] * (m.dim() - 1)))  # [E] -> [E, 1(, 1)]
+        if m.dim() == 2:  # no head axis: only a shared [E, 1] weight fits, as in ops.spmm
+            if w.shape[1:] != (1,):
+                raise ValueError(
+                    f"edge weights for [E, M] messages must have shape [E] or [E, 1], got {tuple(w.shape)}; "
+                    f"per-head weights [E, H] need [N, H, F] node features"
+                )
+            return m * w  # [E, M] * [E, 1]
+        return m * w.unsqueeze(-1)  # [E, H, M] * [E, H or 1, 1]
 
 
 class SourceTransform(SourceEdgeFn):
@@ -25,7 +63,7 @@ class SourceTransform(SourceEdgeFn):
 
     Args:
         block: maps vertex features ``[N, ...]`` to ``[N, M]`` (or ``[N, H, M]``).
-        use_edge_weight: scale each message by the layer's scalar edge data ``e [E]``.
+        use_edge_weight: scale each message by the layer's scalar ``edge_weight [E]``.
 
     Shape:
         x ``[N, ...]`` → messages aggregated to ``[N, M]``.

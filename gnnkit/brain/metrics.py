@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from ..graph import Graph
+from ..scale.clustering import label_propagation  # re-exported: the one implementation
 from ._validate import (
     as_edge_tensor,
     as_positions,
@@ -361,47 +362,6 @@ def modularity(
     if directed:
         return float((inside / total).sum() - resolution * (out_c * in_c).sum() / total**2)
     return float((inside / total).sum() - resolution * (((out_c + in_c) / (2 * total)) ** 2).sum())
-
-
-def label_propagation(graph: Graph, weight: Tensor | None = None, *, seed: int = 0, max_iter: int = 100) -> Tensor:
-    """Communities by semi-synchronous label propagation on the undirected view (any size).
-
-    Every neuron starts in its own community. Each round a random half of the neurons takes
-    the label with the largest total edge weight among its neighbours (ties broken at
-    random); updating half at a time avoids the two-label oscillation of synchronous
-    updates. Stops when a full round changes nothing, or after ``max_iter`` rounds. One
-    round is a sort of the ``E`` (neuron, label) pairs: :math:`O(E \\log E)`.
-
-    Returns:
-        ``[N]`` int64 labels ``0..K-1``.
-    """
-    check_graph(graph)
-    n = graph.num_nodes
-    rng = rng_from(seed)
-    w = np.ones(graph.num_edges) if weight is None else np.abs(
-        as_edge_tensor(weight, graph.num_edges, "weight").detach().cpu().double().numpy())
-    src, dst = graph.src.cpu().numpy(), graph.dst.cpu().numpy()
-    keep = src != dst
-    u = np.concatenate([src[keep], dst[keep]]).astype(np.int64)
-    v = np.concatenate([dst[keep], src[keep]]).astype(np.int64)
-    ww = np.concatenate([w[keep], w[keep]])
-    lab = np.arange(n, dtype=np.int64)
-    for _ in range(max_iter):  # rounds, each vectorised over all edges
-        key = v * n + lab[u]  # (neuron, neighbour label)
-        uniq, inv = np.unique(key, return_inverse=True)
-        score = np.bincount(inv, weights=ww)
-        node, cand = uniq // n, uniq % n
-        order = np.lexsort((rng.random(uniq.size), -score, node))  # per neuron: best score, random tie-break
-        first = np.ones(order.size, dtype=bool)
-        first[1:] = node[order[1:]] != node[order[:-1]]
-        best_node, best_label = node[order[first]], cand[order[first]]
-        changed = best_label != lab[best_node]
-        if not changed.any():  # every neuron already holds a best label: converged
-            break
-        update = rng.random(best_node.size) < 0.5
-        lab[best_node[update]] = best_label[update]
-    _, lab = np.unique(lab, return_inverse=True)
-    return torch.from_numpy(lab.astype(np.int64))
 
 
 def _to_networkx_undirected(graph: Graph, weight: np.ndarray):

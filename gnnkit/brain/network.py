@@ -15,26 +15,17 @@ import torch
 from torch import Tensor, nn
 
 from .. import ops
+from .._deprecated import deprecated_names
+from ..blocks.activations import ACTIVATIONS, activation_fn
 from ..graph import Graph
+from ..nn.neurons import check_node_ids
 from ._validate import check_graph, check_int, check_positive, check_probability
 
-__all__ = ["SpatialRNN", "RNN_ACTIVATIONS"]
-
-RNN_ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid}
+__all__ = ["SpatialRNN"]
 
 
 def _node_ids(value: Tensor | Sequence[int] | None, n: int, name: str) -> Tensor:
-    if value is None:
-        return torch.arange(n)
-    ids = torch.as_tensor(value).cpu()
-    if ids.dim() != 1 or ids.is_floating_point() or ids.dtype == torch.bool or ids.numel() == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D sequence of integer neuron ids, got {ids.dtype} {tuple(ids.shape)}")
-    ids = ids.to(torch.int64)
-    if int(ids.min()) < 0 or int(ids.max()) >= n:
-        raise ValueError(f"{name} must lie in [0, num_nodes={n}), got ids in [{int(ids.min())}, {int(ids.max())}]")
-    if torch.unique(ids).numel() != ids.numel():
-        raise ValueError(f"{name} must not repeat a neuron")
-    return ids
+    return torch.arange(n) if value is None else check_node_ids(value, n, name)  # None: every neuron
 
 
 class SpatialRNN(nn.Module):
@@ -49,7 +40,7 @@ class SpatialRNN(nn.Module):
         out_features: ``F_out``, readout size.
         input_nodes: neurons that receive the input (default: all).
         output_nodes: neurons the readout sees (default: all).
-        activation: ``"tanh" | "relu" | "sigmoid"``.
+        activation: a name from :data:`gnnkit.blocks.ACTIVATIONS` (default tanh).
         alpha: leak :math:`\alpha \in (0, 1]` (1: no memory beyond the synapses).
         gain: recurrent weights start :math:`\mathcal N(0, g^2/k_{in})` with :math:`k_{in}` the in-degree.
         weight: optional initial ``[E]`` synapse weights.
@@ -82,8 +73,7 @@ class SpatialRNN(nn.Module):
         n = graph.num_nodes
         self.in_features = check_int(in_features, "in_features", minimum=1)
         self.out_features = check_int(out_features, "out_features", minimum=1)
-        if activation not in RNN_ACTIVATIONS:
-            raise ValueError(f"activation must be one of {tuple(RNN_ACTIVATIONS)}, got {activation!r}")
+        activation_fn(activation)  # raises ValueError naming the choices
         alpha = check_probability(alpha, "alpha")
         if alpha == 0:
             raise ValueError("alpha must lie in (0, 1] (alpha = 0 never updates the state), got 0")
@@ -137,7 +127,7 @@ class SpatialRNN(nn.Module):
             state = self.initial_state(batch).to(xs.device)
         elif state.shape != (self.num_nodes, batch):
             raise ValueError(f"state must have shape [N, B] = [{self.num_nodes}, {batch}], got {tuple(state.shape)}")
-        phi = RNN_ACTIVATIONS[self.activation]
+        phi = activation_fn(self.activation)
         drive = torch.einsum("if,tbf->tib", self.input_weight, xs)  # [T, n_in, B]
         bias = self.bias.unsqueeze(1)  # [N, 1]
         ys, states = [], []
@@ -158,3 +148,9 @@ class SpatialRNN(nn.Module):
         return (f"num_nodes={self.num_nodes}, num_synapses={self.graph.num_edges}, in_features={self.in_features}, "
                 f"out_features={self.out_features}, inputs={self.input_nodes.numel()}, "
                 f"outputs={self.output_nodes.numel()}, activation={self.activation!r}, alpha={self.alpha}")
+
+
+# the old per-module table was a name -> function dict: serve that view of the one table
+__getattr__ = deprecated_names(__name__, {
+    "RNN_ACTIVATIONS": ("gnnkit.blocks.ACTIVATIONS or gnnkit.blocks.activation_fn", lambda: {k: activation_fn(k) for k in ACTIVATIONS}),
+})

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from ..graph import Graph
+from .evaluator import ogb_evaluator
 
 __all__ = ["Dataset", "TASKS", "SPLITS", "index_to_mask", "split_graphs"]
 
@@ -174,8 +175,6 @@ class Dataset:
             ValueError: no metric for this dataset, a link task, an unknown split or a wrong shape.
             ImportError: ogb is not installed.
         """
-        from .ogb import ogb_evaluator
-
         if self.eval_metric is None or self.task == "link":
             raise ValueError(f"dataset {self.name!r} (task {self.task!r}) has no OGB metric for evaluate(); "
                              f"link datasets: ogb_evaluator(name).eval({{'y_pred_pos', 'y_pred_neg'}})")

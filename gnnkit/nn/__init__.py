@@ -1,9 +1,10 @@
 """Layers: the generic :class:`GNNLayer` and the standard convolutions built on the sparse ops."""
+from .._deprecated import deprecated_names
 from .gat import GATConv
 from .gcn import GCNConv
 from .gin import GINConv
 from .message_passing import (
-    AGGREGATORS,
+    LAYER_REDUCES,
     ConcatVertex,
     CopySource,
     DeepSetsAggregation,
@@ -31,7 +32,7 @@ __all__ = [
     "DeepSetsAggregation",
     "LSTMAggregation",
     "ConcatVertex",
-    "AGGREGATORS",
+    "LAYER_REDUCES",
     "GCNConv",
     "SAGEConv",
     "GATConv",
@@ -50,3 +51,6 @@ __all__ = [
     "AttentionReadout",
     "pooling_graph",
 ]
+
+
+__getattr__ = deprecated_names(__name__, {"AGGREGATORS": ("gnnkit.nn.LAYER_REDUCES", lambda: LAYER_REDUCES)})

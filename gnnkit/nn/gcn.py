@@ -54,11 +54,27 @@ class GCNConv(nn.Module):
                 g, w = g.add_self_loops(w, only_missing=True)
         if self.normalize:
             w = ops.gcn_norm(g, w, dtype=x.dtype)
+        return self.propagate(g, x, w)
+
+    def propagate(self, g: Graph, x: Tensor, edge_weight: Tensor | None) -> Tensor:
+        r""":math:`X' = A_w X W + b` with the final edge weights: the layer after its loops and norm.
+
+        ``forward`` calls it with :math:`\hat A` and the symmetric norm. Partition-parallel
+        training calls it on a part's bipartite block with weights normalised by the whole
+        graph's degrees, which ``forward`` cannot compute from the block.
+
+        Args:
+            g: the graph (bipartite allowed: x holds its ``num_src_nodes`` sources).
+            x: source features. edge_weight: ``[E]`` weights, or None for 1.
+
+        Shape:
+            x ``[num_src_nodes, F]``, edge_weight ``[E]`` → ``[num_nodes, F']``.
+        """
         # multiply by W first when it shrinks the features: the sparse product then moves fewer bytes
         if self.out_features <= self.in_features:
-            out = ops.spmm(g, self.lin(x), w)
+            out = ops.spmm(g, self.lin(x), edge_weight)
             return out if self.bias is None else out + self.bias
-        return F.linear(ops.spmm(g, x, w), self.lin.weight, self.bias)  # bias fused into addmm
+        return F.linear(ops.spmm(g, x, edge_weight), self.lin.weight, self.bias)  # bias fused into addmm
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, {self.out_features}, add_self_loops={self.add_self_loops}, normalize={self.normalize}"

@@ -5,6 +5,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import ops
+from .._deprecated import renamed_keyword
 from ..graph import Graph
 from ._bipartite import NodeInput, split_input
 
@@ -17,18 +18,21 @@ class GINConv(nn.Module):
     Args:
         nn: the vertex MLP ``[N, F] -> [N, F']``.
         eps: initial :math:`\epsilon`. train_eps: learn it.
-        aggr: ``"sum"`` (the injective choice) or ``"mean" | "max" | "min"``.
+        reduce: ``"sum"`` (the injective choice) or ``"mean" | "max" | "min"``.
+        aggr: deprecated name of ``reduce``.
 
     Shape:
         x ``[N, F]`` → ``[N, F']``; on a bipartite block the destinations are the first
         ``num_nodes`` rows of x; a pair ``(x_src, x_dst)`` gives the two vertex sets apart.
     """
 
-    def __init__(self, nn: nn.Module, eps: float = 0.0, train_eps: bool = False, aggr: str = "sum"):
+    def __init__(self, nn: nn.Module, eps: float = 0.0, train_eps: bool = False, reduce: str = "sum", *,
+                 aggr: str | None = None):
         super().__init__()
-        if aggr not in ops.REDUCES:
-            raise ValueError(f"aggr must be one of {ops.REDUCES}, got {aggr!r}")
-        self.nn, self.aggr, self.initial_eps = nn, aggr, eps
+        reduce = renamed_keyword("GINConv", "aggr", "reduce", aggr, reduce, "sum")
+        if reduce not in ops.REDUCES:
+            raise ValueError(f"reduce must be one of {ops.REDUCES}, got {reduce!r}")
+        self.nn, self.reduce, self.initial_eps = nn, reduce, eps
         if train_eps:
             self.eps = torch.nn.Parameter(torch.tensor(float(eps)))
         else:
@@ -42,7 +46,7 @@ class GINConv(nn.Module):
 
     def forward(self, g: Graph, x: NodeInput) -> Tensor:
         x_src, x_dst, _ = split_input(g, x)  # [S, F], [N, F]
-        return self.nn((1 + self.eps) * x_dst + ops.spmm(g, x_src, reduce=self.aggr))
+        return self.nn((1 + self.eps) * x_dst + ops.spmm(g, x_src, reduce=self.reduce))
 
     def extra_repr(self) -> str:
-        return f"aggr={self.aggr!r}"
+        return f"reduce={self.reduce!r}"

@@ -18,7 +18,8 @@ import torch
 from torch import Tensor, nn
 
 from .. import ops
-from ..blocks.mlp import _check_positive, make_activation
+from ..blocks.activations import make_activation
+from ..blocks.mlp import _check_positive
 from ..blocks.recurrent import gru_update, lstm_update
 from ..graph import Graph
 

@@ -1,4 +1,4 @@
-r"""The generic layer: edge function f, aggregator γ, vertex function g, as explicit arguments."""
+r"""The generic layer: edge function f, reduction γ, vertex function g, as explicit arguments."""
 from __future__ import annotations
 
 from typing import Callable, Union
@@ -7,6 +7,8 @@ import torch
 from torch import Tensor, nn
 
 from .. import ops
+from .._deprecated import deprecated_names, renamed_keyword
+from ..blocks.source import SourceEdgeFn
 from ..graph import Graph
 
 __all__ = [
@@ -19,55 +21,17 @@ __all__ = [
     "DeepSetsAggregation",
     "LSTMAggregation",
     "ConcatVertex",
-    "AGGREGATORS",
+    "LAYER_REDUCES",
 ]
 
-AGGREGATORS = ("sum", "mean", "max", "min", "softmax")
+LAYER_REDUCES = ops.REDUCES + ("softmax",)  # the string choices of GNNLayer's reduce
 
 EdgeFn = Union[nn.Module, Callable[[Tensor, Tensor, "Tensor | None"], Tensor]]
-Aggregator = Union[str, nn.Module, Callable[[Graph, Tensor], Tensor]]
+Reduce = Union[str, nn.Module, Callable[[Graph, Tensor], Tensor]]
 VertexFn = Union[nn.Module, Callable[[Tensor, Tensor], Tensor], None]
 
 
 # ------------------------------------------------------------ edge functions
-class SourceEdgeFn(nn.Module):
-    r"""An edge function linear in the source feature: :math:`m_e = w_e \, T(x_u)`.
-
-    ``T`` is :meth:`transform` (identity or a linear map) and :math:`w_e` an optional
-    scalar (or per-head) edge weight taken from the layer's edge data ``e``. Because
-    ``T`` acts on vertices, the aggregation of all messages is one sparse product
-    :math:`\gamma(A\,T(X))` — :class:`GNNLayer` takes that fused path for these.
-    """
-
-    use_edge_weight: bool = False
-
-    def transform(self, x: Tensor) -> Tensor:  # [N, F] -> [N, M]
-        return x
-
-    def edge_weight(self, e: Tensor | None) -> Tensor | None:
-        if not self.use_edge_weight:
-            return None
-        if e is None:
-            raise ValueError(f"{type(self).__name__} uses edge weights, but the layer was called with e=None")
-        return e
-
-    def forward(self, x_src: Tensor, x_dst: Tensor, e: Tensor | None) -> Tensor:  # [E, M]
-        m = self.transform(x_src)
-        w = self.edge_weight(e)
-        if w is None:
-            return m
-        if w.dim() == 1:
-            return m * w.view(-1, *([1] * (m.dim() - 1)))  # [E] -> [E, 1(, 1)]
-        if m.dim() == 2:  # no head axis: only a shared [E, 1] weight fits, as in ops.spmm
-            if w.shape[1:] != (1,):
-                raise ValueError(
-                    f"edge weights for [E, M] messages must have shape [E] or [E, 1], got {tuple(w.shape)}; "
-                    f"per-head weights [E, H] need [N, H, F] node features"
-                )
-            return m * w  # [E, M] * [E, 1]
-        return m * w.unsqueeze(-1)  # [E, H, M] * [E, H or 1, 1]
-
-
 class CopySource(SourceEdgeFn):
     """:math:`m_e = x_u` (identity edge function)."""
 
@@ -177,53 +141,75 @@ class ConcatVertex(nn.Module):
 
 
 # -------------------------------------------------------------------- layer
-class GNNLayer(nn.Module):
-    r"""Generic edge-function / aggregator / vertex-function layer.
+def _rename_aggregator_keys(state_dict: dict, prefix: str, *args) -> None:
+    # state dicts saved before the rename hold a module reduce's tensors under "aggregator."
+    old = prefix + "aggregator."
+    for key in [k for k in state_dict if k.startswith(old)]:
+        state_dict[prefix + "reduce." + key[len(old):]] = state_dict.pop(key)
 
-    .. math:: x'_v = g\big(x_v,\ \gamma(\{ f(x_u, x_v, e_{uv}) : (u, v) \in E \})\big)
+
+class GNNLayer(nn.Module):
+    r"""Generic edge-function / reduce / vertex-function layer.
+
+    .. math:: x'_v = g\big(x_v,\ \gamma(\{ f(x_u, x_v, w_{uv}) : (u, v) \in E \})\big)
 
     Args:
-        edge_fn: ``(x_src [E, F], x_dst [E, F], e [E, ...] | None) -> [E, M]``. A
+        edge_fn: ``(x_src [E, F], x_dst [E, F], edge_weight [E, ...] | None) -> [E, M]``. A
             :class:`SourceEdgeFn` (:class:`CopySource`, :class:`EdgeWeighted`,
             :class:`LinearSource`) is linear in the source feature, which lets the
             layer skip the per-edge messages (see ``forward``).
-        aggregator: ``"sum" | "mean" | "max" | "min" | "softmax"`` or a module/callable
-            ``(g, m [E, M]) -> [N, M]`` such as :class:`DeepSetsAggregation` or
-            :class:`LSTMAggregation`. With a string aggregator a vertex with no in-edges
-            aggregates to 0; a module decides for itself (Deep Sets gives ``rho(0)``).
+        reduce: :math:`\gamma`, one of :data:`LAYER_REDUCES` (``"sum" | "mean" | "max" | "min" |
+            "softmax"``) or a module/callable ``(g, m [E, M]) -> [N, M]`` such as
+            :class:`DeepSetsAggregation` or :class:`LSTMAggregation`. With a string a vertex
+            with no in-edges reduces to 0; a module decides for itself (Deep Sets gives ``rho(0)``).
         vertex_fn: ``(x [N, F], h [N, M]) -> [N, F_out]``, or ``None`` to return ``h``.
         fuse: allow the fused path (set False to force per-edge messages, e.g. in tests).
+        aggregator: deprecated name of ``reduce``.
 
     Shape:
-        x ``[N, F]``; e ``[E]``/``[E, D]`` or None → ``[N, F_out]``.
+        x ``[N, F]``; edge_weight ``[E]``/``[E, D]`` or None → ``[N, F_out]``.
+
+    Raises:
+        TypeError: a non-callable ``edge_fn``/``vertex_fn``/``reduce``, or no ``reduce``.
+        ValueError: an unknown ``reduce`` string.
     """
 
-    def __init__(self, edge_fn: EdgeFn, aggregator: Aggregator, vertex_fn: VertexFn = None, fuse: bool = True):
+    def __init__(self, edge_fn: EdgeFn, reduce: Reduce | None = None, vertex_fn: VertexFn = None, fuse: bool = True,
+                 *, aggregator: Reduce | None = None):
         super().__init__()
+        reduce = renamed_keyword("GNNLayer", "aggregator", "reduce", aggregator, reduce, None)
         if not callable(edge_fn):
             raise TypeError(f"edge_fn must be an nn.Module or callable, got {type(edge_fn).__name__}")
-        if isinstance(aggregator, str):
-            if aggregator not in AGGREGATORS:
-                raise ValueError(f"aggregator must be one of {AGGREGATORS} or a module, got {aggregator!r}")
-            if aggregator == "softmax":
-                aggregator = SoftmaxAggregation()
-        elif not callable(aggregator):
-            raise TypeError(f"aggregator must be a string or a module/callable (g, m) -> h, got {type(aggregator).__name__}")
+        if reduce is None:
+            raise TypeError("GNNLayer needs reduce: one of LAYER_REDUCES or a module/callable (g, m) -> h")
+        if isinstance(reduce, str):
+            if reduce not in LAYER_REDUCES:
+                raise ValueError(f"reduce must be one of {LAYER_REDUCES} or a module, got {reduce!r}")
+            if reduce == "softmax":
+                reduce = SoftmaxAggregation()
+        elif not callable(reduce):
+            raise TypeError(f"reduce must be a string or a module/callable (g, m) -> h, got {type(reduce).__name__}")
         if vertex_fn is not None and not callable(vertex_fn):
             raise TypeError(f"vertex_fn must be an nn.Module, a callable or None, got {type(vertex_fn).__name__}")
-        self.edge_fn, self.aggregator, self.vertex_fn, self.fuse = edge_fn, aggregator, vertex_fn, fuse
+        self.edge_fn, self.reduce, self.vertex_fn, self.fuse = edge_fn, reduce, vertex_fn, fuse
+        self._register_load_state_dict_pre_hook(_rename_aggregator_keys)
 
-    def forward(self, g: Graph, x: Tensor, e: Tensor | None = None) -> Tensor:
-        if self.fuse and isinstance(self.edge_fn, SourceEdgeFn) and isinstance(self.aggregator, str):
+    def forward(self, g: Graph, x: Tensor, edge_weight: Tensor | None = None, *, e: Tensor | None = None) -> Tensor:
+        """Messages, reduction and vertex update; ``e`` is the deprecated name of ``edge_weight``."""
+        edge_weight = renamed_keyword("GNNLayer.forward", "e", "edge_weight", e, edge_weight, None)
+        if self.fuse and isinstance(self.edge_fn, SourceEdgeFn) and isinstance(self.reduce, str):
             # fused: gamma(A T(X)) as one sparse product, no [E, M] message tensor
-            h = ops.spmm(g, self.edge_fn.transform(x), self.edge_fn.edge_weight(e), self.aggregator)  # [N, M]
+            h = ops.spmm(g, self.edge_fn.transform(x), self.edge_fn.edge_weight(edge_weight), self.reduce)  # [N, M]
         else:
-            m = self.edge_fn(ops.gather(g, x, "src"), ops.gather(g, x, "dst"), e)  # [E, M]
-            if isinstance(self.aggregator, str):
-                h = ops.segment_reduce(g, m, self.aggregator)  # [N, M]
+            m = self.edge_fn(ops.gather(g, x, "src"), ops.gather(g, x, "dst"), edge_weight)  # [E, M]
+            if isinstance(self.reduce, str):
+                h = ops.segment_reduce(g, m, self.reduce)  # [N, M]
             else:
-                h = self.aggregator(g, m)  # [N, M]
+                h = self.reduce(g, m)  # [N, M]
         return h if self.vertex_fn is None else self.vertex_fn(x, h)
 
     def extra_repr(self) -> str:
         return f"fuse={self.fuse}"
+
+
+__getattr__ = deprecated_names(__name__, {"AGGREGATORS": ("gnnkit.nn.LAYER_REDUCES", lambda: LAYER_REDUCES)})

@@ -16,47 +16,25 @@ on the reversed graph and :math:`\partial E / \partial w_{s \to t} = \delta_t a_
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import ops
+from .._deprecated import deprecated_names
+from ..blocks.activations import ACTIVATIONS, activation_fn, make_activation
 from ..graph import Graph
 
-__all__ = ["NeuronGraph", "NEURON_ACTIVATIONS", "MODES"]
+__all__ = ["NeuronGraph", "MODES"]
 
-NEURON_ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
-    "identity": lambda z: z,
-    "relu": torch.relu,
-    "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh,
-    "gelu": F.gelu,
-    "elu": F.elu,
-    "silu": F.silu,
-    "leaky_relu": F.leaky_relu,
-    "softplus": F.softplus,
-}
 MODES = ("feedforward", "recurrent")
-
-# nn.Sequential modules <-> activation names; only the default settings match the functions above
-_MODULES: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU,
-    "sigmoid": nn.Sigmoid,
-    "tanh": nn.Tanh,
-    "gelu": nn.GELU,
-    "elu": nn.ELU,
-    "silu": nn.SiLU,
-    "leaky_relu": nn.LeakyReLU,
-    "softplus": nn.Softplus,
-}
 
 
 def _activation_name(module: nn.Module, index: int) -> str:
     if isinstance(module, nn.Identity):
         return "identity"
-    for name, cls in _MODULES.items():
+    for name, cls in ACTIVATIONS.items():
         if type(module) is cls:
             default = cls()
             for attr in ("approximate", "alpha", "negative_slope", "beta", "threshold"):
@@ -68,16 +46,25 @@ def _activation_name(module: nn.Module, index: int) -> str:
             return name
     raise TypeError(
         f"sequential[{index}] is a {type(module).__name__}; from_sequential takes nn.Linear layers, each optionally "
-        f"followed by one of {('Identity',) + tuple(c.__name__ for c in _MODULES.values())}"
+        f"followed by one of {tuple(c.__name__ for c in ACTIVATIONS.values())}"
     )
 
 
-def _node_ids(value: Tensor | Sequence[int], n: int, name: str) -> Tensor:
-    ids = torch.as_tensor(value).cpu()  # checked and indexed on the CPU; buffers move to the graph later
-    if ids.dim() != 1 or ids.is_floating_point() or ids.dtype == torch.bool:
-        raise ValueError(f"{name} must be a 1-D sequence of integer neuron ids, got {ids.dtype} {tuple(ids.shape)}")
-    if ids.numel() == 0:
-        raise ValueError(f"{name} must name at least one neuron, got none")
+def check_node_ids(value: Tensor | Sequence[int], n: int, name: str) -> Tensor:
+    """``value`` as distinct int64 neuron ids in ``[0, n)``, on the CPU (also used by :class:`gnnkit.brain.SpatialRNN`).
+
+    Args:
+        value: the ids. n: the number of neurons. name: the argument's name, for messages.
+
+    Returns:
+        ``[K]`` int64 on the CPU (checked and indexed there; buffers move to the graph later).
+
+    Raises:
+        ValueError: not a non-empty 1-D integer sequence, an id out of range, or a repeated id.
+    """
+    ids = torch.as_tensor(value).cpu()
+    if ids.dim() != 1 or ids.is_floating_point() or ids.dtype == torch.bool or ids.numel() == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D sequence of integer neuron ids, got {ids.dtype} {tuple(ids.shape)}")
     ids = ids.to(torch.int64)
     if int(ids.min()) < 0 or int(ids.max()) >= n:
         raise ValueError(f"{name} must lie in [0, num_nodes={n}), got ids in [{int(ids.min())}, {int(ids.max())}]")
@@ -141,7 +128,7 @@ class NeuronGraph(nn.Module):
         graph: the synapses ``src -> dst`` over ``N`` neurons (one vertex set).
         input_nodes: ids of the input neurons, in the order of the input's columns.
         output_nodes: ids of the output neurons, in the order of the output's columns.
-        activation: one name from :data:`NEURON_ACTIVATIONS` for every neuron, or a
+        activation: one name from :data:`gnnkit.blocks.ACTIVATIONS` for every neuron, or a
             sequence of ``N`` names (one per neuron; entries of input neurons are ignored).
         bias: learn a bias per neuron (``bias[v]`` of an input neuron is unused).
         mode: ``"feedforward" | "recurrent"``.
@@ -176,14 +163,13 @@ class NeuronGraph(nn.Module):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         n = graph.num_nodes
-        inputs = _node_ids(input_nodes, n, "input_nodes")
-        outputs = _node_ids(output_nodes, n, "output_nodes")
+        inputs = check_node_ids(input_nodes, n, "input_nodes")
+        outputs = check_node_ids(output_nodes, n, "output_nodes")
         names = [activation] * n if isinstance(activation, str) else list(activation)
         if len(names) != n:
             raise ValueError(f"activation must be one name or a sequence of num_nodes = {n} names, got {len(names)} names")
         for name in set(names):
-            if name not in NEURON_ACTIVATIONS:
-                raise ValueError(f"activation must be one of {tuple(NEURON_ACTIVATIONS)}, got {name!r}")
+            activation_fn(name)  # raises ValueError naming the choices
         is_input = torch.zeros(n, dtype=torch.bool)
         is_input[inputs] = True
         if graph.num_edges and bool(is_input[graph.dst.cpu()].any()):
@@ -268,10 +254,10 @@ class NeuronGraph(nn.Module):
 
     def _activate(self, z: Tensor, codes: Tensor, kinds: list[int]) -> Tensor:
         if len(kinds) == 1:
-            return NEURON_ACTIVATIONS[self.activation_names[kinds[0]]](z)
+            return activation_fn(self.activation_names[kinds[0]])(z)
         out = z
         for k in kinds:  # a loop over activation kinds (a handful), not over neurons
-            out = torch.where((codes == k).unsqueeze(1), NEURON_ACTIVATIONS[self.activation_names[k]](z), out)
+            out = torch.where((codes == k).unsqueeze(1), activation_fn(self.activation_names[k])(z), out)
         return out
 
     def _check_input(self, x: Tensor, what: str, dims: int) -> None:
@@ -457,10 +443,16 @@ class NeuronGraph(nn.Module):
             modules.append(lin)
             name = self.activation_names[kinds[0]]
             if name != "identity":
-                modules.append(_MODULES[name]())
+                modules.append(make_activation(name))
         return nn.Sequential(*modules)
 
     def extra_repr(self) -> str:
         levels = f", levels={self.num_levels}" if self.mode == "feedforward" else ""
         return (f"num_nodes={self.num_nodes}, num_synapses={self.graph.num_edges}, inputs={self.input_nodes.numel()}, "
                 f"outputs={self.output_nodes.numel()}, mode={self.mode!r}{levels}, bias={self.bias is not None}")
+
+
+# the old per-module table was a name -> function dict: serve that view of the one table
+__getattr__ = deprecated_names(__name__, {
+    "NEURON_ACTIVATIONS": ("gnnkit.blocks.ACTIVATIONS or gnnkit.blocks.activation_fn", lambda: {k: activation_fn(k) for k in ACTIVATIONS}),
+})

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import ops
+from .._deprecated import renamed_keyword
 from ..graph import Graph
 from ._bipartite import NodeInput, split_input
 from ._dense import multi_linear
@@ -22,7 +23,8 @@ class SAGEConv(nn.Module):
 
     Args:
         in_features, out_features: sizes.
-        aggr: ``"mean" | "sum" | "max" | "min"``.
+        reduce: ``"mean" | "sum" | "max" | "min"``: :math:`\gamma`.
+        aggr: deprecated name of ``reduce``.
         root_weight: add :math:`W_1 x_v`.
         normalize: L2-normalise the output rows.
         bias: learn a bias (on ``lin_l``).
@@ -35,11 +37,13 @@ class SAGEConv(nn.Module):
         relation between two node types (``HeteroConv``).
     """
 
-    def __init__(self, in_features: int, out_features: int, aggr: str = "mean", root_weight: bool = True, normalize: bool = False, bias: bool = True):
+    def __init__(self, in_features: int, out_features: int, reduce: str = "mean", root_weight: bool = True,
+                 normalize: bool = False, bias: bool = True, *, aggr: str | None = None):
         super().__init__()
-        if aggr not in ops.REDUCES:
-            raise ValueError(f"aggr must be one of {ops.REDUCES}, got {aggr!r}")
-        self.in_features, self.out_features, self.aggr = in_features, out_features, aggr
+        reduce = renamed_keyword("SAGEConv", "aggr", "reduce", aggr, reduce, "mean")
+        if reduce not in ops.REDUCES:
+            raise ValueError(f"reduce must be one of {ops.REDUCES}, got {reduce!r}")
+        self.in_features, self.out_features, self.reduce = in_features, out_features, reduce
         self.root_weight, self.normalize = root_weight, normalize
         self.lin_l = nn.Linear(in_features, out_features, bias=bias)
         self.lin_r = nn.Linear(in_features, out_features, bias=False) if root_weight else None
@@ -50,10 +54,30 @@ class SAGEConv(nn.Module):
         if self.lin_r is not None:
             self.lin_r.reset_parameters()
 
-    def forward(self, g: Graph, x: NodeInput) -> Tensor:
+    def forward(self, g: Graph, x: NodeInput, edge_weight: Tensor | None = None) -> Tensor:
+        r"""Apply the layer; ``edge_weight [E]`` weights the neighbours (reduce ``"sum"`` or ``"mean"`` only).
+
+        With weights, ``"sum"`` is :math:`\sum_u w_{uv} x_u` and ``"mean"`` the weighted mean
+        :math:`\sum_u w_{uv} x_u / \sum_u w_{uv}` (0 for a vertex whose weights sum to 0).
+
+        Raises:
+            ValueError: ``edge_weight`` with reduce max/min, or not of shape ``[E]``.
+        """
         x_src, x_dst, pair = split_input(g, x)  # [S, F], [N_dst, F]
+        reduce, w = self.reduce, None
+        if edge_weight is not None:
+            if reduce not in ("sum", "mean"):
+                raise ValueError(f"edge_weight needs reduce 'sum' or 'mean', but this SAGEConv has reduce={reduce!r}")
+            if not isinstance(edge_weight, Tensor) or edge_weight.shape != (g.num_edges,):
+                got = tuple(edge_weight.shape) if isinstance(edge_weight, Tensor) else type(edge_weight).__name__
+                raise ValueError(f"edge_weight must have shape [E={g.num_edges}], got {got}")
+            w = edge_weight.to(x_src.dtype)
+            if reduce == "mean":  # normalise per destination: the weighted mean is then a weighted sum
+                den = w.new_zeros(g.num_nodes).index_add_(0, g.dst, w)  # [N] weighted in-degree
+                w = w / den.clamp(min=torch.finfo(w.dtype).tiny)[g.dst]  # [E]
+            reduce = "sum"
         w_l, w_r, b = self.lin_l.weight, None if self.lin_r is None else self.lin_r.weight, self.lin_l.bias
-        if self.aggr in ("sum", "mean") and self.out_features < self.in_features:
+        if reduce in ("sum", "mean") and self.out_features < self.in_features:
             # project first (γ(A X) W = γ(A X W) for linear γ): one GEMM for both weights,
             # then aggregate only the narrow half
             if w_r is None:
@@ -63,15 +87,15 @@ class SAGEConv(nn.Module):
             else:  # split's backward is one cat; slicing would zero-fill a gradient per slice
                 y_l, y_r = multi_linear([x_src], [torch.cat([w_l, w_r])]).split(self.out_features, dim=1)
                 y_r = y_r[: g.num_nodes] if g.is_bipartite else y_r
-            out = ops.spmm(g, y_l, reduce=self.aggr)
+            out = ops.spmm(g, y_l, w, reduce=reduce)
             if b is not None:
                 out = out + b
             if y_r is not None:
                 out = out + y_r
         else:
-            agg = ops.spmm(g, x_src, reduce=self.aggr)
+            agg = ops.spmm(g, x_src, w, reduce=reduce)
             out = multi_linear([agg] if w_r is None else [agg, x_dst], [w_l] if w_r is None else [w_l, w_r], b)
         return F.normalize(out, p=2.0, dim=-1) if self.normalize else out
 
     def extra_repr(self) -> str:
-        return f"{self.in_features}, {self.out_features}, aggr={self.aggr!r}"
+        return f"{self.in_features}, {self.out_features}, reduce={self.reduce!r}"

@@ -16,7 +16,6 @@ from torch.autograd.function import once_differentiable
 
 from ..graph import Graph
 from . import _cpu, _dispatch, reference
-from ._dispatch import HAS_KERNELS
 
 __all__ = [
     "spmm",
@@ -34,6 +33,13 @@ __all__ = [
 ]
 
 REDUCES = ("sum", "mean", "max", "min")
+
+
+def __getattr__(name: str) -> bool:
+    # HAS_KERNELS is answered by building/loading the CPU kernels, so only on first read
+    if name == "HAS_KERNELS":
+        return _dispatch.HAS_KERNELS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def empty(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device | str = "cpu") -> Tensor:

@@ -16,9 +16,9 @@ Besides the five dispatched ops this module has the fused attention
 table does not route yet (see docs/kernels.md for the wiring).
 
 With ``TRITON_INTERPRET=1`` set before triton is first imported, the kernels run on CPU
-tensors in Triton's interpreter; :func:`use_for_cpu` then routes the CPU entries of the
-dispatch table here, so that the autograd Functions of :mod:`gnnkit.ops` run on these
-kernels in tests.
+tensors in Triton's interpreter; ``_dispatch.use_triton_for_cpu`` then routes the CPU
+entries of the dispatch table to :data:`DISPATCHED`, so that the autograd Functions of
+:mod:`gnnkit.ops` run on these kernels in tests.
 """
 from __future__ import annotations
 
@@ -49,7 +49,6 @@ __all__ = [
     "dropout_mask",
     "schedule",
     "tuning",
-    "use_for_cpu",
 ]
 
 INTERPRETED: bool = _k.INTERPRETED
@@ -602,28 +601,3 @@ DISPATCHED = {
     "gat_forward": gat_forward,  # in the table once gnnkit.ops has gat_attention (docs/kernels.md, "Wiring")
     "gat_backward": gat_backward,
 }
-
-
-@contextlib.contextmanager
-def use_for_cpu() -> Iterator[None]:
-    """Route the dispatch table's CPU entries to these kernels while the block runs.
-
-    Only under ``TRITON_INTERPRET=1``: the public ops and their autograd Functions then
-    run on the Triton kernels with CPU tensors, which is how the test suite checks the
-    backward passes without a GPU. The table is restored on exit.
-    """
-    if not INTERPRETED:
-        raise RuntimeError("use_for_cpu needs Triton's interpreter: set TRITON_INTERPRET=1 before triton is first imported")
-    from . import _dispatch
-
-    saved = {op: _dispatch.TABLE.get((op, "cpu")) for op in DISPATCHED}
-    try:
-        for op, impl in DISPATCHED.items():
-            _dispatch.TABLE[(op, "cpu")] = impl
-        yield
-    finally:
-        for op, impl in saved.items():
-            if impl is None:
-                _dispatch.TABLE.pop((op, "cpu"), None)
-            else:
-                _dispatch.TABLE[(op, "cpu")] = impl

@@ -32,11 +32,9 @@ from typing import Iterable
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from .. import ops
 from ..graph import Graph
 from ..models import GNN
 from ..nn import GCNConv, GINConv, SAGEConv
@@ -264,8 +262,10 @@ class PartitionedGNN(nn.Module):
     r"""Run a :class:`~gnnkit.GNN` on one part; halo features are exchanged before each layer.
 
     Wraps (does not copy) ``model``, so its ``state_dict`` is the single-process model's.
-    The forward mirrors :meth:`GNN.forward` (dropout → exchange → conv → norm → activation →
-    residual) and returns the owned rows of ``model(g, x)``.
+    The forward is the model's own loop (:meth:`GNN.apply_layers`: dropout → conv → norm →
+    activation → residual) with a halo exchange before each conv, and its layers' own maths
+    (:meth:`GCNConv.propagate <gnnkit.nn.GCNConv.propagate>`, ``SAGEConv``/``GINConv`` on the
+    part's block); it returns the owned rows of ``model(g, x)``.
 
     GCN needs the degrees of the whole graph: the symmetric norm :math:`1/\sqrt{d_u d_v}`
     uses the in-degree (with the added self-loop) of every source ``u``, and a halo
@@ -314,14 +314,13 @@ class PartitionedGNN(nn.Module):
             self._gcn[dtype] = (looped, dinv[looped.src] * dinv[looped.dst])  # as ops.gcn_norm on the whole graph
         return self._gcn[dtype]
 
-    def _conv(self, layer: nn.Module, x_src: Tensor) -> Tensor:
+    def _conv(self, i: int, layer: nn.Module, h: Tensor) -> Tensor:
+        """``layer`` on this part's block: the owned rows ``h`` plus their exchanged halo → owned outputs."""
+        x_src = torch.cat([h, self._halo(i, h)])  # [N_own + N_halo, F]
         if isinstance(layer, GCNConv):
+            # the layer's own forward rejects bipartite blocks: same maths, global degrees
             g, w = self._gcn_graph(x_src.dtype)
-            # GCNConv's own forward rejects bipartite blocks; same formula, global norm
-            if layer.out_features <= layer.in_features:
-                out = ops.spmm(g, layer.lin(x_src), w)
-                return out if layer.bias is None else out + layer.bias
-            return F.linear(ops.spmm(g, x_src, w), layer.lin.weight, layer.bias)
+            return layer.propagate(g, x_src, w)
         if isinstance(layer, (SAGEConv, GINConv)):
             return layer(self.graph, x_src)
         raise ValueError(f"unsupported layer {type(layer).__name__}")
@@ -337,16 +336,8 @@ class PartitionedGNN(nn.Module):
         return self._input_halo[1]
 
     def forward(self, x: Tensor) -> Tensor:
-        m, cfg = self.model, self.model.config
-        for i, layer in enumerate(m.layers):
-            h = F.dropout(x, p=cfg.dropout, training=self.training)  # each owner drops its rows; halos are copies
-            h = self._conv(layer, torch.cat([h, self._halo(i, h)]))  # [N_own, F']
-            if i < len(m.layers) - 1:
-                h = m._act(m.norms[i](h))
-                if cfg.residual:
-                    h = h + m.skips[i](x)
-            x = h
-        return x
+        # GNN's own loop; each owner drops out its rows before the exchange, so halos are copies
+        return self.model.apply_layers(x, self._conv)
 
 
 # ------------------------------------------------------------ parameters
