@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..graph.frame import DataDict
 from ..graph.hetero import HeteroGraph, Relation
 from .sampling import NeighborSampler, _as_numpy_index, _check_range, _rng
 
@@ -71,7 +72,10 @@ def _csr_sampler(indptr: np.ndarray, indices: np.ndarray, eid: np.ndarray | None
     # NeighborSampler's draw and relabelling need only its CSR arrays and id table; from_csr
     # would insist on one vertex set, which a relation between two node types does not have
     s = NeighborSampler.__new__(NeighborSampler)
-    s._init(indptr, indices, eid, num_rows, [1], replace, None)
+    # the relation's data is sliced by the HeteroGraph itself, so the draw carries none
+    cpu = torch.device("cpu")
+    s._init(indptr, indices, eid, num_rows, [1], replace, None,
+            DataDict(num_rows, "ndata", "num_nodes", cpu), DataDict(indices.size, "edata", "num_edges", cpu))
     return s
 
 
