@@ -266,7 +266,7 @@ def _train_digest(model: torch.nn.Module, opt: torch.optim.Optimizer) -> str:
     return state_digest({"model": model.state_dict(), "optimizer": opt.state_dict()})
 
 
-def _resumed_state(checkpointer: Checkpointer | None, run_id: dict, quiet: bool) -> dict | None:
+def _resumed_state(checkpointer: Checkpointer | None, run_id: dict) -> dict | None:
     """Rank 0 loads the checkpoint (falling back to the previous file) and broadcasts it; every rank gets it.
 
     Returns:
@@ -290,7 +290,7 @@ def _resumed_state(checkpointer: Checkpointer | None, run_id: dict, quiet: bool)
             print(f"rank 0: {problem}; resuming from {found.path} instead", file=sys.stderr)
         if error is None and found is None:
             print(f"rank 0: no checkpoint at {checkpointer.path}: starting from epoch 1", file=sys.stderr)
-        elif error is None and not quiet:
+        elif error is None:
             print(f"rank 0: resuming from {found.path} after epoch {found.state['state']['epoch']}", file=sys.stderr)
     message = broadcast_object({"error": error, "ckpt": None if error or found is None else found.state})
     if message["error"] is not None:
@@ -341,7 +341,7 @@ def run(args: argparse.Namespace, rank: int, world_size: int) -> float:
     checkpointer = Checkpointer(args.checkpoint) if args.checkpoint is not None and rank == 0 else None
     if args.resume:
         with communicating("resume (checkpoint broadcast)"):
-            ckpt = _resumed_state(checkpointer, run_id, quiet=args.quiet)
+            ckpt = _resumed_state(checkpointer, run_id)
         if ckpt is not None:
             model.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["optimizer"])
