@@ -15,12 +15,16 @@ loads only its own part::
 
 Rank 0 prints one line per epoch and ``test accuracy: X`` last, as ``gnnkit train`` does;
 the model is selected on validation accuracy. With ``--checkpoint`` rank 0 writes model,
-optimiser, epoch and selection state after every epoch (atomic rename), and ``--resume``
-continues from it on every rank. Dropout masks are seeded by (seed, epoch, rank), so a
-resumed run repeats the epochs it would have run.
+optimiser, epoch and selection state after every epoch (:class:`gnnkit.checkpoint.Checkpointer`:
+atomic, checksummed, previous file kept) once every rank has shown it holds the same state;
+``--resume`` makes rank 0 load it (falling back to the previous file if it is damaged) and
+broadcast it, so every rank continues from one state. Dropout masks are seeded by
+(seed, epoch, rank), so a resumed run repeats the epochs it would have run.
 
 A rank that dies or stalls makes the others stop with a :class:`~gnnkit.scale.distributed.PeerError`
 message and exit status 1 within ``--timeout`` seconds; a rank that never joins does the same.
+A rank whose parent (torchrun's agent) dies exits at once (:func:`exit_with_parent`), and
+:func:`launch` names the rank that failed first.
 """
 from __future__ import annotations
 
@@ -535,10 +539,16 @@ def launch(num_parts: int, argv: list[str], timeout_s: float | None = None, stdo
     for one node and many, picks a free rendezvous port (``--standalone``), and its agent
     stops every worker as soon as one fails, so no rank is left waiting.
 
+    After a failed run it prints ``gnnkit train: rank R failed first: ...`` on stderr (from the
+    ranks' notes, see :func:`first_failure`), or, if the agent itself was killed, says so.
+
     Args:
         num_parts: ranks to start. argv: arguments of ``gnnkit.cli.dist_train``.
         timeout_s: kill torchrun after this long (``subprocess.TimeoutExpired``); None: no limit.
         stdout, stderr: where the ranks' output goes (as for ``subprocess.run``); default: inherited.
+
+    Returns:
+        torchrun's exit status; 128 + the signal number when the agent was killed by a signal.
 
     Raises:
         ValueError: ``num_parts < 1``.
