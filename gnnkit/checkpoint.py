@@ -56,7 +56,7 @@ def _feed(h: "hashlib._Hash", obj: Any) -> None:
     if isinstance(obj, torch.Tensor):
         t = obj.detach().cpu().contiguous()
         h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())  # [numel * itemsize]
+        h.update(t.reshape(-1).view(torch.uint8).numpy())  # [numel * itemsize], hashed in place (no copy)
     elif isinstance(obj, dict):
         h.update(f"D{len(obj)}".encode())
         for k, v in obj.items():  # insertion order: it survives pickling

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from gnnkit import GNN, GNNConfig, Graph
 from gnnkit.checkpoint import load_checkpoint, previous_path
-from gnnkit.cli.dist_train import build_parser, free_port, launch, load_part, prepare, run
+from gnnkit.cli.dist_train import build_parser, first_failure, free_port, launch, load_part, prepare, run
 from gnnkit.scale.distributed import PartitionedGNN, PeerError, init_distributed, verify_same_state
 from gnnkit.scale.partition import partition
 
@@ -406,6 +406,51 @@ def test_killed_agent_takes_its_ranks_along(resume_runs):
     assert r["rc"] == 128 + signal.SIGKILL
     assert f"gnnkit train: the torchrun agent (pid {r['agent']}) was killed by SIGKILL" in r["err"]
     assert r["ck_later"] == r["ck_after"]  # no orphan writes the checkpoint any more
+
+
+def test_watchdog_ends_an_orphaned_rank_with_a_message():
+    """The portable guard alone (prctl skipped by posing as another platform): the parent dies, the rank exits."""
+    psutil = pytest.importorskip("psutil")
+    child = ("import sys, time; from gnnkit.cli.dist_train import exit_with_parent; sys.platform = 'other'; "
+             "exit_with_parent(0.1); print('ready', flush=True); time.sleep(30)")
+    parent = ("import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', sys.argv[1]]); "
+              "print(p.pid, flush=True); time.sleep(30)")
+    env = dict(os.environ, RANK="1", PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen([sys.executable, "-c", parent, child], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    orphan = None
+    try:
+        orphan = psutil.Process(int(proc.stdout.readline()))
+        assert proc.stdout.readline().strip() == "ready"  # the child's stdout is the same pipe
+        proc.kill()
+        orphan.wait(timeout=10)
+        err = proc.stderr.read()
+        assert f"rank 1: the launcher (pid {proc.pid}) died; exiting" in err, err[-2000:]
+    finally:
+        _kill_session(proc)
+        if orphan is not None and orphan.is_running():
+            orphan.kill()
+
+
+@pytest.mark.parametrize(("notes", "expected"), [
+    ({0: [("started", 0, ""), ("done", 5, "")], 1: [("started", 0, ""), ("done", 6, "")]}, None),
+    # rank 1 was killed: rank 0's communication error is a consequence
+    ({0: [("started", 0, ""), ("peer", 5, "rank 0: communication failed")], 1: [("started", 0, "")]},
+     "rank 1 failed first: it ended without a message"),
+    # rank 1's own error came first; torchrun then stopped rank 0 without a note
+    ({0: [("started", 0, "")], 1: [("started", 0, ""), ("error", 4, "rank 1: cannot resume: x")]},
+     "rank 1 failed first: rank 1: cannot resume: x"),
+    ({0: [("started", 0, ""), ("error", 3, "rank 0: a")], 1: [("started", 0, ""), ("error", 2, "rank 1: b")]},
+     "rank 1 failed first: rank 1: b"),
+    ({0: [("started", 0, ""), ("peer", 3, "rank 0: p")], 1: [("started", 0, ""), ("peer", 2, "rank 1: q")]},
+     "rank 1 failed first: rank 1: q"),
+])
+def test_first_failure_names_the_cause_not_the_consequence(tmp_path, notes, expected):
+    for rank, kinds in notes.items():
+        for kind, when, message in kinds:
+            (tmp_path / f"rank{rank}.{kind}").write_text(f"{when}\n{message}")
+    got = first_failure(tmp_path, 2)
+    assert got == expected if expected is None else got.startswith(expected), got
 
 
 # ------------------------------------------------- in-process, one-rank group
