@@ -507,6 +507,11 @@ def test_init_distributed_needs_environment(monkeypatch):
         init_distributed()
 
 
+def test_verify_same_state_rejects_a_malformed_digest():
+    with pytest.raises(ValueError, match="digest must be a SHA-256 as 64 lowercase hex digits"):
+        verify_same_state(0, "abc", "now")
+
+
 def test_init_distributed_rejects_bad_timeout():
     with pytest.raises(ValueError, match="timeout_s must be > 0"):
         init_distributed(timeout_s=0)

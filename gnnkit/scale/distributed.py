@@ -411,9 +411,12 @@ def verify_same_state(epoch: int, digest: str, what: str, group=None) -> None:
     One ``all_gather`` of ``[epoch, 32 digest bytes]`` per rank.
 
     Raises:
-        ValueError: on every rank, when the ranks disagree; the message lists each rank's epoch and digest.
+        ValueError: ``digest`` is not 64 hex digits; or, on every rank, the ranks disagree (the
+            message lists each rank's epoch and digest).
         PeerError: the all_gather failed.
     """
+    if not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+        raise ValueError(f"digest must be a SHA-256 as 64 lowercase hex digits (state_digest), got {digest!r}")
     mine = torch.tensor([epoch, *bytes.fromhex(digest)], dtype=torch.int64)  # [33]
     every = [torch.empty_like(mine) for _ in range(dist.get_world_size(group))]
     _collective(dist.all_gather, every, mine, group=group)
