@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from gnnkit.cli import train as cli
+import gnnkit.checkpoint as checkpoint
+from gnnkit.checkpoint import load_checkpoint, previous_path
 from gnnkit.cli.train import main
 
 RAW = Path(__file__).resolve().parents[2] / "shared" / "data" / "planetoid"
@@ -54,20 +55,21 @@ def test_killed_run_resumes_to_the_same_model(tmp_path, capsys, monkeypatch):
     _run(capsys, *SMALL_GAT, "--epochs", "8", "--save", str(tmp_path / "full.pt"))
     base = [*SMALL_GAT, "--epochs", "8", "--checkpoint", str(tmp_path / "run.pt"), "--save", str(tmp_path / "resumed.pt")]
 
-    real_save, calls = cli.atomic_save, []
+    real_save, calls = checkpoint.atomic_save, []
 
-    def killed_in_epoch_5(obj, path):
+    def killed_in_epoch_5(obj, path, previous=None):
         calls.append(path)
         if len(calls) == 5:  # killed while writing epoch 5's checkpoint: a partial temp file, epoch 4's file intact
             path.with_name(path.name + ".tmp").write_bytes(b"partial")
             raise KeyboardInterrupt
-        real_save(obj, path)
+        real_save(obj, path, previous)
 
-    monkeypatch.setattr(cli, "atomic_save", killed_in_epoch_5)
+    monkeypatch.setattr(checkpoint, "atomic_save", killed_in_epoch_5)
     with pytest.raises(KeyboardInterrupt):
         main(base)
-    monkeypatch.setattr(cli, "atomic_save", real_save)
-    assert torch.load(tmp_path / "run.pt", weights_only=True)["state"]["epoch"] == 4
+    monkeypatch.setattr(checkpoint, "atomic_save", real_save)
+    assert load_checkpoint(tmp_path / "run.pt")["state"]["epoch"] == 4
+    assert load_checkpoint(previous_path(tmp_path / "run.pt"))["state"]["epoch"] == 3
     resumed = _run(capsys, *base, "--resume")
     assert _same_weights(tmp_path / "full.pt", tmp_path / "resumed.pt")
     uninterrupted = _run(capsys, "train", "--quiet", "--load", str(tmp_path / "full.pt"))
@@ -88,12 +90,52 @@ def test_early_stopped_run_does_not_train_on_after_resume(tmp_path, capsys):
     base = ["train", "--model", "gat", "--hidden", "4", "--heads", "2", "--epochs", "20", "--patience", "1", "--lr", "0.5",
             "--checkpoint", str(tmp_path / "run.pt")]
     first = _run(capsys, *base, "--save", str(tmp_path / "first.pt"))
-    stopped_at = torch.load(tmp_path / "run.pt", weights_only=True)["state"]["epoch"]
+    stopped_at = load_checkpoint(tmp_path / "run.pt")["state"]["epoch"]
     assert stopped_at < 20
     again = _run(capsys, *base, "--resume", "--save", str(tmp_path / "again.pt"))
     assert not any(line.startswith("epoch") for line in again.out.splitlines())
     assert _last_line(again) == _last_line(first) and _same_weights(tmp_path / "first.pt", tmp_path / "again.pt")
-    assert torch.load(tmp_path / "run.pt", weights_only=True)["state"]["epoch"] == stopped_at
+    assert load_checkpoint(tmp_path / "run.pt")["state"]["epoch"] == stopped_at
+
+
+DAMAGE = {"truncated": lambda b: b[: len(b) // 2], "empty": lambda b: b"", "bit-flip": lambda b: b[:-200] + bytes([b[-200] ^ 1]) + b[-199:]}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_resume_falls_back_to_the_previous_checkpoint(tmp_path, capsys, damage):
+    ckpt = tmp_path / "run.pt"
+    base = ["train", "--hidden", "4", "--quiet", "--checkpoint", str(ckpt)]
+    _run(capsys, "train", "--hidden", "4", "--quiet", "--epochs", "5", "--save", str(tmp_path / "full.pt"))
+    _run(capsys, *base, "--epochs", "3")
+    ckpt.write_bytes(DAMAGE[damage](ckpt.read_bytes()))
+    resumed = _run(capsys, *base, "--epochs", "5", "--resume", "--save", str(tmp_path / "resumed.pt"))
+    assert f"checkpoint {ckpt} is damaged" in resumed.err
+    assert f"resuming from {previous_path(ckpt)} instead" in resumed.err
+    assert _same_weights(tmp_path / "full.pt", tmp_path / "resumed.pt")
+    assert load_checkpoint(ckpt)["state"]["epoch"] == 5
+
+
+def test_resume_with_every_checkpoint_damaged_is_an_error_that_keeps_the_files(tmp_path, capsys):
+    ckpt = tmp_path / "run.pt"
+    base = ["train", "--hidden", "4", "--quiet", "--checkpoint", str(ckpt)]
+    _run(capsys, *base, "--epochs", "2")
+    ckpt.write_bytes(b"")
+    prev = previous_path(ckpt)
+    prev.write_bytes(prev.read_bytes()[:100])
+    before = ckpt.read_bytes(), prev.read_bytes()
+    with pytest.raises(SystemExit) as exc:
+        main([*base, "--epochs", "4", "--resume"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"checkpoint {ckpt} is damaged: the file is empty" in err and f"checkpoint {prev} is damaged" in err
+    assert (ckpt.read_bytes(), prev.read_bytes()) == before
+
+
+def test_resume_without_a_checkpoint_says_it_starts_afresh(tmp_path, capsys):
+    ckpt = tmp_path / "typo.pt"
+    out = _run(capsys, "train", "--hidden", "4", "--quiet", "--epochs", "1", "--checkpoint", str(ckpt), "--resume")
+    assert f"no checkpoint at {ckpt}: starting from epoch 1" in out.err
+    assert load_checkpoint(ckpt)["state"]["epoch"] == 1
 
 
 @pytest.mark.parametrize("change", [["--hidden", "8"], ["--lr", "0.1"], ["--seed", "3"], ["--model", "sage"]])

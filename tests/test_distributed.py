@@ -5,6 +5,8 @@ gnnkit.cli.dist_train``) with ``MASTER_PORT`` on a free port; every wait has a d
 hang fails the test instead of blocking it.
 """
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -17,8 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from gnnkit import GNN, GNNConfig, Graph
-from gnnkit.cli.dist_train import build_parser, free_port, launch, load_part, prepare, run
-from gnnkit.scale.distributed import PartitionedGNN, PeerError, init_distributed
+from gnnkit.checkpoint import load_checkpoint, previous_path
+from gnnkit.cli.dist_train import build_parser, first_failure, free_port, launch, load_part, prepare, run
+from gnnkit.scale.distributed import PartitionedGNN, PeerError, init_distributed, verify_same_state
 from gnnkit.scale.partition import partition
 
 pytest.importorskip("pymetis")
@@ -113,6 +116,12 @@ def worker_equivalence(rank: int, world: int, out: str) -> None:
         results["mismatch"] = "no error"
     except ValueError as exc:
         results["mismatch"] = str(exc)
+    verify_same_state(7, "ab" * 32, "in the test")  # equal on every rank: passes
+    try:
+        verify_same_state(rank, "00" * 32, "in the test")
+        results["verify"] = "no error"
+    except ValueError as exc:
+        results["verify"] = str(exc)
     torch.save(results, Path(out) / f"rank{rank}.pt")
 
 
@@ -238,6 +247,12 @@ def test_mismatched_partitionings_raise_on_every_rank(equivalence):
         assert "ranks hold parts of different partitionings" in res["mismatch"]
 
 
+def test_ranks_in_different_states_raise_on_every_rank(equivalence):
+    for rank, res in enumerate(equivalence):
+        assert res["verify"].startswith(f"rank {rank}: the ranks hold different states in the test (rank 0: epoch 0 "
+                                        "state 0000000000000000, rank 1: epoch 1"), res["verify"]
+
+
 # --------------------------------------------------------- end to end, faults
 def test_launch_with_torchrun_trains(groups):
     future, (out, err) = groups["launch"]
@@ -272,6 +287,172 @@ def test_rank_that_never_joins_times_out(monkeypatch):
     assert time.monotonic() - t0 < DEADLINE
 
 
+# --------------------------------------------- resume, damaged files, orphans
+# `gnnkit train --parts 2` on Cora, 4 GCN epochs; RUN + ["--timeout", "60"] are dist_train's arguments for the same run.
+RUN = ["--dataset", "cora", "--model", "gcn", "--seed", "0", "--epochs", "4", "--quiet"]
+
+
+def gnnkit_train(*argv: str, env_extra: dict | None = None) -> subprocess.Popen:
+    """``python -m gnnkit.cli.train train --parts 2 ...`` in its own session (killed as a group in the end)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", **(env_extra or {}))
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    return subprocess.Popen([sys.executable, "-m", "gnnkit.cli.train", "train", "--parts", "2", *argv], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True)
+
+
+def _kill_session(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+
+
+def _same_model(a: Path, b: Path) -> bool:
+    sa, sb = torch.load(a, weights_only=True), torch.load(b, weights_only=True)
+    return sa["model"].keys() == sb["model"].keys() and all(torch.equal(sa["model"][k], sb["model"][k]) for k in sa["model"])
+
+
+def _kill_agent(proc: subprocess.Popen, ck: Path, psutil) -> dict:
+    """SIGKILL the torchrun agent under ``proc`` once its ranks train; what happened to it and them."""
+    t0 = time.monotonic()
+    while not ck.exists():  # rank 0 wrote epoch 1: the ranks are training
+        if proc.poll() is not None or time.monotonic() - t0 > DEADLINE:
+            pytest.fail(f"the run ended or hung before its first checkpoint: {proc.communicate()[1][-2000:]}")
+        time.sleep(0.2)
+    (agent,) = psutil.Process(proc.pid).children()
+    workers = agent.children()
+    agent.kill()
+    _, err = proc.communicate(timeout=30)  # the ranks hold its stderr open: this also waits for them
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    for w in alive:
+        w.kill()
+    return {"rc": proc.returncode, "err": err, "agent": agent.pid, "workers": len(workers), "alive": len(alive),
+            "ck_after": ck.read_bytes(), "ck_later": (time.sleep(1), ck.read_bytes())[1]}
+
+
+@pytest.fixture(scope="module")
+def resume_runs(tmp_path_factory):
+    """Runs of `gnnkit train --parts 2` that go wrong, and resumes from what they left.
+
+    At once: an uninterrupted run (``full``); a run whose rank 1 is SIGKILLed at epoch 3
+    (``killed``); a long run whose torchrun agent is SIGKILLed (``agent``). Then, from copies of
+    what ``killed`` left: a resume with ``ck.pt`` truncated on rank 0 (falls back to
+    ``ck.prev.pt``) and a path that does not exist on rank 1; and one with both files damaged.
+    """
+    psutil = pytest.importorskip("psutil")
+    d = tmp_path_factory.mktemp("resume")
+    full = start_ranks(2, ["-m", "gnnkit.cli.dist_train", *RUN, "--timeout", "60", "--save", str(d / "full.pt")], free_port())
+    killed = gnnkit_train(*RUN, "--checkpoint", str(d / "killed" / "ck.pt"), env_extra={"GNNKIT_DIST_FAULT": "kill:1:3"})
+    agent = gnnkit_train(*RUN[:6], "--epochs", "100000", "--quiet", "--checkpoint", str(d / "agent" / "ck.pt"))
+    out = {"dir": d}
+    try:
+        out["agent"] = _kill_agent(agent, d / "agent" / "ck.pt", psutil)
+        out["killed"] = (*killed.communicate(timeout=DEADLINE), killed.returncode)
+    finally:
+        for proc in (agent, killed):
+            _kill_session(proc)
+    ck = {name: d / name / "ck.pt" for name in ("resumed", "all-damaged")}
+    for name in ck:
+        shutil.copytree(d / "killed", d / name)
+    ck["resumed"].write_bytes(ck["resumed"].read_bytes()[:1000])
+    ck["all-damaged"].write_bytes(b"")
+    prev = previous_path(ck["all-damaged"])
+    prev.write_bytes(prev.read_bytes()[:-10])
+    out["all-damaged-before"] = (ck["all-damaged"].read_bytes(), prev.read_bytes())
+    resume, port = ["-m", "gnnkit.cli.dist_train", *RUN, "--timeout", "60", "--resume"], free_port()
+    # rank 1 is given a path that does not exist (a typo, or a machine without the shared directory)
+    resumed = [p for rank, path in enumerate((ck["resumed"], d / "rank1" / "ck.pt"))
+               for p in start_ranks(2, [*resume, "--checkpoint", str(path), "--save", str(d / "resumed.pt")], port, ranks=[rank])]
+    damaged = start_ranks(2, [*resume, "--checkpoint", str(ck["all-damaged"])], free_port())
+    out["full"], out["resumed"], out["all-damaged"] = finish(full), finish(resumed), finish(damaged)
+    out["ck"] = ck
+    return out
+
+
+def test_killed_rank_is_named_as_the_first_failure(resume_runs):
+    _, err, rc = resume_runs["killed"]
+    assert rc == 1
+    assert err.strip().splitlines()[-1] == ("gnnkit train: rank 1 failed first: it ended without a message (killed by a "
+                                            "signal, or a crash in native code); the other ranks stopped because of it")
+    ck = resume_runs["dir"] / "killed" / "ck.pt"
+    assert load_checkpoint(ck)["state"]["epoch"] == 2  # epoch 3 did not complete on every rank: never written
+    assert load_checkpoint(previous_path(ck))["state"]["epoch"] == 1
+
+
+def test_resume_falls_back_and_equals_an_uninterrupted_run_when_rank_1_cannot_see_the_file(resume_runs):
+    assert all(rc == 0 for rc, *_ in resume_runs["full"]), resume_runs["full"][0][2][-2000:]
+    (rc0, _, err0, _), (rc1, _, err1, _) = resume_runs["resumed"]
+    assert rc0 == rc1 == 0, err0[-2000:] + err1[-2000:]
+    ck, d = resume_runs["ck"]["resumed"], resume_runs["dir"]
+    assert f"rank 0: checkpoint {ck} is damaged (1000 bytes; truncated or overwritten?): RuntimeError: " in err0
+    assert f"resuming from {previous_path(ck)} instead" in err0
+    assert f"rank 0: resuming from {previous_path(ck)} after epoch 1" in err0
+    assert _same_model(d / "full.pt", d / "resumed.pt")  # epochs 2-4 retrained from epoch 1's state, on both ranks
+    assert load_checkpoint(ck)["state"]["epoch"] == 4
+    assert not (d / "rank1").exists()  # only rank 0 touches checkpoint files
+
+
+def test_resume_with_every_checkpoint_damaged_stops_every_rank_and_keeps_the_files(resume_runs):
+    ck = resume_runs["ck"]["all-damaged"]
+    for rank, (rc, _, err, _) in enumerate(resume_runs["all-damaged"]):
+        assert rc == 1
+        assert f"rank {rank}: cannot resume: no usable checkpoint to resume from: checkpoint {ck} is damaged: the file " \
+               f"is empty (0 bytes); checkpoint {previous_path(ck)} is damaged" in err, err[-2000:]
+    assert (ck.read_bytes(), previous_path(ck).read_bytes()) == resume_runs["all-damaged-before"]
+
+
+def test_killed_agent_takes_its_ranks_along(resume_runs):
+    r = resume_runs["agent"]
+    assert r["workers"] == 2 and r["alive"] == 0  # both ranks exited (within 10 s: wait_procs' limit)
+    assert r["rc"] == 128 + signal.SIGKILL
+    assert f"gnnkit train: the torchrun agent (pid {r['agent']}) was killed by SIGKILL" in r["err"]
+    assert r["ck_later"] == r["ck_after"]  # no orphan writes the checkpoint any more
+
+
+def test_watchdog_ends_an_orphaned_rank_with_a_message():
+    """The portable guard alone (prctl skipped by posing as another platform): the parent dies, the rank exits."""
+    psutil = pytest.importorskip("psutil")
+    child = ("import sys, time; from gnnkit.cli.dist_train import exit_with_parent; sys.platform = 'other'; "
+             "exit_with_parent(0.1); print('ready', flush=True); time.sleep(30)")
+    parent = ("import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', sys.argv[1]]); "
+              "print(p.pid, flush=True); time.sleep(30)")
+    env = dict(os.environ, RANK="1", PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen([sys.executable, "-c", parent, child], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    orphan = None
+    try:
+        orphan = psutil.Process(int(proc.stdout.readline()))
+        assert proc.stdout.readline().strip() == "ready"  # the child's stdout is the same pipe
+        proc.kill()
+        orphan.wait(timeout=10)
+        err = proc.stderr.read()
+        assert f"rank 1: the launcher (pid {proc.pid}) died; exiting" in err, err[-2000:]
+    finally:
+        _kill_session(proc)
+        if orphan is not None and orphan.is_running():
+            orphan.kill()
+
+
+@pytest.mark.parametrize(("notes", "expected"), [
+    ({0: [("started", 0, ""), ("done", 5, "")], 1: [("started", 0, ""), ("done", 6, "")]}, None),
+    # rank 1 was killed: rank 0's communication error is a consequence
+    ({0: [("started", 0, ""), ("peer", 5, "rank 0: communication failed")], 1: [("started", 0, "")]},
+     "rank 1 failed first: it ended without a message"),
+    # rank 1's own error came first; torchrun then stopped rank 0 without a note
+    ({0: [("started", 0, "")], 1: [("started", 0, ""), ("error", 4, "rank 1: cannot resume: x")]},
+     "rank 1 failed first: rank 1: cannot resume: x"),
+    ({0: [("started", 0, ""), ("error", 3, "rank 0: a")], 1: [("started", 0, ""), ("error", 2, "rank 1: b")]},
+     "rank 1 failed first: rank 1: b"),
+    ({0: [("started", 0, ""), ("peer", 3, "rank 0: p")], 1: [("started", 0, ""), ("peer", 2, "rank 1: q")]},
+     "rank 1 failed first: rank 1: q"),
+])
+def test_first_failure_names_the_cause_not_the_consequence(tmp_path, notes, expected):
+    for rank, kinds in notes.items():
+        for kind, when, message in kinds:
+            (tmp_path / f"rank{rank}.{kind}").write_text(f"{when}\n{message}")
+    got = first_failure(tmp_path, 2)
+    assert got == expected if expected is None else got.startswith(expected), got
+
+
 # ------------------------------------------------- in-process, one-rank group
 @pytest.fixture
 def one_rank_group(monkeypatch):
@@ -294,7 +475,7 @@ def test_checkpoint_resume_equals_uninterrupted_run(one_rank_group, tmp_path):
                  ["--epochs", "1", "--checkpoint", str(ck)],
                  ["--epochs", "3", "--checkpoint", str(ck), "--resume", "--save", str(resumed)]):
         run(_args("--model", "gcn", "--method", "random", *argv), 0, 1)
-    assert torch.load(ck, weights_only=True)["state"]["epoch"] == 3
+    assert load_checkpoint(ck)["state"]["epoch"] == 3
     a, b = torch.load(full, weights_only=True), torch.load(resumed, weights_only=True)
     assert a["config"] == b["config"]
     for k in a["model"]:
@@ -324,6 +505,11 @@ def test_init_distributed_needs_environment(monkeypatch):
         monkeypatch.delenv(k, raising=False)
     with pytest.raises(ValueError, match="init_distributed needs RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT"):
         init_distributed()
+
+
+def test_verify_same_state_rejects_a_malformed_digest():
+    with pytest.raises(ValueError, match="digest must be a SHA-256 as 64 lowercase hex digits"):
+        verify_same_state(0, "abc", "now")
 
 
 def test_init_distributed_rejects_bad_timeout():

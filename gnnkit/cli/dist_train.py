@@ -15,22 +15,30 @@ loads only its own part::
 
 Rank 0 prints one line per epoch and ``test accuracy: X`` last, as ``gnnkit train`` does;
 the model is selected on validation accuracy. With ``--checkpoint`` rank 0 writes model,
-optimiser, epoch and selection state after every epoch (atomic rename), and ``--resume``
-continues from it on every rank. Dropout masks are seeded by (seed, epoch, rank), so a
-resumed run repeats the epochs it would have run.
+optimiser, epoch and selection state after every epoch (:class:`gnnkit.checkpoint.Checkpointer`:
+atomic, checksummed, previous file kept) once every rank has shown it holds the same state;
+``--resume`` makes rank 0 load it (falling back to the previous file if it is damaged) and
+broadcast it, so every rank continues from one state. Dropout masks are seeded by
+(seed, epoch, rank), so a resumed run repeats the epochs it would have run.
 
 A rank that dies or stalls makes the others stop with a :class:`~gnnkit.scale.distributed.PeerError`
 message and exit status 1 within ``--timeout`` seconds; a rank that never joins does the same.
+A rank whose parent (torchrun's agent) dies exits at once (:func:`exit_with_parent`), and
+:func:`launch` names the rank that failed first.
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import ctypes
 import os
 import resource
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,27 +50,36 @@ from torch import Tensor
 from tqdm import tqdm
 
 from .argtypes import positive_float, positive_int
-from ..checkpoint import atomic_save
+from .recipes import DEFAULTS  # the same paper defaults as single-process `gnnkit train`
+from ..checkpoint import Checkpointer, CheckpointError, atomic_save, state_digest
 from ..scale.distributed import (
     SUPPORTED_MODELS,
     HaloExchange,
     PartitionedGNN,
     PeerError,
     all_reduce_sum,
+    broadcast_object,
     broadcast_parameters,
     communicating,
     init_distributed,
     sync_gradients,
+    verify_same_state,
 )
 from ..graph import Graph
 from ..models import GNN, GNNConfig
 from ..scale.partition import METHODS, Part, partition
 
-__all__ = ["PartData", "build_parser", "prepare", "load_part", "run", "main", "launch", "free_port"]
+__all__ = ["PartData", "build_parser", "prepare", "load_part", "run", "main", "launch", "free_port",
+           "exit_with_parent", "first_failure"]
 
 # Test hook: "exit:RANK:EPOCH" makes RANK call os._exit(3) at the start of EPOCH (1-based),
-# "stall:RANK:EPOCH" makes it sleep for 10 timeouts: the fault tests kill a rank this way.
+# "kill:RANK:EPOCH" sends it SIGKILL, "stall:RANK:EPOCH" makes it sleep for 10 timeouts:
+# the fault tests kill a rank this way.
 FAULT_ENV = "GNNKIT_DIST_FAULT"
+# Set by launch(): a directory where each rank notes that it started and how it ended, so that
+# the launcher can name the rank that failed first (torchrun's summary names the last observed).
+STATUS_ENV = "GNNKIT_DIST_STATUS_DIR"
+PARENT_POLL_S = 0.5  # the watchdog's period: an orphaned rank exits well within 10 s
 _RESUME_KEYS = ("dataset", "model", "config", "lr", "weight_decay", "seed", "method", "num_parts", "num_nodes", "dtype")
 
 
@@ -217,8 +234,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _hyper_parameters(args: argparse.Namespace) -> dict:
-    from .train import DEFAULTS  # the same paper defaults as single-process `gnnkit train`
-
     hp = dict(DEFAULTS[args.model])
     for key in ("hidden", "dropout", "lr", "weight_decay", "epochs"):
         if getattr(args, key) is not None:
@@ -239,6 +254,8 @@ def _fault(rank: int, epoch: int, timeout: float) -> None:
     if int(r) == rank and int(e) == epoch:
         if kind == "exit":
             os._exit(3)
+        if kind == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
         if kind == "stall":
             time.sleep(10 * timeout)
             os._exit(4)
@@ -247,6 +264,42 @@ def _fault(rank: int, epoch: int, timeout: float) -> None:
 def _local_loss(logits: Tensor, y: Tensor, mask: Tensor, total: float) -> Tensor:
     """This rank's share of the global mean cross-entropy: its sum over labelled rows / the global count."""
     return F.cross_entropy(logits[mask], y[mask], reduction="sum") / max(total, 1.0)
+
+
+def _train_digest(model: torch.nn.Module, opt: torch.optim.Optimizer) -> str:
+    return state_digest({"model": model.state_dict(), "optimizer": opt.state_dict()})
+
+
+def _resumed_state(checkpointer: Checkpointer | None, run_id: dict) -> dict | None:
+    """Rank 0 loads the checkpoint (falling back to the previous file) and broadcasts it; every rank gets it.
+
+    Returns:
+        The checkpoint (``model``, ``optimizer``, ``state``, ``run``); None for a fresh start.
+
+    Raises:
+        ValueError: on every rank, when rank 0 found only damaged files or another run's checkpoint.
+    """
+    found, error = None, None
+    if checkpointer is not None:  # rank 0
+        try:
+            found = checkpointer.load()
+        except CheckpointError as exc:
+            error = str(exc)
+        if found is not None:
+            differ = [k for k in _RESUME_KEYS if found.state.get("run", {}).get(k) != run_id[k]]
+            if differ:
+                error = (f"checkpoint {found.path} was written by another run (different {', '.join(differ)}); "
+                         "pass the same arguments or another --checkpoint")
+        for problem in found.problems if found is not None and error is None else []:
+            print(f"rank 0: {problem}; resuming from {found.path} instead", file=sys.stderr)
+        if error is None and found is None:
+            print(f"rank 0: no checkpoint at {checkpointer.path}: starting from epoch 1", file=sys.stderr)
+        elif error is None:
+            print(f"rank 0: resuming from {found.path} after epoch {found.state['state']['epoch']}", file=sys.stderr)
+    message = broadcast_object({"error": error, "ckpt": None if error or found is None else found.state})
+    if message["error"] is not None:
+        raise ValueError(f"rank {dist.get_rank()}: cannot resume: {message['error']}")
+    return message["ckpt"]
 
 
 def run(args: argparse.Namespace, rank: int, world_size: int) -> float:
@@ -288,15 +341,17 @@ def run(args: argparse.Namespace, rank: int, world_size: int) -> float:
     run_id = {"dataset": data.dataset, "model": args.model, "config": config.to_dict(), "lr": hp["lr"],
               "weight_decay": hp["weight_decay"], "seed": args.seed, "method": data.method, "num_parts": world_size,
               "num_nodes": data.num_nodes, "dtype": args.dtype}
-    if args.resume and args.checkpoint is not None and args.checkpoint.exists():
-        ckpt = torch.load(args.checkpoint, weights_only=True)  # tensors and plain containers only
-        differ = [k for k in _RESUME_KEYS if ckpt.get("run", {}).get(k) != run_id[k]]
-        if differ:
-            raise ValueError(f"checkpoint {args.checkpoint} was written by another run (different {', '.join(differ)}); "
-                             "pass the same arguments or another --checkpoint")
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        state = ckpt["state"]
+    # only rank 0 touches the checkpoint files: one source of truth, whatever the other ranks can see
+    checkpointer = Checkpointer(args.checkpoint) if args.checkpoint is not None and rank == 0 else None
+    if args.resume:
+        with communicating("resume (checkpoint broadcast)"):
+            ckpt = _resumed_state(checkpointer, run_id)
+        if ckpt is not None:
+            model.load_state_dict(ckpt["model"])
+            opt.load_state_dict(ckpt["optimizer"])
+            state = ckpt["state"]
+    with communicating("setup (state check)"):
+        verify_same_state(state["epoch"], _train_digest(model, opt), "before training")
 
     def evaluate() -> tuple[float, float, float]:
         net.eval()
@@ -342,9 +397,13 @@ def run(args: argparse.Namespace, rank: int, world_size: int) -> float:
                            f"| {times[-1]:.3f} s", file=sys.stderr)
         elif lead:
             tqdm.write(f"epoch {epoch + 1:4d} | loss {loss_sum:.4f} | {times[-1]:.3f} s", file=sys.stderr)
-        if args.checkpoint is not None and rank == 0:
-            atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "state": state, "run": run_id},
-                         args.checkpoint)
+        if args.checkpoint is not None:
+            # write only a state that every rank holds: a rank out of step never reaches the file
+            with communicating(f"epoch {epoch + 1} checkpoint check"):
+                verify_same_state(state["epoch"], _train_digest(model, opt), f"after epoch {epoch + 1}")
+            if checkpointer is not None:
+                checkpointer.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "state": state,
+                                   "run": run_id})
     bar.close()
 
     model.load_state_dict(state["best_model"])
@@ -384,17 +443,85 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume and args.checkpoint is None:
         parser.error("--resume needs --checkpoint PATH")
     rank = int(os.environ.get("RANK", 0))
+    exit_with_parent()
+    _note_status(rank, "started")
     try:
         rank, world = init_distributed("gloo", timeout_s=args.timeout)
         acc = run(args, rank, world)
     except (PeerError, ValueError, FileNotFoundError) as exc:
         print(f"gnnkit.cli.dist_train: {exc}", file=sys.stderr, flush=True)
+        _note_status(rank, "peer" if isinstance(exc, PeerError) else "error", str(exc))
         # skip destroy_process_group: after a peer failure it can block on the dead connection
         os._exit(1)
     if rank == 0:
         print(f"test accuracy: {acc:.4f}", flush=True)
+    _note_status(rank, "done")
     dist.destroy_process_group()
     return 0
+
+
+def exit_with_parent(poll_s: float = PARENT_POLL_S) -> None:
+    """End this process when its parent (torchrun's agent, or the launcher) dies.
+
+    An orphaned rank would go on training and writing the checkpoint beside a resumed run.
+    On Linux the kernel sends SIGKILL at the parent's death (``prctl(PR_SET_PDEATHSIG)``),
+    which works even while this rank waits inside a C call; elsewhere, and as a second
+    guard, a daemon thread polls ``os.getppid()`` every ``poll_s`` seconds and exits with
+    status 1 and a message.
+    """
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG (linux/prctl.h)
+        except (OSError, AttributeError):  # no prctl in this libc: the watchdog still runs
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        print(f"rank {os.environ.get('RANK', '?')}: the launcher (pid {parent}) died; exiting so that no orphan "
+              "trains on or writes the checkpoint", file=sys.stderr, flush=True)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="gnnkit-parent-watchdog", daemon=True).start()
+
+
+def _note_status(rank: int, kind: str, message: str = "") -> None:
+    """Leave ``rank<R>.<kind>`` (time, message) in launch()'s status directory, if there is one."""
+    folder = os.environ.get(STATUS_ENV)
+    if folder:
+        Path(folder, f"rank{rank}.{kind}").write_text(f"{time.time()}\n{message}")
+
+
+def first_failure(folder: Path, num_ranks: int) -> str | None:
+    """Name the rank that failed first, from the notes of :func:`_note_status`; None if every rank finished.
+
+    A rank's own error (not a :class:`PeerError`) comes first, earliest first: ranks that
+    torchrun then stops end without a note. Otherwise a rank that ended without a note (killed
+    by a signal, or a crash in native code) caused its peers' communication errors.
+    """
+    def note(rank: int, kind: str) -> tuple[float, str] | None:
+        path = folder / f"rank{rank}.{kind}"
+        if not path.is_file():
+            return None
+        when, _, message = path.read_text().partition("\n")
+        return float(when), message
+
+    ranks = range(num_ranks)
+    errors = sorted((n[0], r, n[1]) for r in ranks if (n := note(r, "error")) is not None)
+    if errors:
+        _, r, message = errors[0]
+        return f"rank {r} failed first: {message}"
+    silent = [r for r in ranks if not any(note(r, k) for k in ("done", "error", "peer"))]
+    if silent:
+        return (f"rank {silent[0]} failed first: it ended without a message (killed by a signal, or a crash in "
+                "native code); the other ranks stopped because of it")
+    peers = sorted((n[0], r, n[1]) for r in ranks if (n := note(r, "peer")) is not None)
+    if peers:
+        _, r, message = peers[0]
+        return f"rank {r} failed first: {message}"
+    return None
 
 
 # ------------------------------------------------------------------ launch
@@ -412,10 +539,16 @@ def launch(num_parts: int, argv: list[str], timeout_s: float | None = None, stdo
     for one node and many, picks a free rendezvous port (``--standalone``), and its agent
     stops every worker as soon as one fails, so no rank is left waiting.
 
+    After a failed run it prints ``gnnkit train: rank R failed first: ...`` on stderr (from the
+    ranks' notes, see :func:`first_failure`), or, if the agent itself was killed, says so.
+
     Args:
         num_parts: ranks to start. argv: arguments of ``gnnkit.cli.dist_train``.
         timeout_s: kill torchrun after this long (``subprocess.TimeoutExpired``); None: no limit.
         stdout, stderr: where the ranks' output goes (as for ``subprocess.run``); default: inherited.
+
+    Returns:
+        torchrun's exit status; 128 + the signal number when the agent was killed by a signal.
 
     Raises:
         ValueError: ``num_parts < 1``.
@@ -426,7 +559,34 @@ def launch(num_parts: int, argv: list[str], timeout_s: float | None = None, stdo
            "-m", "gnnkit.cli.dist_train", *argv]
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // num_parts)))  # silences torchrun's warning
-    return subprocess.run(cmd, env=env, timeout=timeout_s, stdout=stdout, stderr=stderr).returncode
+    with tempfile.TemporaryDirectory(prefix="gnnkit-ranks-") as folder:
+        env[STATUS_ENV] = folder
+        # the agent gets SIGTERM if this process dies, and then stops its workers itself
+        agent = subprocess.Popen(cmd, env=env, stdout=stdout, stderr=stderr, preexec_fn=_term_with_parent)
+        try:
+            status = agent.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            agent.kill()
+            agent.wait()
+            raise
+        if status < 0:  # the agent itself was killed; its workers follow it (exit_with_parent)
+            name = signal.Signals(-status).name
+            print(f"gnnkit train: the torchrun agent (pid {agent.pid}) was killed by {name}; its ranks exit on their "
+                  "own within seconds. Resume with --resume from the last checkpoint.", file=sys.stderr, flush=True)
+            return 128 - status
+        failed = first_failure(Path(folder), num_parts) if status != 0 else None
+        if failed is not None:
+            print(f"gnnkit train: {failed}", file=sys.stderr, flush=True)
+    return status
+
+
+def _term_with_parent() -> None:
+    """``preexec_fn`` of the agent: SIGTERM when the launching thread dies (Linux; a no-op elsewhere)."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None).prctl(1, int(signal.SIGTERM), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
 
 
 if __name__ == "__main__":

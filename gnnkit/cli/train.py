@@ -17,22 +17,15 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .argtypes import non_negative_float, non_negative_int, positive_float, positive_int, probability
-from ..checkpoint import atomic_save, load_checkpoint
+from ..checkpoint import Checkpointer, CheckpointError, atomic_save, load_checkpoint
 from ..data import Dataset, load_dataset
 from ..models import GNN, MODELS, GNNConfig
+from .recipes import DEFAULTS  # re-exported: gnnkit.cli.train.DEFAULTS
 
 __all__ = ["main", "build_parser", "train", "train_partitioned", "DEFAULTS", "UsageError"]
 
 # Hyper-parameters that must match for --resume; "epochs" may grow, so a finished run can be extended.
 _RESUME_KEYS = ("hidden", "heads", "dropout", "lr", "weight_decay", "patience", "activation")
-
-# Paper settings: GCN (Kipf & Welling 2017), GAT (Velickovic et al. 2018); SAGE/GIN as PyG's examples.
-DEFAULTS = {
-    "gcn": dict(hidden=16, heads=1, dropout=0.5, lr=0.01, weight_decay=5e-4, epochs=200, patience=0, activation="relu"),
-    "gat": dict(hidden=8, heads=8, dropout=0.6, lr=0.005, weight_decay=5e-4, epochs=1000, patience=100, activation="elu"),
-    "sage": dict(hidden=64, heads=1, dropout=0.5, lr=0.01, weight_decay=5e-4, epochs=200, patience=0, activation="relu"),
-    "gin": dict(hidden=64, heads=1, dropout=0.5, lr=0.01, weight_decay=5e-4, epochs=200, patience=0, activation="relu"),
-}
 
 
 class UsageError(ValueError):
@@ -83,6 +76,23 @@ def _load(path: Path, what: str) -> dict:
         return load_checkpoint(path)  # tensors and plain containers only: no code runs
     except FileNotFoundError:
         raise UsageError(f"{what} {path} does not exist") from None
+    except CheckpointError as exc:
+        raise UsageError(f"{what}: {exc}") from exc
+
+
+def _resume(checkpointer: Checkpointer) -> dict | None:
+    """The newest good checkpoint (falling back to the previous file, saying so), or None for a fresh run."""
+    try:
+        found = checkpointer.load()
+    except CheckpointError as exc:
+        raise UsageError(f"--resume: {exc}") from exc
+    if found is None:
+        # said even with --quiet: a typo in the path must not pass for a resumed run
+        print(f"gnnkit train: no checkpoint at {checkpointer.path}: starting from epoch 1", file=sys.stderr)
+        return None
+    for problem in found.problems:
+        print(f"gnnkit train: {problem}; resuming from {found.path} instead", file=sys.stderr)
+    return found.state
 
 
 def _evaluate_saved(args: argparse.Namespace, data: Dataset) -> float:
@@ -136,8 +146,9 @@ def train(args: argparse.Namespace) -> float:
              "best_model": copy.deepcopy(model.state_dict())}
     run = {"dataset": args.dataset.lower(), "seed": args.seed, "config": config.to_dict(),
            "hp": {k: hp[k] for k in _RESUME_KEYS}}
-    if args.resume and args.checkpoint.exists():
-        ckpt = _load(args.checkpoint, "--checkpoint")
+    checkpointer = Checkpointer(args.checkpoint) if args.checkpoint is not None else None
+    ckpt = _resume(checkpointer) if args.resume else None
+    if ckpt is not None:
         differ = [k for k in run if ckpt.get(k) != run[k]]
         if differ:
             raise UsageError(
@@ -179,9 +190,9 @@ def train(args: argparse.Namespace) -> float:
         if not args.quiet:
             tqdm.write(f"epoch {epoch + 1:4d} | loss {loss:.4f} | val loss {val_loss:.4f} | val acc {val_acc:.4f}")
             bar.set_postfix(loss=f"{loss:.3f}", val_acc=f"{val_acc:.3f}")
-        if args.checkpoint is not None:
-            atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "state": state,
-                          "rng": torch.get_rng_state(), **run}, args.checkpoint)
+        if checkpointer is not None:
+            checkpointer.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "state": state,
+                               "rng": torch.get_rng_state(), **run})
         if hp["patience"] and state["bad_epochs"] >= hp["patience"]:
             break
     bar.close()

@@ -51,6 +51,8 @@ __all__ = [
     "sync_gradients",
     "all_reduce_sum",
     "parameters_in_sync",
+    "broadcast_object",
+    "verify_same_state",
     "SUPPORTED_MODELS",
 ]
 
@@ -384,3 +386,32 @@ def parameters_in_sync(module: nn.Module, group=None) -> bool:
     every = [torch.zeros_like(sums) for _ in range(world)]
     _collective(dist.all_gather, every, sums, group=group)
     return all(torch.equal(every[0], e) for e in every[1:])
+
+
+# ----------------------------------------------------- resume and verification
+def broadcast_object(obj: object, src: int = 0, group=None) -> object:
+    """Rank ``src``'s ``obj`` on every rank (pickled: send only states of this run between its own ranks)."""
+    box = [obj if dist.get_rank() == src else None]
+    _collective(dist.broadcast_object_list, box, src=src, group=group)
+    return box[0]
+
+
+def verify_same_state(epoch: int, digest: str, what: str, group=None) -> None:
+    """Check that every rank holds the same epoch and state digest (``gnnkit.checkpoint.state_digest``).
+
+    One ``all_gather`` of ``[epoch, 32 digest bytes]`` per rank.
+
+    Raises:
+        ValueError: ``digest`` is not 64 hex digits; or, on every rank, the ranks disagree (the
+            message lists each rank's epoch and digest).
+        PeerError: the all_gather failed.
+    """
+    if not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+        raise ValueError(f"digest must be a SHA-256 as 64 lowercase hex digits (state_digest), got {digest!r}")
+    mine = torch.tensor([epoch, *bytes.fromhex(digest)], dtype=torch.int64)  # [33]
+    every = [torch.empty_like(mine) for _ in range(dist.get_world_size(group))]
+    _collective(dist.all_gather, every, mine, group=group)
+    if any(not torch.equal(every[0], e) for e in every[1:]):
+        held = ", ".join(f"rank {r}: epoch {int(e[0])} state {bytes(e[1:9].tolist()).hex()}" for r, e in enumerate(every))
+        raise ValueError(f"rank {_rank()}: the ranks hold different states {what} ({held}); "
+                         "stopping before any step so that no checkpoint is overwritten")
