@@ -79,7 +79,7 @@ def train_sampled(split: LinkSplit, x: Tensor, epochs: int, seed: int) -> tuple[
     g = split.train_graph
     model, decoder = Encoder(x.shape[1], sage=True), DotProduct()
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
-    loader = link_neighbor_loader(g, split.train_pos, [10, 10], batch_size=512,
+    loader = link_neighbor_loader(g, split.train_pos, [10, 10], batch_size=128,
                                   negative_sampler=StrictNegativeSampler(g, undirected=True), seed=seed)
     for _ in range(epochs):
         model.train()

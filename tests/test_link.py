@@ -391,7 +391,7 @@ def test_link_loader_pairs_index_the_output_rows():
     assert sorted(torch.cat(seen).tolist()) == list(range(s.train_pos.shape[1]))
 
 
-def test_link_loader_is_reproducible_and_trains():
+def test_link_loader_is_reproducible_and_feeds_a_layer():
     from gnnkit.nn import SAGEConv
 
     g = _ring_undirected(20, 8)

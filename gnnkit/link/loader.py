@@ -61,8 +61,8 @@ class LinkNeighborSampler:
         edges: ``[2, K]`` seed pairs (e.g. :attr:`LinkSplit.train_pos`).
         fanouts: per-layer fan-outs of the :class:`~gnnkit.data.sampling.NeighborSampler`.
         negative_sampler: called as ``negative_sampler(src, generator)`` → ``(neg_src, neg_dst)``;
-            default :class:`UniformNegativeSampler` with one negative per edge; ``None``-like
-            behaviour (no negatives) is not offered: a link batch always has both labels.
+            default :class:`UniformNegativeSampler` with one negative per edge (every batch
+            holds both labels).
 
     Raises:
         ValueError: ``edges`` not ``[2, K]``. IndexError: pair ids outside ``[0, num_nodes)``.
