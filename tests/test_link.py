@@ -162,6 +162,21 @@ def test_edge_set_contains_matches_python_set(spec, queries):
     assert got == [(u, v) in edges for u, v in q.tolist()]
 
 
+def test_edge_set_lexicographic_path_matches_keys(monkeypatch):
+    import gnnkit.link.negative as negative
+
+    gen = torch.Generator().manual_seed(0)
+    for n in (1, 3, 8):
+        src, dst = torch.randint(n, (12,), generator=gen), torch.randint(n, (12,), generator=gen)
+        qs, qd = torch.randint(n, (40,), generator=gen), torch.randint(n, (40,), generator=gen)
+        keyed = EdgeSet(src, dst, n).contains(qs, qd)
+        monkeypatch.setattr(negative, "_MAX_KEYED_NODES", 0)  # force the two-level search
+        lexicographic = EdgeSet(src, dst, n)
+        assert not lexicographic._keyed
+        assert lexicographic.contains(qs, qd).tolist() == keyed.tolist()
+        monkeypatch.undo()
+
+
 def test_edge_set_huge_ids_no_overflow():
     n = 2**40  # n * n overflows int64: a src * N + dst key would alias
     src = torch.tensor([0, 5, 2**40 - 1])
