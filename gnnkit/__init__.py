@@ -26,6 +26,7 @@ _LAZY = {
     "brain": ("gnnkit.brain", None),
     "data": ("gnnkit.data", None),
     "inflation": ("gnnkit.inflation", None),
+    "link": ("gnnkit.link", None),
     "scale": ("gnnkit.scale", None),
     "partition": ("gnnkit.scale.partition", "partition"),
     "Part": ("gnnkit.scale.partition", "Part"),
@@ -44,7 +45,7 @@ __all__ = [
     "Graph", "CSR", "HeteroGraph", "MultiViewGraph", "save", "load", "GNN", "GNNConfig", "NeuronGraph",
     "partition", "Part", "Partitioning", "InflatedGNN", "InflationSchedule", "NeighborSampler", "ClusterGCNSampler",
     "HeteroNeighborSampler",
-    "graph", "ops", "nn", "blocks", "brain", "data", "inflation", "scale", "__version__",
+    "graph", "ops", "nn", "blocks", "brain", "data", "inflation", "link", "scale", "__version__",
 ]
 
 

@@ -1,7 +1,7 @@
 """``python -m gnnkit.data --convert DIR NAME OUT.npz``: raw Planetoid files to gnnkit's compact ``.npz``.
 
 The bundled ``cora.npz`` was made with
-``python -m gnnkit.data --convert /path/to/planetoid cora gnnkit/datasets/cora.npz``.
+``python -m gnnkit.data --convert /path/to/planetoid cora gnnkit/data/cora.npz``.
 """
 from __future__ import annotations
 
