@@ -436,8 +436,10 @@ def test_link_loader_validation():
 
 
 # ----------------------------------------------------------------- example
-@pytest.mark.parametrize("mode", [[], ["--sampled", "--epochs", "1"]])
-def test_link_prediction_example_quick(mode):
+# seeded runs give AUC 0.878 (full-graph GAE, 20 epochs) and 0.817 (sampled, 1 epoch) with 1 or
+# 2 threads; the floors leave room for other BLAS builds but fail on a broken model or split
+@pytest.mark.parametrize("mode,min_auc", [([], 0.85), (["--sampled", "--epochs", "1"], 0.75)])
+def test_link_prediction_example_quick(mode, min_auc):
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     out = subprocess.run([sys.executable, str(ROOT / "examples" / "link_prediction.py"), "--quick", *mode],
                          capture_output=True, text=True, env=env, timeout=300)
@@ -445,4 +447,4 @@ def test_link_prediction_example_quick(mode):
     last = out.stdout.strip().splitlines()[-1]
     match = re.fullmatch(r"test auc: (\d\.\d{4})  test ap: (\d\.\d{4})", last)
     assert match, last
-    assert float(match.group(1)) > 0.6  # far above chance (0.5) after a few epochs
+    assert float(match.group(1)) > min_auc
