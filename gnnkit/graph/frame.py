@@ -93,6 +93,17 @@ class DataDict(MutableMapping):
             )
         return value
 
+    def equal(self, other: "DataDict") -> bool:
+        """Same names, dtypes, shapes and values; a NaN equals a NaN in the same place (a stored NaN is data)."""
+        def same(x: Tensor, y: Tensor) -> bool:
+            if x.dtype != y.dtype or x.shape != y.shape:
+                return False
+            if x.is_floating_point() or x.is_complex():
+                return bool(((x == y) | (x.isnan() & y.isnan())).all())
+            return torch.equal(x, y)
+
+        return self.keys() == other.keys() and all(same(self[k], other[k]) for k in self)
+
     # ----------------------------------------------------------- derivation
     def derive(self, size: int, fn: Callable[[str, Tensor], Tensor], device: torch.device | None = None) -> "DataDict":
         """A new mapping of ``size`` rows holding ``fn(name, value)`` for every value (checked)."""

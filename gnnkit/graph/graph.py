@@ -800,9 +800,9 @@ class Graph:
 
     def _equal_data(self, other: "Graph") -> bool:
         return (
-            _equal_data(self._ndata, other._ndata)
-            and _equal_data(self._edata, other._edata)
-            and _equal_data(self._srcdata, other._srcdata)
+            self._ndata.equal(other._ndata)
+            and self._edata.equal(other._edata)
+            and self._srcdata.equal(other._srcdata)
         )
 
 
@@ -861,18 +861,6 @@ def _merge_rows(value: Tensor, inverse: Tensor, size: int, reduce: str, name: st
 def _same_items(a: tuple, b: tuple) -> bool:
     """Two ``_data_items()`` snapshots hold the same names and the very same tensors."""
     return len(a) == len(b) and all(x[0] == y[0] and x[1] == y[1] and x[2] is y[2] for x, y in zip(a, b))
-
-
-def _equal_data(a: DataDict, b: DataDict) -> bool:
-    """Same names, dtypes, shapes and values; a NaN equals a NaN in the same place (a stored NaN is data)."""
-    def same(x: Tensor, y: Tensor) -> bool:
-        if x.dtype != y.dtype or x.shape != y.shape:
-            return False
-        if x.is_floating_point() or x.is_complex():
-            return bool(((x == y) | (x.isnan() & y.isnan())).all())
-        return torch.equal(x, y)
-
-    return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
 
 
 def _check_same_schema(ref: DataDict, other: DataDict, what: str, index: int) -> None:

@@ -308,13 +308,9 @@ class HeteroGraph:
             return False
         if self._num_dst_nodes != other._num_dst_nodes or set(self._graphs) != set(other._graphs):
             return False
-
-        def same(a: Mapping, b: Mapping) -> bool:
-            return set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
-
-        return (all(self._graphs[r].equal(other._graphs[r]) and same(self._graphs[r].edata, other._graphs[r].edata)
-                    for r in self._graphs)
-                and all(same(self._ndata[t], other._ndata[t]) for t in self._num_nodes))
+        # a relation's Graph.equal compares its edges and edata (and its end types' data)
+        return (all(self._graphs[r].equal(other._graphs[r]) for r in self._graphs)
+                and all(self._ndata[t].equal(other._ndata[t]) for t in self._num_nodes))
 
     # ------------------------------------------------------------ transforms
     def subgraph(self, nodes: Mapping[str, Any]) -> tuple["HeteroGraph", dict[str, Tensor], dict[Relation, Tensor]]:
