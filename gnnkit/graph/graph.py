@@ -375,7 +375,7 @@ class Graph:
         g = self._derive(self.src[perm], self.dst[perm], self._edata.select(perm))
         return g if edge_weight is None else (g, edge_weight[perm])
 
-    def add_self_loops(self, edge_weight: Tensor | None = None, fill_value: float | Mapping[str, float] = 1.0,
+    def add_self_loops(self, edge_weight: Tensor | None = None, fill_value: float | str | Mapping[str, float | str] = 1.0,
                        only_missing: bool = False, *, edge_attr: Tensor | None = None):
         """Add the edge ``v -> v`` for every vertex; edges come out sorted by (dst, src).
 
@@ -383,7 +383,9 @@ class Graph:
             edge_weight: optional ``[E, ...]`` weights; loops get ``fill_value``.
             fill_value: value of the added loops in ``edge_weight`` and in every ``edata``
                 tensor; a mapping gives one per ``edata`` name (``"edge_weight"`` for the
-                ``edge_weight`` argument), and a name it leaves out gets 1.0.
+                ``edge_weight`` argument), and a name it leaves out gets 1.0. ``"mean"`` gives
+                a vertex's loop the mean of the rows of its in-edges in this graph (0 for a
+                vertex without any), as PyG's ``fill_value="mean"`` does for edge features.
             only_missing: first drop existing loops and then add one per vertex, keeping
                 an existing loop's weight and ``edata`` rows (PyG's ``add_remaining_self_loops``);
                 otherwise a vertex that already has a loop gets a second one.
@@ -396,7 +398,7 @@ class Graph:
         Raises:
             ValueError: a bipartite graph, a wrong ``edge_weight`` shape, a ``fill_value``
                 mapping naming an edge tensor that does not exist.
-            TypeError: a fill value that is not a number.
+            TypeError: a fill value that is not a number or ``"mean"``, or ``"mean"`` of a bool tensor.
         """
         self._require_square("add_self_loops")
         key = "self_loops_" + str(only_missing)
@@ -407,14 +409,14 @@ class Graph:
                 return hit[2]
         edge_weight = _edge_weight_arg(edge_weight, edge_attr, "add_self_loops", self.num_edges)
         fills = _per_name(fill_value, list(self._edata) + (["edge_weight"] if edge_weight is not None else []),
-                          "fill_value", 1.0, _check_fill)
+                          "fill_value", 1.0, _check_loop_fill)
         if edge_weight is not None:
             return self._with_loops(edge_weight, fills, only_missing)
         g = self._with_loops(None, fills, only_missing)
         self._cache[key] = (dict(fill_value) if isinstance(fill_value, Mapping) else fill_value, data, g)
         return g
 
-    def _with_loops(self, w: Tensor | None, fills: dict[str, float], only_missing: bool):
+    def _with_loops(self, w: Tensor | None, fills: dict[str, float | str], only_missing: bool):
         src, dst, n = self.src, self.dst, self.num_nodes
         loops = torch.arange(n, device=self.device)
         if only_missing:
@@ -424,15 +426,20 @@ class Graph:
         all_src, all_dst = torch.cat([src, loops]), torch.cat([dst, loops])
         perm = torch.argsort(all_dst * max(n, 1) + all_src, stable=True)  # sorted by (dst, src)
 
-        def carry(value: Tensor, fill: float) -> Tensor:
-            loop_rows = value.new_full((n,) + tuple(value.shape[1:]), fill)  # [N, ...]
+        def carry(value: Tensor, fill: float | str, name: str) -> Tensor:
+            if fill == "mean":  # over all in-edges before any loop is dropped, as PyG's add_*self_loops
+                loop_rows = _merge_rows(value, self.dst, n, "mean", name)  # [N, ...]
+            else:
+                loop_rows = value.new_full((n,) + tuple(value.shape[1:]), fill)  # [N, ...]
             if only_missing:
-                loop_rows[self.src[old_loops]] = value[old_loops]  # an existing loop keeps its rows
+                # an existing loop keeps its rows; out of place, as a "mean" fill is in the autograd graph
+                loop_rows = loop_rows.index_put((self.src[old_loops],), value[old_loops])
                 value = value[kept]
             return torch.cat([value, loop_rows])[perm]
 
-        g = self._derive(all_src[perm], all_dst[perm], {k: carry(v, fills[k]) for k, v in self._edata.items()})
-        return g if w is None else (g, carry(w, fills["edge_weight"]))
+        edata = {k: carry(v, fills[k], f"edata[{k!r}]") for k, v in self._edata.items()}
+        g = self._derive(all_src[perm], all_dst[perm], edata)
+        return g if w is None else (g, carry(w, fills["edge_weight"], "edge_weight"))
 
     def remove_self_loops(self) -> "Graph":
         """Drop every edge ``v -> v``; the other edges keep their order and ``edata`` rows."""
@@ -822,9 +829,11 @@ def _edge_weight_arg(edge_weight: Tensor | None, edge_attr: Tensor | None, metho
     return edge_weight
 
 
-def _check_fill(value: Any, name: str) -> float:
+def _check_loop_fill(value: Any, name: str) -> float | str:
+    if isinstance(value, str) and value == "mean":
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} ({value!r})")
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} ({value!r}); the one string allowed is 'mean'")
     return value
 
 

@@ -3,6 +3,7 @@ from .._deprecated import deprecated_names
 from .gat import GATConv
 from .gcn import GCNConv
 from .gin import GINConv
+from .gine import GINEConv
 from .message_passing import (
     LAYER_REDUCES,
     ConcatVertex,
@@ -11,6 +12,7 @@ from .message_passing import (
     EdgeWeighted,
     GNNLayer,
     LinearSource,
+    LinearSourceEdge,
     LSTMAggregation,
     SoftmaxAggregation,
     SourceEdgeFn,
@@ -28,6 +30,7 @@ __all__ = [
     "CopySource",
     "EdgeWeighted",
     "LinearSource",
+    "LinearSourceEdge",
     "SoftmaxAggregation",
     "DeepSetsAggregation",
     "LSTMAggregation",
@@ -37,6 +40,7 @@ __all__ = [
     "SAGEConv",
     "GATConv",
     "GINConv",
+    "GINEConv",
     "MPNN",
     "MultiViewConv",
     "HeteroConv",

@@ -8,12 +8,17 @@ from .. import ops
 from .._deprecated import renamed_keyword
 from ..graph import Graph
 from ._bipartite import NodeInput, split_input
+from ._edge import scalar_edge_weight
 
 __all__ = ["GINConv"]
 
 
 class GINConv(nn.Module):
-    r"""GIN: :math:`x'_v = \mathrm{nn}\big((1 + \epsilon) x_v + \sum_{u \to v} x_u\big)`.
+    r"""GIN: :math:`x'_v = \mathrm{nn}\big((1 + \epsilon) x_v + \sum_{u \to v} w_{uv} x_u\big)`.
+
+    The neighbour term is one ``spmm`` (weighted when ``edge_weight`` is given, else
+    :math:`w_{uv} = 1`): no per-edge message tensor. For ``[E, D]`` edge features see
+    :class:`~gnnkit.nn.GINEConv`.
 
     Args:
         nn: the vertex MLP ``[N, F] -> [N, F']``.
@@ -22,8 +27,12 @@ class GINConv(nn.Module):
         aggr: deprecated name of ``reduce``.
 
     Shape:
-        x ``[N, F]`` → ``[N, F']``; on a bipartite block the destinations are the first
-        ``num_nodes`` rows of x; a pair ``(x_src, x_dst)`` gives the two vertex sets apart.
+        x ``[N, F]``, edge_weight ``[E]`` or None → ``[N, F']``; on a bipartite block the
+        destinations are the first ``num_nodes`` rows of x; a pair ``(x_src, x_dst)`` gives
+        the two vertex sets apart.
+
+    Raises:
+        ValueError: an unknown ``reduce``; in ``forward`` an ``edge_weight`` not of shape ``[E]``.
     """
 
     def __init__(self, nn: nn.Module, eps: float = 0.0, train_eps: bool = False, reduce: str = "sum", *,
@@ -44,9 +53,11 @@ class GINConv(nn.Module):
             if hasattr(m, "reset_parameters"):
                 m.reset_parameters()
 
-    def forward(self, g: Graph, x: NodeInput) -> Tensor:
+    def forward(self, g: Graph, x: NodeInput, edge_weight: Tensor | None = None) -> Tensor:
+        """Apply the layer; ``edge_weight [E]`` scales each neighbour before ``reduce`` (``w x_u``)."""
         x_src, x_dst, _ = split_input(g, x)  # [S, F], [N, F]
-        return self.nn((1 + self.eps) * x_dst + ops.spmm(g, x_src, reduce=self.reduce))
+        w = None if edge_weight is None else scalar_edge_weight(g.num_edges, edge_weight).to(x_src.dtype)  # [E]
+        return self.nn((1 + self.eps) * x_dst + ops.spmm(g, x_src, w, reduce=self.reduce))
 
     def extra_repr(self) -> str:
         return f"reduce={self.reduce!r}"

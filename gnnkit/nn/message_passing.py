@@ -10,6 +10,7 @@ from .. import ops
 from .._deprecated import deprecated_names, renamed_keyword
 from ..blocks.source import SourceEdgeFn
 from ..graph import Graph
+from ._edge import edge_features
 
 __all__ = [
     "GNNLayer",
@@ -17,6 +18,7 @@ __all__ = [
     "CopySource",
     "EdgeWeighted",
     "LinearSource",
+    "LinearSourceEdge",
     "SoftmaxAggregation",
     "DeepSetsAggregation",
     "LSTMAggregation",
@@ -57,6 +59,40 @@ class LinearSource(SourceEdgeFn):
 
     def transform(self, x: Tensor) -> Tensor:
         return self.lin(x)
+
+
+class LinearSourceEdge(nn.Module):
+    r""":math:`m_e = W x_u + W_e e_{uv} (+ b)`, i.e. :math:`W' [x_u \,\|\, e_{uv}]`: a linear map of the source and edge features.
+
+    The message depends on the edge features, so it is not a :class:`SourceEdgeFn`:
+    :class:`GNNLayer` computes it per edge (an ``[E, M]`` tensor) and then reduces it.
+
+    Args:
+        in_features: ``F``. edge_dim: ``D``. out_features: ``M``.
+        bias: add ``b`` to every message (``lin``'s bias; ``lin_edge`` has none).
+
+    Shape:
+        x_src ``[E, F]``, edge_weight ``[E, D]`` (``[E]`` when ``D = 1``) → ``[E, M]``.
+
+    Raises:
+        ValueError: in ``forward``, ``edge_weight`` missing or not of shape ``[E, edge_dim]``.
+    """
+
+    def __init__(self, in_features: int, edge_dim: int, out_features: int, bias: bool = False):
+        super().__init__()
+        self.edge_dim = edge_dim
+        self.lin = nn.Linear(in_features, out_features, bias=bias)
+        self.lin_edge = nn.Linear(edge_dim, out_features, bias=False)
+
+    def forward(self, x_src: Tensor, x_dst: Tensor, edge_weight: Tensor | None) -> Tensor:
+        if edge_weight is None:
+            raise ValueError(f"LinearSourceEdge needs edge features, but the layer was called with edge_weight=None; "
+                             f"pass edge_weight [E, {self.edge_dim}]")
+        e = edge_features(x_src.shape[0], edge_weight, self.edge_dim, "edge_dim")  # [E, D]
+        return self.lin(x_src) + self.lin_edge(e)  # [E, M]
+
+    def extra_repr(self) -> str:
+        return f"edge_dim={self.edge_dim}"
 
 
 # --------------------------------------------------------------- aggregators
@@ -157,7 +193,9 @@ class GNNLayer(nn.Module):
         edge_fn: ``(x_src [E, F], x_dst [E, F], edge_weight [E, ...] | None) -> [E, M]``. A
             :class:`SourceEdgeFn` (:class:`CopySource`, :class:`EdgeWeighted`,
             :class:`LinearSource`) is linear in the source feature, which lets the
-            layer skip the per-edge messages (see ``forward``).
+            layer skip the per-edge messages (see ``forward``); its edge data must be a
+            scalar ``[E]`` (or per-head ``[E, H]``) weight. ``[E, D]`` edge features need a
+            per-edge function such as :class:`LinearSourceEdge`.
         reduce: :math:`\gamma`, one of :data:`LAYER_REDUCES` (``"sum" | "mean" | "max" | "min" |
             "softmax"``) or a module/callable ``(g, m [E, M]) -> [N, M]`` such as
             :class:`DeepSetsAggregation` or :class:`LSTMAggregation`. With a string a vertex

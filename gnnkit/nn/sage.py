@@ -10,6 +10,7 @@ from .._deprecated import renamed_keyword
 from ..graph import Graph
 from ._bipartite import NodeInput, split_input
 from ._dense import multi_linear
+from ._edge import scalar_edge_weight
 
 __all__ = ["SAGEConv"]
 
@@ -68,10 +69,7 @@ class SAGEConv(nn.Module):
         if edge_weight is not None:
             if reduce not in ("sum", "mean"):
                 raise ValueError(f"edge_weight needs reduce 'sum' or 'mean', but this SAGEConv has reduce={reduce!r}")
-            if not isinstance(edge_weight, Tensor) or edge_weight.shape != (g.num_edges,):
-                got = tuple(edge_weight.shape) if isinstance(edge_weight, Tensor) else type(edge_weight).__name__
-                raise ValueError(f"edge_weight must have shape [E={g.num_edges}], got {got}")
-            w = edge_weight.to(x_src.dtype)
+            w = scalar_edge_weight(g.num_edges, edge_weight).to(x_src.dtype)
             if reduce == "mean":  # normalise per destination: the weighted mean is then a weighted sum
                 den = w.new_zeros(g.num_nodes).index_add_(0, g.dst, w)  # [N] weighted in-degree
                 w = w / den.clamp(min=torch.finfo(w.dtype).tiny)[g.dst]  # [E]
