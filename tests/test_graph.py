@@ -243,6 +243,39 @@ def test_self_loops_match_pyg(seed):
         zip(*tg.add_remaining_self_loops(g.edge_index, num_nodes=12)[0].tolist()))
 
 
+@pytest.mark.parametrize("only_missing", [True, False])
+def test_self_loops_mean_fill_matches_pyg(only_missing):
+    """``fill_value="mean"``: a loop gets the mean row of its vertex's in-edges (0 without any), as in PyG."""
+    tg = pytest.importorskip("torch_geometric.utils")
+    g = random_graph(12, 40, seed=5)
+    g = Graph(torch.cat([g.src, t(3, 3)]), torch.cat([g.dst, t(3, 3)]), 12)  # a duplicated existing loop
+    w = torch.randn(g.num_edges, 2, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    ours, ow = g.add_self_loops(w, fill_value="mean", only_missing=only_missing)
+    pyg_fn = tg.add_remaining_self_loops if only_missing else tg.add_self_loops
+    ei, pw = pyg_fn(g.edge_index, w, fill_value="mean", num_nodes=12)
+
+    def rows(src, dst, values):  # sorted by edge, then value; vertex 3's two old loops: which one survives is unspecified
+        out = sorted(zip(src.tolist(), dst.tolist(), values.tolist()))
+        return [r for r in out if not (only_missing and r[:2] == (3, 3))]
+
+    mine, theirs = rows(ours.src, ours.dst, ow), rows(ei[0], ei[1], pw)
+    assert [r[:2] for r in mine] == [r[:2] for r in theirs]
+    torch.testing.assert_close(torch.tensor([r[2] for r in mine]), torch.tensor([r[2] for r in theirs]))
+
+
+def test_self_loops_mean_fill_per_name_and_gradient():
+    g = Graph([0, 2, 1], [1, 1, 1], 3, edata={"c": torch.tensor([1, 2, 3])})  # (1, 1) is an existing loop
+    w = torch.tensor([[2.0], [4.0], [9.0]], requires_grad=True)
+    h, hw = g.add_self_loops(w, fill_value={"edge_weight": "mean", "c": -1})
+    assert list(zip(edges(h), hw.view(-1).tolist())) == [((0, 0), 0.0), ((0, 1), 2.0), ((1, 1), 9.0), ((1, 1), 5.0),
+                                                         ((2, 1), 4.0), ((2, 2), 0.0)]
+    assert h.edata["c"].tolist() == [-1, 1, 3, -1, 2, -1]
+    hw.sum().backward()  # the mean loop of vertex 1 spreads 1/3 to each of its three in-edges
+    assert w.grad.view(-1).tolist() == pytest.approx([4 / 3, 4 / 3, 4 / 3])
+    with pytest.raises(TypeError, match=r"fill_value must be a number, got str \('median'\); the one string allowed is 'mean'"):
+        g.add_self_loops(w, fill_value="median")
+
+
 def test_remove_self_loops_keeps_order_and_vertices():
     g = Graph([0, 1, 2, 2, 3], [1, 1, 0, 2, 3], 6)
     h = g.remove_self_loops()
