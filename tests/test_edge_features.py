@@ -267,6 +267,19 @@ def test_edge_features_follow_edge_and_node_permutations(seed, num_nodes, num_ed
     assert_close(layer(Graph(inv[g.src], inv[g.dst], num_nodes), x[perm], e), ref[perm])
 
 
+@pytest.mark.parametrize("which", ["gat", "gine", "linear_source_edge"])
+def test_edge_features_may_be_non_contiguous(which):
+    g = make_graph(8)
+    layer = {"gat": lambda: GATConv(3, 2, heads=2, edge_dim=4),
+             "gine": lambda: GINEConv(mlp(3, 2), edge_dim=4),
+             "linear_source_edge": lambda: GNNLayer(LinearSourceEdge(3, 4, 2), "mean")}[which]()
+    layer = randomize_(layer.double(), 8)
+    x = randn(g.num_nodes, 3, seed=8, dtype=F64)
+    e = randn(4, g.num_edges, seed=9, dtype=F64).t()  # [E, D] with strides (1, E)
+    assert not e.is_contiguous()
+    assert_close(layer(g, x, e), layer(g, x, e.contiguous()))
+
+
 # =============================================================== validation
 def test_gat_rejects_edge_features_without_edge_dim():
     g = tiny_graph()
