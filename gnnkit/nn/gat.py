@@ -84,7 +84,8 @@ class GATConv(nn.Module):
         if self.bias is not None:
             nn.init.zeros_(self.bias)
 
-    def forward(self, g: Graph, x: NodeInput, edge_weight: Tensor | None = None, return_attention: bool = False):
+    def forward(self, g: Graph, x: NodeInput, edge_weight: Tensor | None = None,
+                return_attention: bool = False) -> Tensor | tuple[Tensor, tuple[Graph, Tensor]]:
         """Attend over each vertex's in-edges.
 
         Args:
