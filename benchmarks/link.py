@@ -52,13 +52,26 @@ def _features(n: int):
     return torch.from_numpy(np.random.default_rng(0).standard_normal((n, FEATURES), dtype=np.float32))  # [N, F]
 
 
+def _train_on(blocks, layers, opt, h, src, dst, label) -> None:
+    """Two SAGE layers (ReLU between) on the blocks, dot scores of the pairs (src, dst), BCE, one Adam step."""
+    import torch.nn.functional as F
+
+    for i, (block, layer) in enumerate(zip(blocks, layers)):
+        h = layer(block, h)  # [S_{i+1}, F]
+        if i == 0:
+            h = F.relu(h)
+    loss = F.binary_cross_entropy_with_logits((h[src] * h[dst]).sum(-1), label)  # the dot decoder, both engines
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
 def gnnkit_step(indptr: np.ndarray, indices: np.ndarray, fanouts: list[int], batch_size: int, profile: dict):
     """A ``step()`` running one gnnkit training step on the next link batch."""
     import torch
-    import torch.nn.functional as F
 
     from gnnkit.graph import Graph
-    from gnnkit.link import DotProduct, UniformNegativeSampler, link_neighbor_loader
+    from gnnkit.link import UniformNegativeSampler, link_neighbor_loader
     from gnnkit.nn import SAGEConv
 
     n = indptr.size - 1
@@ -70,7 +83,6 @@ def gnnkit_step(indptr: np.ndarray, indices: np.ndarray, fanouts: list[int], bat
     loader = link_neighbor_loader(g, edges, fanouts, batch_size, negative_sampler=UniformNegativeSampler(n, k=1),
                                   shuffle=True, drop_last=True, seed=0)
     layers = torch.nn.ModuleList([SAGEConv(FEATURES, FEATURES, "mean"), SAGEConv(FEATURES, FEATURES, "mean")])
-    decoder = DotProduct()
     opt = torch.optim.Adam(layers.parameters(), lr=0.01)
     it = iter(loader)
 
@@ -78,15 +90,8 @@ def gnnkit_step(indptr: np.ndarray, indices: np.ndarray, fanouts: list[int], bat
         t0 = time.perf_counter()
         batch = next(it)
         t1 = time.perf_counter()
-        h = x[batch.blocks.input_nodes]  # [S_0, F]
-        for i, (block, layer) in enumerate(zip(batch.blocks.blocks, layers)):
-            h = layer(block, h)
-            if i == 0:
-                h = F.relu(h)
-        loss = F.binary_cross_entropy_with_logits(decoder(h[batch.pair[0]], h[batch.pair[1]]), batch.label)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        _train_on(batch.blocks.blocks, layers, opt, x[batch.blocks.input_nodes], batch.pair[0], batch.pair[1],
+                  batch.label)
         profile.setdefault("sample_s", []).append(t1 - t0)
         profile.setdefault("compute_s", []).append(time.perf_counter() - t1)
 
@@ -99,7 +104,6 @@ def dgl_step(indptr: np.ndarray, indices: np.ndarray, fanouts: list[int], batch_
     import dgl
     import dgl.nn as dglnn
     import torch
-    import torch.nn.functional as F
 
     n = indptr.size - 1
     src = torch.from_numpy(indices.astype(np.int64))
@@ -120,19 +124,10 @@ def dgl_step(indptr: np.ndarray, indices: np.ndarray, fanouts: list[int], batch_
         t0 = time.perf_counter()
         input_nodes, pos_graph, neg_graph, blocks = next(it)
         t1 = time.perf_counter()
-        h = x[input_nodes]  # [S_0, F]
-        for i, (block, layer) in enumerate(zip(blocks, layers)):
-            h = layer(block, h)
-            if i == 0:
-                h = F.relu(h)
         ps, pd = pos_graph.edges()
         ns, nd = neg_graph.edges()
-        logits = torch.cat([(h[ps] * h[pd]).sum(-1), (h[ns] * h[nd]).sum(-1)])  # the same dot decoder
         label = torch.cat([torch.ones(ps.numel()), torch.zeros(ns.numel())])
-        loss = F.binary_cross_entropy_with_logits(logits, label)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        _train_on(blocks, layers, opt, x[input_nodes], torch.cat([ps, ns]), torch.cat([pd, nd]), label)
         profile.setdefault("sample_s", []).append(t1 - t0)
         profile.setdefault("compute_s", []).append(time.perf_counter() - t1)
 
