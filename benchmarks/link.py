@@ -92,6 +92,7 @@ def gnnkit_step(indptr: np.ndarray, indices: np.ndarray, fanouts: list[int], bat
         t1 = time.perf_counter()
         _train_on(batch.blocks.blocks, layers, opt, x[batch.blocks.input_nodes], batch.pair[0], batch.pair[1],
                   batch.label)
+        profile.setdefault("inputs", []).append(batch.blocks.input_nodes.numel())
         profile.setdefault("sample_s", []).append(t1 - t0)
         profile.setdefault("compute_s", []).append(time.perf_counter() - t1)
 
@@ -128,6 +129,7 @@ def dgl_step(indptr: np.ndarray, indices: np.ndarray, fanouts: list[int], batch_
         ns, nd = neg_graph.edges()
         label = torch.cat([torch.ones(ps.numel()), torch.zeros(ns.numel())])
         _train_on(blocks, layers, opt, x[input_nodes], torch.cat([ps, ns]), torch.cat([pd, nd]), label)
+        profile.setdefault("inputs", []).append(input_nodes.numel())
         profile.setdefault("sample_s", []).append(t1 - t0)
         profile.setdefault("compute_s", []).append(time.perf_counter() - t1)
 
@@ -155,6 +157,7 @@ def run_engine(engine: str, path: Path, fanouts: list[int], batch_size: int, ste
         "engine": engine, "median_ms": 1e3 * med, "pos_edges_per_s": batch_size / med, "steps": steps,
         "sample_ms": 1e3 * statistics.median(profile["sample_s"][3:]),
         "compute_ms": 1e3 * statistics.median(profile["compute_s"][3:]),
+        "mean_input_nodes": float(np.mean(profile["inputs"][3:])),  # equal work: both engines sample as many
         "torch_threads": torch.get_num_threads(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9,
     }
@@ -217,10 +220,12 @@ def main(argv: list[str] | None = None) -> int:
 
     peak = {e: max(r["peak_rss_gb"] for r in v) for e, v in by.items() if v}
     ratio = f"{rate['gnnkit'] / rate['dgl']:.2f}x" if len(rate) == 2 else "-"
-    print("\n| workload | gnnkit pos. edges/s (range) | DGL pos. edges/s (range) | gnnkit/DGL | peak RSS gnnkit / DGL |")
-    print("|---|---|---|---|---|")
+    inputs = " / ".join(f"{statistics.mean(r['mean_input_nodes'] for r in v):,.0f}" for v in by.values() if v)
+    print("\n| workload | gnnkit pos. edges/s (range) | DGL pos. edges/s (range) | gnnkit/DGL | peak RSS gnnkit / DGL "
+          "| input vertices per step |")
+    print("|---|---|---|---|---|---|")
     print(f"| link SAGE {args.fanouts} b{args.batch_size} 1 neg, {nodes // 1000}k vertices | {cell('gnnkit')} | "
-          f"{cell('dgl')} | {ratio} | {peak.get('gnnkit', 0):.2f} / {peak.get('dgl', 0):.2f} GB |")
+          f"{cell('dgl')} | {ratio} | {peak.get('gnnkit', 0):.2f} / {peak.get('dgl', 0):.2f} GB | {inputs} |")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0
