@@ -215,6 +215,27 @@ def test_graph_save_then_load_gives_the_same_accuracy(rings_and_stars, graph_con
     assert loaded.out == trained.out
 
 
+def test_graph_on_an_ogbg_layout_with_missing_labels_reports_ogb_rocauc(tmp_path, graph_contract, capsys):
+    from gnnkit.data.ogb import write_synthetic_graph
+
+    write_synthetic_graph(tmp_path, "ogbg-moltox21", num_graphs=60)  # 12 tasks, about 1 label in 10 missing
+    argv = ["train", "--task", "graph", "--dataset", "ogbg-moltox21", "--data-dir", str(tmp_path), "--quiet",
+            "--hidden", "8", "--layers", "2"]
+    trained = _run(capsys, *argv, "--epochs", "2", "--save", str(tmp_path / "g.pt"))
+    _metric(trained, "rocauc")
+    assert _run(capsys, *argv, "--load", str(tmp_path / "g.pt")).out == trained.out
+
+
+def test_graph_regression_labels_exit_2(tmp_path, graph_contract, capsys):
+    from gnnkit.data.ogb import write_synthetic_graph
+
+    write_synthetic_graph(tmp_path, "ogbg-molesol", num_graphs=20)
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--task", "graph", "--dataset", "ogbg-molesol", "--data-dir", str(tmp_path), "--quiet"])
+    assert exc.value.code == 2
+    assert "--dataset 'ogbg-molesol' has labels of shape (20,) (torch.float32, metric 'rmse')" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------ errors and help
 @pytest.mark.parametrize("argv, message", [
     (["--task", "link", "--dataset", "brain-families"], r"--task link needs one graph, but --dataset 'brain-families'"),

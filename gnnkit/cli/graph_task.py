@@ -5,7 +5,7 @@ by default) fed by :class:`gnnkit.data.GraphDataLoader`. A dataset without a spl
 ``brain-families``) is split by :func:`gnnkit.data.stratified_split` (80/10/10, ``--seed``).
 Single-label datasets train with cross-entropy and report ``test accuracy: X``; OGB's
 multi-task binary layouts (``ogbg-mol*``) train with a binary cross-entropy that skips
-missing labels and report OGB's metric (``test rocauc: X``, ``test ap: X``).
+missing labels (-1 or NaN) and report OGB's metric (``test rocauc: X``, ``test ap: X``).
 A dataset without vertex features gets the constant feature 1 per vertex.
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..data import Dataset
+from ..data.evaluator import ogb_evaluator
 from .loop import UsageError, fit, load_saved, save_model
 from .recipes import GRAPH_DEFAULTS
 
@@ -37,12 +38,14 @@ def graph_hyperparameters(args: argparse.Namespace) -> dict:
 def _target(data: Dataset, args: argparse.Namespace) -> tuple[Tensor, bool, int]:
     """(labels, multi-task binary?, model outputs): ``[B]`` classes, or ``[B, T]`` 0/1/NaN for ``ogbg-mol*``."""
     y = data.labels
+    if data.eval_metric in ("rocauc", "ap"):  # OGB's binary tasks, one column per task
+        y = (y[:, None] if y.dim() == 1 else y).to(torch.float32)  # [B, T]
+        # the OGB reader marks a missing label -1 in int64 files; OGB's Evaluator and the loss want NaN
+        return torch.where(y < 0, torch.nan, y), True, y.shape[1]
     if y.dim() == 2 and y.shape[1] == 1 and not y.is_floating_point():
         y = y[:, 0]
     if y.dim() == 1 and not y.is_floating_point():
         return y, False, max(data.num_classes, int(y.max()) + 1 if y.numel() else 1)
-    if y.dim() == 2 and data.num_classes == 2 and data.eval_metric in ("rocauc", "ap"):
-        return y.to(torch.float32), True, y.shape[1]
     raise UsageError(f"--task graph: --dataset {args.dataset!r} has labels of shape {tuple(y.shape)} "
                      f"({y.dtype}, metric {data.eval_metric!r}); supported are class labels [B] and OGB's "
                      f"multi-task binary labels (rocauc/ap), not regression")
@@ -74,12 +77,12 @@ def _predict(model, data: Dataset, index: Tensor, batch_size: int, in_features: 
     return torch.cat(outs) if outs else torch.zeros(0)
 
 
-def _score(data: Dataset, y: Tensor, binary: bool, index: Tensor, logits: Tensor, split: str) -> tuple[str, float]:
+def _score(data: Dataset, y: Tensor, binary: bool, index: Tensor, logits: Tensor) -> tuple[str, float]:
     if not binary:
         return "accuracy", float((logits.argmax(-1) == y[index]).float().mean())
-    full = torch.zeros(y.shape)  # [B, T]: Dataset.evaluate scores only `split`'s rows
-    full[index] = torch.sigmoid(logits)
-    return data.eval_metric, data.evaluate(full, split)
+    # OGB's own Evaluator on this split's rows (Dataset.evaluate would pass the -1 of missing labels as a class)
+    result = ogb_evaluator(data.name).eval({"y_true": y[index], "y_pred": torch.sigmoid(logits)})
+    return data.eval_metric, float(result[data.eval_metric])
 
 
 def run_graph(args: argparse.Namespace, data: Dataset) -> list[tuple[str, float]]:
@@ -111,7 +114,7 @@ def run_graph(args: argparse.Namespace, data: Dataset) -> list[tuple[str, float]
         model.eval()
         with torch.no_grad():
             logits = _predict(model, data, split["test"], hp["batch_size"], in_features)
-        return [_score(data, y, binary, split["test"], logits, "test")]
+        return [_score(data, y, binary, split["test"], logits)]
     try:
         model = GraphClassifier(**config)
     except ValueError as exc:  # e.g. a convolution GraphClassifier does not offer
@@ -134,7 +137,7 @@ def run_graph(args: argparse.Namespace, data: Dataset) -> list[tuple[str, float]
 
     def validate() -> tuple[float, float]:
         logits = _predict(model, data, split["valid"], hp["batch_size"], in_features)
-        return _score(data, y, binary, split["valid"], logits, "valid")[1], float(_loss(logits, y[split["valid"]], binary))
+        return _score(data, y, binary, split["valid"], logits)[1], float(_loss(logits, y[split["valid"]], binary))
 
     identity = {"task": "graph", "dataset": args.dataset.lower(), "seed": args.seed, "config": config,
                 "hp": {k: hp[k] for k in _RESUME_KEYS}}
@@ -144,4 +147,4 @@ def run_graph(args: argparse.Namespace, data: Dataset) -> list[tuple[str, float]
         save_model(args.save, model, config, task="graph")
     with torch.no_grad():
         logits = _predict(model, data, split["test"], hp["batch_size"], in_features)
-    return [_score(data, y, binary, split["test"], logits, "test")]
+    return [_score(data, y, binary, split["test"], logits)]
