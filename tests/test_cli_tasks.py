@@ -188,14 +188,18 @@ class _StandInClassifier(nn.Module):
         return self.out(pooled)
 
 
-@pytest.fixture
-def graph_contract(monkeypatch):
-    """The graph-task names of the shared contract: the real ones once merged, stand-ins before."""
+def _install_graph_contract(monkeypatch) -> None:
     for module, name, stand_in in ((gnnkit.data, "GraphDataLoader", _StandInLoader),
                                    (gnnkit.data, "stratified_split", _stand_in_split),
                                    (gnnkit.models, "GraphClassifier", _StandInClassifier)):
         if not hasattr(module, name):
             monkeypatch.setattr(module, name, stand_in, raising=False)
+
+
+@pytest.fixture
+def graph_contract(monkeypatch):
+    """The graph-task names of the shared contract: the real ones once merged, stand-ins before."""
+    _install_graph_contract(monkeypatch)
 
 
 def test_graph_quick_run_separates_rings_from_stars(rings_and_stars, graph_contract, capsys):
@@ -213,6 +217,20 @@ def test_graph_save_then_load_gives_the_same_accuracy(rings_and_stars, graph_con
     trained = _run(capsys, *argv, "--epochs", "2", "--save", str(tmp_path / "g.pt"))
     loaded = _run(capsys, *argv, "--load", str(tmp_path / "g.pt"))
     assert loaded.out == trained.out
+
+
+def test_graph_killed_run_resumes_to_the_identical_result(rings_and_stars, graph_contract, capsys, monkeypatch, tmp_path):
+    argv = ["train", "--task", "graph", "--dataset", "SHAPES", "--data-dir", str(rings_and_stars), "--quiet",
+            "--hidden", "8", "--layers", "2", "--batch-size", "8", "--epochs", "5"]
+    full = _run(capsys, *argv, "--save", str(tmp_path / "full.pt"))
+    base = [*argv, "--checkpoint", str(tmp_path / "run.pt"), "--save", str(tmp_path / "resumed.pt")]
+    kill_checkpoint_write(monkeypatch, at=3)  # each epoch's batches come from a generator seeded by (seed, epoch)
+    with pytest.raises(KeyboardInterrupt):
+        main(base)
+    monkeypatch.undo()
+    _install_graph_contract(monkeypatch)  # undo() took the stand-ins too
+    resumed = _run(capsys, *base, "--resume")
+    assert resumed.out == full.out and _same_weights(tmp_path / "full.pt", tmp_path / "resumed.pt")
 
 
 def test_graph_on_an_ogbg_layout_with_missing_labels_reports_ogb_rocauc(tmp_path, graph_contract, capsys):
