@@ -14,10 +14,11 @@ import argparse
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..data import Dataset
 from ..data.evaluator import ogb_evaluator
+from ..graph import Graph
 from .loop import UsageError, fit, load_saved, save_model
 from .recipes import GRAPH_DEFAULTS
 
@@ -51,11 +52,7 @@ def _target(data: Dataset, args: argparse.Namespace) -> tuple[Tensor, bool, int]
                      f"multi-task binary labels (rocauc/ap), not regression")
 
 
-def _features(data: Dataset) -> int:
-    return data.num_features or 1
-
-
-def _inputs(g, in_features: int) -> Tensor:
+def _inputs(g: Graph, in_features: int) -> Tensor:
     """``[N, F]`` float vertex features of a batch (the constant 1 where the dataset has none)."""
     if "x" not in g.ndata:
         return torch.ones(g.num_nodes, in_features)
@@ -66,11 +63,11 @@ def _inputs(g, in_features: int) -> Tensor:
 def _loss(logits: Tensor, y: Tensor, binary: bool) -> Tensor:
     if not binary:
         return F.cross_entropy(logits, y)
-    known = ~torch.isnan(y)  # OGB leaves missing task labels empty
+    known = ~torch.isnan(y)  # missing task labels (NaN, see _target) carry no loss
     return F.binary_cross_entropy_with_logits(logits[known], y[known])
 
 
-def _predict(model, data: Dataset, index: Tensor, batch_size: int, in_features: int) -> Tensor:
+def _predict(model: nn.Module, data: Dataset, index: Tensor, batch_size: int, in_features: int) -> Tensor:
     from ..data import GraphDataLoader
 
     outs = [model(b.graph, _inputs(b.graph, in_features)) for b in GraphDataLoader(data, batch_size, index=index)]
@@ -102,7 +99,7 @@ def run_graph(args: argparse.Namespace, data: Dataset) -> list[tuple[str, float]
     split = data.split_idx if all(p in data.split_idx for p in ("train", "valid", "test")) else None
     if split is None:
         split = stratified_split(y if not binary else y[:, 0].nan_to_num(0).long(), seed=args.seed)
-    in_features = _features(data)
+    in_features = data.num_features or 1  # the constant feature 1 where the files have none
     hp = graph_hyperparameters(args)
     config = dict(in_features=in_features, num_classes=outputs, hidden_features=hp["hidden"],
                   num_layers=hp["layers"], conv=args.model, dropout=hp["dropout"])

@@ -85,9 +85,9 @@ def _is_symmetric(g: Graph) -> bool:
 
 
 def _prepare(data: Dataset, args: argparse.Namespace, seed: int) -> _LinkData:
-    x = data.x if "x" in data.graph.ndata else None
-    if x is not None and x.dim() == 1:
-        x = x[:, None]  # [N, 1]
+    x = data.x  # None without features: LinkModel then learns an embedding per vertex
+    if x is not None:
+        x = (x[:, None] if x.dim() == 1 else x).to(torch.float32)  # [N, F]
     if data.task == "link":
         parts = data.split_edges
         if not all("edge" in parts[p] and (p == "train" or "edge_neg" in parts[p]) for p in ("train", "valid", "test")):
