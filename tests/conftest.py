@@ -54,3 +54,24 @@ def tie_free(shape: tuple[int, ...], seed: int = 0, dtype: torch.dtype = torch.f
 @pytest.fixture
 def graph_factory():
     return random_graph
+
+
+def kill_checkpoint_write(monkeypatch, at: int, partial: bool = False) -> None:
+    """Make the ``at``-th call of ``gnnkit.checkpoint.atomic_save`` raise KeyboardInterrupt, as a killed run.
+
+    The file being replaced stays intact; with ``partial`` a half-written temporary file is left beside it.
+    Undo with ``monkeypatch.undo()`` (or the fixture's teardown).
+    """
+    import gnnkit.checkpoint as checkpoint
+
+    real_save, calls = checkpoint.atomic_save, []
+
+    def killed(obj, path, previous=None):
+        calls.append(path)
+        if len(calls) == at:
+            if partial:
+                path.with_name(path.name + ".tmp").write_bytes(b"partial")
+            raise KeyboardInterrupt
+        real_save(obj, path, previous)
+
+    monkeypatch.setattr(checkpoint, "atomic_save", killed)

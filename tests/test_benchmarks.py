@@ -36,3 +36,17 @@ def test_power_law_graph_matches_the_spec_at_full_size():
     # BENCHMARK-SPEC.md: 2,398,878 directed edges after symmetrising and dropping duplicates/self-loops
     assert src.size == 2_398_878
     assert not (src == dst).any()
+
+
+def test_link_benchmark_quick_runs_both_engines(tmp_path):
+    pytest.importorskip("dgl")
+    out = tmp_path / "link.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "link.py"), "--quick", "--nodes", "3000", "--edges", "12000",
+         "--batch-size", "256", "--steps", "2", "--json", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = json.loads(out.read_text())
+    assert {r["engine"] for r in results} == {"gnnkit", "dgl"} and all(r["pos_edges_per_s"] > 0 for r in results)
+    assert "| link SAGE [10, 10] b256 1 neg, 3k vertices |" in proc.stdout and "gnnkit/DGL" in proc.stdout

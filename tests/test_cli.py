@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-import gnnkit.checkpoint as checkpoint
 from gnnkit.checkpoint import load_checkpoint, previous_path
+from conftest import kill_checkpoint_write
 from gnnkit.cli.train import main
 
 RAW = Path(__file__).resolve().parents[2] / "shared" / "data" / "planetoid"
@@ -55,19 +55,10 @@ def test_killed_run_resumes_to_the_same_model(tmp_path, capsys, monkeypatch):
     _run(capsys, *SMALL_GAT, "--epochs", "8", "--save", str(tmp_path / "full.pt"))
     base = [*SMALL_GAT, "--epochs", "8", "--checkpoint", str(tmp_path / "run.pt"), "--save", str(tmp_path / "resumed.pt")]
 
-    real_save, calls = checkpoint.atomic_save, []
-
-    def killed_in_epoch_5(obj, path, previous=None):
-        calls.append(path)
-        if len(calls) == 5:  # killed while writing epoch 5's checkpoint: a partial temp file, epoch 4's file intact
-            path.with_name(path.name + ".tmp").write_bytes(b"partial")
-            raise KeyboardInterrupt
-        real_save(obj, path, previous)
-
-    monkeypatch.setattr(checkpoint, "atomic_save", killed_in_epoch_5)
+    kill_checkpoint_write(monkeypatch, at=5, partial=True)  # killed writing epoch 5: epoch 4's file intact
     with pytest.raises(KeyboardInterrupt):
         main(base)
-    monkeypatch.setattr(checkpoint, "atomic_save", real_save)
+    monkeypatch.undo()
     assert load_checkpoint(tmp_path / "run.pt")["state"]["epoch"] == 4
     assert load_checkpoint(previous_path(tmp_path / "run.pt"))["state"]["epoch"] == 3
     resumed = _run(capsys, *base, "--resume")

@@ -1,60 +1,86 @@
-"""The ``gnnkit`` command: ``gnnkit train --dataset cora --model gcn --seed 0``.
+"""The ``gnnkit`` command: ``gnnkit train --task node|link|graph --dataset cora --model gcn --seed 0``.
 
-Full-batch node classification with the paper hyper-parameters per model, a tqdm
-progress bar, one line per epoch (loss, validation accuracy), model selection on
-validation accuracy (never on test), atomic per-epoch checkpoints that a killed run
-resumes from, and ``test accuracy: X`` as the last line.
+One command per task, each in its own module on one shared loop (:mod:`gnnkit.cli.loop`):
+a tqdm progress bar, one line per epoch (loss, validation loss and score), model selection
+on validation (never on test), atomic per-epoch checkpoints that a killed run resumes from
+with the identical result, ``--save``/``--load``, and the test result as the last line:
+
+* ``--task node`` (:mod:`~gnnkit.cli.node_task`): full-batch node classification, ``test accuracy: X``;
+* ``--task link`` (:mod:`~gnnkit.cli.link_task`): a graph auto-encoder, ``test auc: X`` (after
+  ``test ap: Y``) on a split of one graph, or OGB's ``test hits@K: X`` on ``ogbl-*`` layouts;
+* ``--task graph`` (:mod:`~gnnkit.cli.graph_task`): GIN graph classification, ``test accuracy: X``.
 """
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from tqdm import tqdm
 
 from .argtypes import non_negative_float, non_negative_int, positive_float, positive_int, probability
-from ..checkpoint import Checkpointer, CheckpointError, atomic_save, load_checkpoint
-from ..data import Dataset, load_dataset
-from ..models import GNN, MODELS, GNNConfig
+from ..data import PLANETOID, Dataset, load_dataset
+from ..models import MODELS
+from .graph_task import run_graph
+from .link_task import DECODERS, run_link
+from .loop import UsageError
+from .node_task import run_node
 from .recipes import DEFAULTS  # re-exported: gnnkit.cli.train.DEFAULTS
 
-__all__ = ["main", "build_parser", "train", "train_partitioned", "DEFAULTS", "UsageError"]
+__all__ = ["main", "build_parser", "train", "run_task", "train_partitioned", "DEFAULTS", "UsageError", "TASKS",
+           "GRAPH_DATASETS"]
 
-# Hyper-parameters that must match for --resume; "epochs" may grow, so a finished run can be extended.
-_RESUME_KEYS = ("hidden", "heads", "dropout", "lr", "weight_decay", "patience", "activation")
+TASKS = ("node", "link", "graph")
+DEFAULT_MODEL = {"node": "gcn", "link": "gcn", "graph": "gin"}
+# Generated graph-classification datasets that need no files; told apart from node datasets before loading.
+GRAPH_DATASETS = ("brain-families",)
+# Options that only one task reads: passing them to another is a mistake worth an error.
+_TASK_OPTIONS = {"--decoder": ("decoder", "link"), "--negatives": ("negatives", "link"),
+                 "--batch-size": ("batch_size", "graph"), "--layers": ("layers", "graph")}
 
+_EPILOG = f"""tasks:
+  node    node classification (full batch); last line 'test accuracy: X'
+  link    link prediction (GAE encoder + --decoder); last line 'test auc: X' (AP before it), or 'test hits@K: X'
+          on ogbl-* layouts (OGB's split and Evaluator)
+  graph   graph classification (GIN, mini-batches of graphs); last line 'test accuracy: X' (OGB metric on ogbg-mol*)
 
-class UsageError(ValueError):
-    """Arguments that parse but do not fit together (or name a dataset or file that is not there).
+models (--model): {', '.join(MODELS)}; default gcn (node, link), gin (graph)
 
-    :func:`main` reports it like an argparse error: the message on stderr and exit status 2.
-    """
+datasets (--dataset):
+  bundled, no --data-dir:  cora (node, link), brain-families (graph; generated)
+  with --data-dir DIR:     Planetoid raw files ind.<name>.* ({', '.join(PLANETOID)}); OGB layouts
+                           ogbn-* (node), ogbl-collab/ppa/ddi (link), ogbg-* (graph) in DIR/<name with _>/;
+                           TU folders DIR[/<NAME>]/<NAME>_A.txt (graph); edge lists DIR[/<name>]/edges.txt (node, link)
+  python -m gnnkit.data.ogb make-synthetic DIR --name ogbl-collab   writes a small OGB-layout dataset
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gnnkit", description="Sparse graph neural networks on PyTorch.")
     sub = parser.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train a node classifier (full batch)",
-                       description="Train a node classifier; the last line printed is 'test accuracy: X'.")
-    t.add_argument("--dataset", default="cora",
-                   help="dataset name (bundled: cora; others need --data-dir: citeseer, pubmed, ogbn-arxiv, ogbn-products)")
+    t = sub.add_parser("train", help="train a node classifier, link predictor or graph classifier",
+                       description="Train a model for a node, link or graph task; the last line printed is the "
+                                   "test metric, e.g. 'test accuracy: X'.",
+                       epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    t.add_argument("--task", choices=TASKS, default="node", help="what to predict (default: node)")
+    t.add_argument("--dataset", default="cora", help="dataset name (see 'datasets' below; default: cora)")
     t.add_argument("--data-dir", type=Path,
-                   help="directory with raw Planetoid files ind.<dataset>.*, or an OGB root holding ogbn_<name>/ "
-                        "(write a synthetic one with: python -m gnnkit.data.ogb make-synthetic DIR)")
-    t.add_argument("--model", choices=MODELS, default="gcn")
+                   help="directory with the dataset's files: raw Planetoid ind.<dataset>.*, an OGB root holding "
+                        "ogbn_/ogbl_/ogbg_<name>/, a TU folder or an edge list")
+    t.add_argument("--model", choices=MODELS, help="the convolution (default: gcn; gin for --task graph)")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--epochs", type=positive_int, help="maximum epochs (model default)")
+    t.add_argument("--epochs", type=positive_int, help="maximum epochs (recipe default)")
     t.add_argument("--lr", type=positive_float)
     t.add_argument("--weight-decay", type=non_negative_float)
     t.add_argument("--hidden", type=positive_int, help="hidden width (per head for GAT)")
     t.add_argument("--heads", type=positive_int, help="GAT attention heads")
     t.add_argument("--dropout", type=probability)
     t.add_argument("--patience", type=non_negative_int,
-                   help="stop after this many epochs in which neither validation accuracy nor loss improved (0: never)")
+                   help="stop after this many epochs in which neither the validation score nor loss improved (0: never)")
+    t.add_argument("--decoder", choices=DECODERS, help="--task link: pair scorer (default: dot, GAE's)")
+    t.add_argument("--negatives", type=positive_int, help="--task link: uniform negatives per positive edge (default 1)")
+    t.add_argument("--batch-size", type=positive_int, help="--task graph: graphs per mini-batch (default 32)")
+    t.add_argument("--layers", type=positive_int, help="--task graph: GIN layers (default 5)")
     t.add_argument("--threads", type=positive_int, help="torch CPU threads")
     t.add_argument("--checkpoint", type=Path, help="write a resumable checkpoint here after every epoch")
     t.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
@@ -62,147 +88,69 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--load", type=Path, help="evaluate a model written by --save instead of training")
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     t.add_argument("--parts", type=positive_int, default=1,
-                   help="train partition-parallel on N local processes (torchrun, gloo; gcn, sage, gin); "
+                   help="--task node: train partition-parallel on N local processes (torchrun, gloo; gcn, sage, gin); "
                         "the same as `torchrun --nproc-per-node N -m gnnkit.cli.dist_train`")
     return parser
 
 
-def _accuracy(logits: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> float:
-    return float((logits[mask].argmax(-1) == y[mask]).float().mean())
+def _is_graph_dataset(name: str) -> bool:
+    """A dataset known to be graph classification from its name alone (generated, or an OGB ``ogbg-*`` layout)."""
+    key = name.lower()
+    return key in GRAPH_DATASETS or key.startswith("ogbg-")
 
 
-def _load(path: Path, what: str) -> dict:
+def _check_combination(args: argparse.Namespace) -> None:
+    """Reject options of another task and task/dataset pairs that cannot work, before loading anything."""
+    for flag, (attr, task) in _TASK_OPTIONS.items():
+        if getattr(args, attr) is not None and args.task != task:
+            raise UsageError(f"{flag} applies to --task {task} only, got --task {args.task}")
+    if args.resume and args.checkpoint is None:
+        raise UsageError("--resume needs --checkpoint PATH")
+    if args.task != "graph" and _is_graph_dataset(args.dataset):
+        raise UsageError(f"--task {args.task} needs one graph, but --dataset {args.dataset!r} is a graph-classification "
+                         f"dataset (many graphs); use --task graph")
+    if args.task == "graph" and (args.dataset.lower() in ("cora", *PLANETOID) or args.dataset.lower()[:5] in ("ogbn-", "ogbl-")):
+        raise UsageError(f"--task graph needs a graph-classification dataset (TU, ogbg-*, brain-families), but "
+                         f"--dataset {args.dataset!r} is one graph; use --task node or --task link")
+
+
+def _load_data(args: argparse.Namespace) -> Dataset:
     try:
-        return load_checkpoint(path)  # tensors and plain containers only: no code runs
-    except FileNotFoundError:
-        raise UsageError(f"{what} {path} does not exist") from None
-    except CheckpointError as exc:
-        raise UsageError(f"{what}: {exc}") from exc
+        return load_dataset(args.dataset, root=args.data_dir)
+    except (ValueError, FileNotFoundError) as exc:
+        raise UsageError(f"--dataset {args.dataset!r}: {exc}") from exc
 
 
-def _resume(checkpointer: Checkpointer) -> dict | None:
-    """The newest good checkpoint (falling back to the previous file, saying so), or None for a fresh run."""
-    try:
-        found = checkpointer.load()
-    except CheckpointError as exc:
-        raise UsageError(f"--resume: {exc}") from exc
-    if found is None:
-        # said even with --quiet: a typo in the path must not pass for a resumed run
-        print(f"gnnkit train: no checkpoint at {checkpointer.path}: starting from epoch 1", file=sys.stderr)
-        return None
-    for problem in found.problems:
-        print(f"gnnkit train: {problem}; resuming from {found.path} instead", file=sys.stderr)
-    return found.state
-
-
-def _evaluate_saved(args: argparse.Namespace, data: Dataset) -> float:
-    saved = _load(args.load, "--load")
-    config = GNNConfig(**saved["config"])
-    if (config.in_features, config.out_features) != (data.num_features, data.num_classes):
-        raise UsageError(
-            f"--load {args.load} holds a model for {config.in_features} features and {config.out_features} classes, "
-            f"but dataset {args.dataset!r} has {data.num_features} and {data.num_classes}"
-        )
-    model = GNN(config)
-    model.load_state_dict(saved["model"])
-    model.eval()
-    with torch.no_grad():
-        return _accuracy(model(data.graph, data.x), data.y, data.test_mask)
-
-
-def train(args: argparse.Namespace) -> float:
-    """Run ``gnnkit train`` with parsed arguments and return the test accuracy.
+def run_task(args: argparse.Namespace) -> list[tuple[str, float]]:
+    """Run ``gnnkit train`` with parsed arguments; returns ``[(metric, value), ...]`` with the headline metric last.
 
     Raises:
         UsageError: arguments that do not fit together, an unknown dataset, a missing file,
             or a checkpoint written by another configuration.
     """
-    hp = dict(DEFAULTS[args.model])
-    for key in ("hidden", "heads", "dropout", "lr", "weight_decay", "epochs", "patience"):
-        if getattr(args, key) is not None:
-            hp[key] = getattr(args, key)
-    if args.resume and args.checkpoint is None:
-        raise UsageError("--resume needs --checkpoint PATH")
+    args.model = args.model or DEFAULT_MODEL[args.task]
+    _check_combination(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    try:
-        data = load_dataset(args.dataset, root=args.data_dir)
-    except (ValueError, FileNotFoundError) as exc:
-        raise UsageError(str(exc)) from exc
-    if data.task != "node" or data.x is None or "train_mask" not in data.graph.ndata or data.y.dim() != 1:
-        raise UsageError(f"dataset {args.dataset!r} is a {data.task!r} dataset, or has no node features, no split or "
-                         f"several tasks per vertex; gnnkit train handles single-label node classification with features")
-    if args.load is not None:
-        return _evaluate_saved(args, data)
-    g, x, y = data.graph, data.x, data.y
-    config = GNNConfig(
-        model=args.model, in_features=data.num_features, out_features=data.num_classes,
-        hidden_features=hp["hidden"], heads=hp["heads"], dropout=hp["dropout"], activation=hp["activation"],
-    )
-    model = GNN(config)
-    opt = torch.optim.Adam(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
-    state = {"epoch": 0, "best_val_acc": -1.0, "best_val_loss": float("inf"), "selected_val_loss": float("inf"), "bad_epochs": 0,
-             "best_model": copy.deepcopy(model.state_dict())}
-    run = {"dataset": args.dataset.lower(), "seed": args.seed, "config": config.to_dict(),
-           "hp": {k: hp[k] for k in _RESUME_KEYS}}
-    checkpointer = Checkpointer(args.checkpoint) if args.checkpoint is not None else None
-    ckpt = _resume(checkpointer) if args.resume else None
-    if ckpt is not None:
-        differ = [k for k in run if ckpt.get(k) != run[k]]
-        if differ:
-            raise UsageError(
-                f"checkpoint {args.checkpoint} was written for another run (different {', '.join(differ)}): "
-                f"{ {k: ckpt.get(k) for k in differ} } vs now { {k: run[k] for k in differ} }; "
-                f"pass the same arguments or another --checkpoint"
-            )
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        state = ckpt["state"]
-        torch.set_rng_state(ckpt["rng"])
+    data = _load_data(args)
+    if args.task == "link":
+        return run_link(args, data)
+    if args.task == "graph":
+        return run_graph(args, data)
+    return [("accuracy", run_node(args, data))]
 
-    stopped = bool(hp["patience"]) and state["bad_epochs"] >= hp["patience"]  # a resumed run that had stopped early
-    start = hp["epochs"] if stopped else min(state["epoch"], hp["epochs"])
-    bar = tqdm(range(start, hp["epochs"]), initial=start, total=hp["epochs"],
-               desc=f"{args.model} on {args.dataset}", unit="epoch", disable=args.quiet, file=sys.stderr)
-    for epoch in bar:
-        model.train()
-        opt.zero_grad()
-        loss = F.cross_entropy(model(g, x)[data.train_mask], y[data.train_mask])
-        loss.backward()
-        opt.step()
-        loss = loss.item()
-        model.eval()
-        with torch.no_grad():
-            logits = model(g, x)
-            val_loss = float(F.cross_entropy(logits[data.val_mask], y[data.val_mask]))
-            val_acc = _accuracy(logits, y, data.val_mask)
-        # select the model with the best validation accuracy (ties: lower loss); as in the GAT paper,
-        # patience runs out only when neither validation accuracy nor loss has improved
-        if val_acc > state["best_val_acc"] or (val_acc == state["best_val_acc"] and val_loss < state["selected_val_loss"]):
-            state.update(selected_val_loss=val_loss, best_model=copy.deepcopy(model.state_dict()))
-        if val_acc >= state["best_val_acc"] or val_loss <= state["best_val_loss"]:
-            state["bad_epochs"] = 0
-        else:
-            state["bad_epochs"] += 1
-        state.update(best_val_acc=max(state["best_val_acc"], val_acc), best_val_loss=min(state["best_val_loss"], val_loss))
-        state["epoch"] = epoch + 1
-        if not args.quiet:
-            tqdm.write(f"epoch {epoch + 1:4d} | loss {loss:.4f} | val loss {val_loss:.4f} | val acc {val_acc:.4f}")
-            bar.set_postfix(loss=f"{loss:.3f}", val_acc=f"{val_acc:.3f}")
-        if checkpointer is not None:
-            checkpointer.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "state": state,
-                               "rng": torch.get_rng_state(), **run})
-        if hp["patience"] and state["bad_epochs"] >= hp["patience"]:
-            break
-    bar.close()
-    model.load_state_dict(state["best_model"])
-    model.eval()
-    with torch.no_grad():
-        test_acc = _accuracy(model(g, x), y, data.test_mask)
-    if args.save is not None:
-        atomic_save({"model": model.state_dict(), "config": config.to_dict()}, args.save)
-    return test_acc
+
+def train(args: argparse.Namespace) -> float:
+    """Run ``gnnkit train --task node`` with parsed arguments and return the test accuracy.
+
+    Raises:
+        UsageError: as :func:`run_task`, or a task other than node.
+    """
+    if getattr(args, "task", "node") != "node":
+        raise UsageError(f"train() runs --task node; use run_task() for --task {args.task}")
+    args.task = "node"
+    return run_task(args)[-1][1]
 
 
 def train_partitioned(args: argparse.Namespace) -> int:
@@ -240,15 +188,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "train" and args.parts > 1:
         try:
+            if args.task != "node":
+                raise UsageError(f"--parts applies to --task node only, got --task {args.task}")
+            args.model = args.model or DEFAULT_MODEL["node"]
             return train_partitioned(args)
         except UsageError as exc:
             parser.error(f"train: {exc}")
     if args.command == "train":
         try:
-            acc = train(args)
+            results = run_task(args)
         except UsageError as exc:
             parser.error(f"train: {exc}")  # exits with status 2
-        print(f"test accuracy: {acc:.4f}")
+        for metric, value in results:
+            print(f"test {metric}: {value:.4f}")
     return 0
 
 

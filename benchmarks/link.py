@@ -1,0 +1,235 @@
+"""Link-prediction training throughput: gnnkit's link loader vs DGL 1.1.3's edge-prediction DataLoader.
+
+Same graph (the symmetrised Chung-Lu power-law graph of ``benchmarks/sampling.py``,
+100k vertices by default), same ``[N, 64]`` float32 features, same model sizes: two
+mean-reduce SAGE layers 64 → 64 → 64, a dot-product decoder, Adam, binary cross-entropy.
+Each training step takes ``--batch-size`` seed (positive) edges with one uniform negative per
+positive and ``--fanouts`` neighbours per layer:
+
+* gnnkit: :func:`gnnkit.link.link_neighbor_loader` with
+  :class:`~gnnkit.link.UniformNegativeSampler` ``(k=1)`` and :class:`gnnkit.nn.SAGEConv`;
+* DGL: ``dgl.dataloading.DataLoader`` over edge ids with
+  ``as_edge_prediction_sampler(NeighborSampler(fanouts), negative_sampler=negative_sampler.Uniform(1))``
+  and ``dgl.nn.SAGEConv``.
+
+Timed is one whole step: the loader's ``next()`` (sampling), the feature gather, forward,
+backward and the optimizer step. Each engine runs in its own process (peak RSS is its own);
+engines alternate ``--rounds`` times. Per process: 3 warm-up steps, then ``--steps`` timed
+steps; positive edges/s is ``batch_size / median step time``; the table gives the median over
+rounds and the spread (min-max) of the per-round values. ``--threads 1`` (the default) runs
+both engines on one thread (``OMP_NUM_THREADS``, ``torch.set_num_threads``).
+
+    python benchmarks/link.py                    # 100k vertices, ~1M undirected edges, 3 rounds
+    python benchmarks/link.py --quick            # 20k vertices, 1 round, 5 steps (smoke run)
+    python benchmarks/link.py --profile          # also split gnnkit's step into sampling and compute
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sampling import graph_file  # noqa: E402  the same cached power-law graph as the sampling benchmark
+
+ENGINES = ("gnnkit", "dgl")
+FULL = dict(nodes=100_000, edges=500_000)  # edges drawn before symmetrising: ~1M directed edges after
+QUICK = dict(nodes=20_000, edges=100_000)
+FEATURES = 64
+
+
+def _features(n: int):
+    import torch
+
+    return torch.from_numpy(np.random.default_rng(0).standard_normal((n, FEATURES), dtype=np.float32))  # [N, F]
+
+
+def _train_on(blocks, layers, opt, h, src, dst, label) -> None:
+    """Two SAGE layers (ReLU between) on the blocks, dot scores of the pairs (src, dst), BCE, one Adam step."""
+    import torch.nn.functional as F
+
+    for i, (block, layer) in enumerate(zip(blocks, layers)):
+        h = layer(block, h)  # [S_{i+1}, F]
+        if i == 0:
+            h = F.relu(h)
+    loss = F.binary_cross_entropy_with_logits((h[src] * h[dst]).sum(-1), label)  # the dot decoder, both engines
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
+def gnnkit_step(indptr: np.ndarray, indices: np.ndarray, fanouts: list[int], batch_size: int, profile: dict):
+    """A ``step()`` running one gnnkit training step on the next link batch."""
+    import torch
+
+    from gnnkit.graph import Graph
+    from gnnkit.link import UniformNegativeSampler, link_neighbor_loader
+    from gnnkit.nn import SAGEConv
+
+    n = indptr.size - 1
+    src = torch.from_numpy(indices.astype(np.int64))
+    dst = torch.repeat_interleave(torch.arange(n), torch.from_numpy(np.diff(indptr)))  # CSR by destination
+    g = Graph(src, dst, n)
+    x = _features(n)
+    edges = torch.stack([src, dst])  # [2, E]: every edge is a seed, as DGL's edge ids
+    loader = link_neighbor_loader(g, edges, fanouts, batch_size, negative_sampler=UniformNegativeSampler(n, k=1),
+                                  shuffle=True, drop_last=True, seed=0)
+    layers = torch.nn.ModuleList([SAGEConv(FEATURES, FEATURES, "mean"), SAGEConv(FEATURES, FEATURES, "mean")])
+    opt = torch.optim.Adam(layers.parameters(), lr=0.01)
+    it = iter(loader)
+
+    def step() -> None:
+        t0 = time.perf_counter()
+        batch = next(it)
+        t1 = time.perf_counter()
+        _train_on(batch.blocks.blocks, layers, opt, x[batch.blocks.input_nodes], batch.pair[0], batch.pair[1],
+                  batch.label)
+        profile.setdefault("inputs", []).append(batch.blocks.input_nodes.numel())
+        profile.setdefault("sample_s", []).append(t1 - t0)
+        profile.setdefault("compute_s", []).append(time.perf_counter() - t1)
+
+    return step
+
+
+def dgl_step(indptr: np.ndarray, indices: np.ndarray, fanouts: list[int], batch_size: int, profile: dict):
+    """A ``step()`` running one DGL training step on the next edge-prediction batch."""
+    os.environ.setdefault("DGLBACKEND", "pytorch")
+    import dgl
+    import dgl.nn as dglnn
+    import torch
+
+    n = indptr.size - 1
+    src = torch.from_numpy(indices.astype(np.int64))
+    dst = torch.repeat_interleave(torch.arange(n), torch.from_numpy(np.diff(indptr)))
+    g = dgl.graph((src, dst), num_nodes=n)
+    g.create_formats_()
+    x = _features(n)
+    dgl.seed(0)
+    sampler = dgl.dataloading.as_edge_prediction_sampler(
+        dgl.dataloading.NeighborSampler(fanouts), negative_sampler=dgl.dataloading.negative_sampler.Uniform(1))
+    loader = dgl.dataloading.DataLoader(g, torch.arange(g.num_edges()), sampler, batch_size=batch_size, shuffle=True,
+                                        drop_last=True, num_workers=0)
+    layers = torch.nn.ModuleList([dglnn.SAGEConv(FEATURES, FEATURES, "mean"), dglnn.SAGEConv(FEATURES, FEATURES, "mean")])
+    opt = torch.optim.Adam(layers.parameters(), lr=0.01)
+    it = iter(loader)
+
+    def step() -> None:
+        t0 = time.perf_counter()
+        input_nodes, pos_graph, neg_graph, blocks = next(it)
+        t1 = time.perf_counter()
+        ps, pd = pos_graph.edges()
+        ns, nd = neg_graph.edges()
+        label = torch.cat([torch.ones(ps.numel()), torch.zeros(ns.numel())])
+        _train_on(blocks, layers, opt, x[input_nodes], torch.cat([ps, ns]), torch.cat([pd, nd]), label)
+        profile.setdefault("inputs", []).append(input_nodes.numel())
+        profile.setdefault("sample_s", []).append(t1 - t0)
+        profile.setdefault("compute_s", []).append(time.perf_counter() - t1)
+
+    return step
+
+
+def run_engine(engine: str, path: Path, fanouts: list[int], batch_size: int, steps: int, threads: int) -> dict:
+    """Time one engine in this process."""
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    z = np.load(path)
+    indptr, indices = z["indptr"], z["indices"]
+    profile: dict = {}
+    step = (gnnkit_step if engine == "gnnkit" else dgl_step)(indptr, indices, fanouts, batch_size, profile)
+    times = []
+    for i in range(steps + 3):
+        t = time.perf_counter()
+        step()
+        if i >= 3:  # warm-up: first batches build CSR/CSC and allocate
+            times.append(time.perf_counter() - t)
+    med = statistics.median(times)
+    return {
+        "engine": engine, "median_ms": 1e3 * med, "pos_edges_per_s": batch_size / med, "steps": steps,
+        "sample_ms": 1e3 * statistics.median(profile["sample_s"][3:]),
+        "compute_ms": 1e3 * statistics.median(profile["compute_s"][3:]),
+        "mean_input_nodes": float(np.mean(profile["inputs"][3:])),  # equal work: both engines sample as many
+        "torch_threads": torch.get_num_threads(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help=f"{QUICK['nodes']:,} vertices, 1 round, 5 timed steps")
+    p.add_argument("--nodes", type=int)
+    p.add_argument("--edges", type=int, help="edges drawn before symmetrising")
+    p.add_argument("--fanouts", type=int, nargs="+", default=[10, 10], help="input layer first (default 10 10)")
+    p.add_argument("--batch-size", type=int, default=1024, help="positive edges per step (default 1024)")
+    p.add_argument("--steps", type=int, help="timed steps per process (default 20; --quick 5)")
+    p.add_argument("--rounds", type=int, help="alternating runs per engine (default 3; --quick 1)")
+    p.add_argument("--threads", type=int, default=1, help="threads for both engines (default 1)")
+    p.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
+    p.add_argument("--profile", action="store_true", help="print sampling vs compute time per step")
+    p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument("--worker", nargs=2, metavar=("ENGINE", "GRAPH"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    size = QUICK if args.quick else FULL
+    steps = args.steps or (5 if args.quick else 20)
+    if args.worker:
+        engine, path = args.worker
+        print(json.dumps(run_engine(engine, Path(path), args.fanouts, args.batch_size, steps, args.threads)))
+        return 0
+    nodes, edges = args.nodes or size["nodes"], args.edges or size["edges"]
+    path = graph_file(nodes, edges)
+    with np.load(path) as z:
+        num_edges = z["indices"].size
+    print(f"graph: {nodes:,} vertices, {num_edges:,} directed edges (symmetrised Chung-Lu, exponent 2.5), "
+          f"features {FEATURES}, fanouts {args.fanouts}, batch {args.batch_size}, 1 uniform negative per positive, "
+          f"{args.threads} thread(s)", flush=True)
+    print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
+    results = []
+    for r in range(args.rounds or (1 if args.quick else 3)):
+        for engine in args.engines:  # alternate engines: a shared machine's load falls on both
+            cmd = [sys.executable, __file__, "--worker", engine, str(path), "--steps", str(steps),
+                   "--batch-size", str(args.batch_size), "--threads", str(args.threads),
+                   "--fanouts", *map(str, args.fanouts)]
+            env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))  # read by DGL's OpenMP runtime at import
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, env=env)
+            if proc.returncode != 0:
+                raise RuntimeError(f"{engine} failed:\n{proc.stderr[-3000:]}")
+            res = json.loads(proc.stdout.strip().splitlines()[-1])
+            res["round"] = r
+            results.append(res)
+            extra = f" (sampling {res['sample_ms']:.1f} ms, compute {res['compute_ms']:.1f} ms)" if args.profile else ""
+            print(f"  {engine:7s} round {r}: {res['median_ms']:8.1f} ms/step {res['pos_edges_per_s']:10,.0f} "
+                  f"positive edges/s{extra}", flush=True)
+    print(f"load average after: {os.getloadavg()[0]:.2f}", flush=True)
+    by = {e: [r for r in results if r["engine"] == e] for e in args.engines}
+    rate = {e: statistics.median(r["pos_edges_per_s"] for r in v) for e, v in by.items() if v}
+
+    def cell(e: str) -> str:
+        if e not in rate:
+            return "-"
+        v = [r["pos_edges_per_s"] for r in by[e]]
+        return f"{rate[e]:,.0f} ({min(v):,.0f}-{max(v):,.0f})"
+
+    peak = {e: max(r["peak_rss_gb"] for r in v) for e, v in by.items() if v}
+    ratio = f"{rate['gnnkit'] / rate['dgl']:.2f}x" if len(rate) == 2 else "-"
+    inputs = " / ".join(f"{statistics.mean(r['mean_input_nodes'] for r in v):,.0f}" for v in by.values() if v)
+    print("\n| workload | gnnkit pos. edges/s (range) | DGL pos. edges/s (range) | gnnkit/DGL | peak RSS gnnkit / DGL "
+          "| input vertices per step |")
+    print("|---|---|---|---|---|---|")
+    print(f"| link SAGE {args.fanouts} b{args.batch_size} 1 neg, {nodes // 1000}k vertices | {cell('gnnkit')} | "
+          f"{cell('dgl')} | {ratio} | {peak.get('gnnkit', 0):.2f} / {peak.get('dgl', 0):.2f} GB | {inputs} |")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
