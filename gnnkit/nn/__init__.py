@@ -19,6 +19,7 @@ from .graph_rnn import GraphGRUCell, GraphLSTMCell, GraphRNN, GraphRNNCell, prop
 from .hetero import HeteroConv
 from .mpnn import MPNN
 from .multiview import MultiViewConv
+from .rgcn import RGCN_REDUCES, RGCNConv
 from .readout import AttentionReadout, DeepSetsReadout, Readout, pooling_graph, readout
 from .sage import SAGEConv
 
@@ -40,6 +41,8 @@ __all__ = [
     "MPNN",
     "MultiViewConv",
     "HeteroConv",
+    "RGCNConv",
+    "RGCN_REDUCES",
     "GraphRNN",
     "GraphRNNCell",
     "GraphGRUCell",

@@ -1,0 +1,211 @@
+"""Heterogeneous models: RGCNConv against PyG RGCNConv, DGL RelGraphConv and a dense float64 formula (forward
+and gradients, with and without bases/blocks, on a Graph and on a HeteroGraph)."""
+import os
+
+import pytest
+import torch
+
+from gnnkit import Graph, HeteroGraph
+from gnnkit.nn import RGCNConv
+from test_hetero import gen, randomize_  # pytest puts tests/ on sys.path
+
+os.environ.setdefault("DGLBACKEND", "pytorch")
+
+N, R = 7, 3
+
+
+def typed_graph() -> tuple[Graph, torch.Tensor]:
+    """7 vertices, 3 relations; vertex 6 has no in-edges, vertex 0 none of relation 2; a duplicate edge and a self-loop."""
+    src = torch.tensor([0, 1, 2, 3, 4, 5, 1, 2, 3, 3, 0, 4, 5, 2])
+    dst = torch.tensor([1, 1, 0, 0, 2, 3, 4, 5, 5, 5, 3, 4, 0, 2])
+    etype = torch.tensor([0, 1, 0, 1, 2, 0, 1, 2, 2, 2, 0, 1, 0, 2])
+    return Graph(src, dst, N), etype
+
+
+def dense_rgcn(conv: RGCNConv, g: Graph, etype: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """The paper's formula with a dense [R, N, N] adjacency (test oracle only)."""
+    a = torch.zeros(conv.num_relations, g.num_nodes, g.num_src_nodes, dtype=x.dtype)
+    a.index_put_((etype, g.dst, g.src), torch.ones(g.num_edges, dtype=x.dtype), accumulate=True)
+    if conv.reduce == "mean":
+        a = a / a.sum(2, keepdim=True).clamp(min=1)
+    out = torch.einsum("rvu,uf,rfo->vo", a, x, conv.relation_weight())
+    if conv.root is not None:
+        out = out + x[: g.num_nodes] @ conv.root
+    return out if conv.bias is None else out + conv.bias
+
+
+def grads(fn, x: torch.Tensor, params: list) -> tuple[torch.Tensor, list]:
+    x = x.clone().requires_grad_()
+    out = fn(x)
+    loss = (out * torch.randn(out.shape, generator=gen(9), dtype=out.dtype)).sum()
+    return out, list(torch.autograd.grad(loss, [x] + params))
+
+
+DECOMPOSITIONS = [dict(), dict(num_bases=2), dict(num_blocks=2)]
+SIZES = [(6, 4), (4, 6)]  # project-first and aggregate-first
+
+
+@pytest.mark.parametrize("sizes", SIZES)
+@pytest.mark.parametrize("decomp", DECOMPOSITIONS)
+@pytest.mark.parametrize("reduce", ["mean", "sum"])
+def test_rgcn_equals_dense_formula(sizes, decomp, reduce):
+    g, etype = typed_graph()
+    conv = randomize_(RGCNConv(*sizes, R, reduce=reduce, **decomp).double(), 1)
+    x = torch.randn(N, sizes[0], generator=gen(2), dtype=torch.float64)
+    params = list(conv.parameters())
+    out, got = grads(lambda x: conv(g, x, etype), x, params)
+    want_out, want = grads(lambda x: dense_rgcn(conv, g, etype, x), x, params)
+    torch.testing.assert_close(out, want_out)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("sizes", SIZES)
+@pytest.mark.parametrize("decomp", DECOMPOSITIONS)
+def test_rgcn_equals_pyg_rgcnconv(sizes, decomp):
+    pnn = pytest.importorskip("torch_geometric.nn")
+    g, etype = typed_graph()
+    ours = randomize_(RGCNConv(*sizes, R, **decomp).double(), 3)
+    theirs = pnn.RGCNConv(*sizes, R, **decomp).double()
+    names = ["weight", "root", "bias"] + (["comp"] if "num_bases" in decomp else [])
+    with torch.no_grad():
+        for n in names:
+            getattr(theirs, n).copy_(getattr(ours, n))
+    x = torch.randn(N, sizes[0], generator=gen(4), dtype=torch.float64)
+    out, got = grads(lambda x: ours(g, x, etype), x, [getattr(ours, n) for n in names])
+    want_out, want = grads(lambda x: theirs(x, g.edge_index, etype), x, [getattr(theirs, n) for n in names])
+    torch.testing.assert_close(out, want_out)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("sizes", SIZES)
+@pytest.mark.parametrize("regularizer,decomp", [(None, {}), ("basis", dict(num_bases=2)), ("bdd", dict(num_blocks=2))])
+def test_rgcn_equals_dgl_relgraphconv(sizes, regularizer, decomp):
+    dgl = pytest.importorskip("dgl")
+    from dgl.nn import RelGraphConv
+
+    g, etype = typed_graph()
+    ours = randomize_(RGCNConv(*sizes, R, reduce="sum", **decomp).double(), 5)
+    nb = decomp.get("num_bases", decomp.get("num_blocks"))
+    theirs = RelGraphConv(*sizes, R, regularizer=regularizer, num_bases=nb).double()
+    pairs = [(ours.weight, theirs.linear_r.W), (ours.root, theirs.loop_weight), (ours.bias, theirs.h_bias)]
+    if regularizer == "basis":
+        pairs.append((ours.comp, theirs.linear_r.coeff))
+    with torch.no_grad():
+        for a, b in pairs:
+            b.copy_(a.reshape(b.shape))
+    dg = dgl.graph((g.src, g.dst), num_nodes=N)
+    x = torch.randn(N, sizes[0], generator=gen(6), dtype=torch.float64)
+    out, got = grads(lambda x: ours(g, x, etype), x, [a for a, _ in pairs])
+    want_out, want = grads(lambda x: theirs(dg, x, etype), x, [b for _, b in pairs])
+    torch.testing.assert_close(out, want_out)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b.reshape(a.shape))
+
+
+def test_rgcn_mean_equals_dgl_with_per_relation_norm():
+    """DGL's RelGraphConv takes the paper's 1/c_{v,r} as its `norm` edge data."""
+    dgl = pytest.importorskip("dgl")
+    from dgl.nn import RelGraphConv
+
+    g, etype = typed_graph()
+    ours = randomize_(RGCNConv(5, 3, R, num_bases=2).double(), 7)
+    theirs = RelGraphConv(5, 3, R, regularizer="basis", num_bases=2).double()
+    with torch.no_grad():
+        for a, b in [(ours.weight, theirs.linear_r.W), (ours.comp, theirs.linear_r.coeff), (ours.root, theirs.loop_weight),
+                     (ours.bias, theirs.h_bias)]:
+            b.copy_(a)
+    key = g.dst * R + etype
+    norm = (1.0 / torch.bincount(key, minlength=N * R).double())[key].unsqueeze(1)  # [E, 1]
+    x = torch.randn(N, 5, generator=gen(8), dtype=torch.float64)
+    torch.testing.assert_close(ours(g, x, etype), theirs(dgl.graph((g.src, g.dst), num_nodes=N), x, etype, norm))
+
+
+def academic() -> HeteroGraph:
+    counts = {"author": 3, "paper": 4, "venue": 2}
+    edges = {
+        ("author", "writes", "paper"): ([0, 1, 2, 2], [0, 1, 1, 3]),
+        ("paper", "cites", "paper"): ([1, 2, 3, 3], [0, 0, 1, 2]),
+        ("paper", "published_in", "venue"): ([0, 1, 2, 3], [0, 0, 1, 1]),
+        ("paper", "written_by", "author"): ([0, 1, 1, 3], [0, 1, 2, 2]),
+    }
+    g = gen(11)
+    ndata = {t: {"x": torch.randn(n, 6, generator=g, dtype=torch.float64)} for t, n in counts.items()}
+    return HeteroGraph(counts, edges, ndata=ndata)
+
+
+@pytest.mark.parametrize("sizes", SIZES)
+@pytest.mark.parametrize("decomp", DECOMPOSITIONS)
+def test_rgcn_on_hetero_graph_equals_typed_graph(sizes, decomp):
+    hg = academic()
+    conv = randomize_(RGCNConv(sizes[0], sizes[1], 4, **decomp).double(), 12)
+    x = {t: torch.randn(hg.num_nodes(t), sizes[0], generator=gen(13), dtype=torch.float64) for t in hg.ntypes}
+    homo, _, etype = hg.to_homogeneous()
+    want = conv(homo, torch.cat([x[t] for t in hg.ntypes]), etype).split([hg.num_nodes(t) for t in hg.ntypes])
+    got = conv(hg, x)
+    assert list(got) == list(hg.ntypes)
+    for t, w in zip(hg.ntypes, want):
+        torch.testing.assert_close(got[t], w)
+    assert conv(hg, x)["paper"].shape == (4, sizes[1])  # the cached layout serves a second call
+
+
+def test_rgcn_bipartite_block_takes_first_rows_as_destinations():
+    block = Graph([0, 3, 4, 1, 2], [0, 0, 1, 1, 2], 3, num_src_nodes=5)
+    etype = torch.tensor([0, 1, 1, 0, 1])
+    conv = randomize_(RGCNConv(4, 2, 2).double(), 14)
+    x = torch.randn(5, 4, generator=gen(15), dtype=torch.float64)
+    torch.testing.assert_close(conv(block, x, etype), dense_rgcn(conv, block, etype, x))
+
+
+def test_rgcn_zero_edges_is_root_plus_bias():
+    g = Graph(torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.int64), 3)
+    conv = randomize_(RGCNConv(4, 2, 2, num_bases=1).double(), 16)
+    x = torch.randn(3, 4, generator=gen(17), dtype=torch.float64)
+    torch.testing.assert_close(conv(g, x, torch.zeros(0, dtype=torch.int64)), x @ conv.root + conv.bias)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(in_features=0), "in_features must be an int >= 1, got 0"),
+    (dict(num_relations=True), "num_relations must be an int >= 1"),
+    (dict(num_bases=2, num_blocks=2), "pass num_bases or num_blocks, not both"),
+    (dict(num_bases=0), "num_bases must be None or an int >= 1, got 0"),
+    (dict(num_blocks=3), "num_blocks=3 must divide in_features=4 and out_features=2"),
+    (dict(reduce="max"), r"reduce must be one of \('mean', 'sum'\), got 'max'"),
+])
+def test_rgcn_bad_construction(kwargs, match):
+    args = dict(in_features=4, out_features=2, num_relations=2) | kwargs
+    with pytest.raises(ValueError, match=match):
+        RGCNConv(**args)
+
+
+def test_rgcn_bad_forward_input():
+    g, etype = typed_graph()
+    conv = RGCNConv(4, 2, R)
+    x = torch.randn(N, 4)
+    with pytest.raises(ValueError, match="edge_type \\[E\\] is required on a Graph"):
+        conv(g, x)
+    with pytest.raises(TypeError, match="edge_type must be an integer tensor of relation ids, got torch.float32"):
+        conv(g, x, etype.float())
+    with pytest.raises(ValueError, match=r"edge_type must have shape \[E=14\], got \(13,\)"):
+        conv(g, x, etype[1:])
+    with pytest.raises(IndexError, match=r"edge_type must lie in \[0, num_relations=3\), got types in \[0, 3\]"):
+        conv(g, x, etype + (etype == 2).long())
+    with pytest.raises(ValueError, match=r"x must have shape \[num_src_nodes=7, F=4\], got \(7, 3\)"):
+        conv(g, torch.randn(N, 3), etype)
+    with pytest.raises(TypeError, match="g must be a gnnkit.Graph"):
+        conv("g", x, etype)
+    hg = academic()
+    hx = {t: hg.ndata[t]["x"][:, :4].float() for t in hg.ntypes}
+    with pytest.raises(ValueError, match="built for num_relations=3"):
+        conv(hg, hx)
+    conv4 = RGCNConv(4, 2, 4)
+    with pytest.raises(ValueError, match="edge_type is implied by a HeteroGraph"):
+        conv4(hg, hx, etype)
+    with pytest.raises(ValueError, match=r"x\['venue'\] must have shape \[2, F=4\], got NoneType"):
+        conv4(hg, {t: v for t, v in hx.items() if t != "venue"})
+    with pytest.raises(TypeError, match="x must be a mapping"):
+        conv4(hg, x)
+    block = HeteroGraph({"a": 2}, {("a", "r", "a"): ([0], [0])}, num_dst_nodes={"a": 1})
+    with pytest.raises(ValueError, match="needs a whole graph, got a block"):
+        RGCNConv(4, 2, 1)(block, {"a": torch.zeros(2, 4)})
