@@ -1,13 +1,14 @@
 """Heterogeneous models: RGCNConv against PyG RGCNConv, DGL RelGraphConv and a dense float64 formula (forward
 and gradients, with and without bases/blocks, on a Graph and on a HeteroGraph)."""
+import copy
 import os
 
 import pytest
 import torch
 
 from gnnkit import Graph, HeteroGraph
-from gnnkit.nn import RGCNConv
-from test_hetero import gen, randomize_  # pytest puts tests/ on sys.path
+from gnnkit.nn import HeteroConv, RGCNConv, SAGEConv
+from test_hetero import F_IN, F_OUT, assert_same_as_theirs, gen, randomize_, run_and_grad, shop  # tests/ is on sys.path
 
 os.environ.setdefault("DGLBACKEND", "pytorch")
 
@@ -209,3 +210,99 @@ def test_rgcn_bad_forward_input():
     block = HeteroGraph({"a": 2}, {("a", "r", "a"): ([0], [0])}, num_dst_nodes={"a": 1})
     with pytest.raises(ValueError, match="needs a whole graph, got a block"):
         RGCNConv(4, 2, 1)(block, {"a": torch.zeros(2, 4)})
+
+
+# ------------------------------------------------------------ HeteroConv: batched relations
+def sage_convs(reduce: str, fin: int = F_IN, fout: int = F_OUT, **kwargs) -> dict:
+    torch.manual_seed(0)
+    return {r: SAGEConv(fin, fout, reduce, **kwargs) for r in ("buys", "tags", "bought_by", "follows", "has")}
+
+
+def hetero_grads(conv: HeteroConv, hg: HeteroGraph, x: dict) -> tuple[dict, list]:
+    params = list(conv.parameters())
+    return run_and_grad(lambda x: conv(hg, x), x, params)
+
+
+@pytest.mark.parametrize("hetero_reduce", ["sum", "mean", "max", "min", "stack"])
+@pytest.mark.parametrize("sage_reduce", ["sum", "mean"])
+@pytest.mark.parametrize("fout", [3, 11])
+def test_hetero_conv_batched_equals_loop(hetero_reduce, sage_reduce, fout):
+    hg = shop()
+    batched = randomize_(HeteroConv(sage_convs(sage_reduce, fout=fout), reduce=hetero_reduce).double(), 21)
+    loop = copy.deepcopy(batched)
+    loop.batched = False
+    x = {t: hg.ndata[t]["x"] for t in hg.ntypes}
+    got, got_grads = hetero_grads(batched, hg, x)
+    want, want_grads = hetero_grads(loop, hg, x)
+    assert list(got) == list(want)
+    for t in want:
+        torch.testing.assert_close(got[t], want[t])
+    for a, b in zip(got_grads, want_grads):
+        torch.testing.assert_close(a, b)
+
+
+def test_hetero_conv_batched_takes_the_batched_path(monkeypatch):
+    """item and user each have two SAGE relations (batched), tag one (the loop)."""
+    hg = shop()
+    conv = HeteroConv(sage_convs("mean")).double()
+    calls = []
+    real = HeteroConv._batched_sage
+    monkeypatch.setattr(HeteroConv, "_batched_sage", lambda self, g, x, d, *a: calls.append(d) or real(self, g, x, d, *a))
+    conv(hg, {t: hg.ndata[t]["x"] for t in hg.ntypes})
+    assert calls == ["user", "item"]  # in the order of the graph's relations
+
+
+@pytest.mark.parametrize("kwargs", [dict(root_weight=False), dict(bias=False), dict(normalize=True)])
+def test_hetero_conv_batched_options_equal_loop(kwargs):
+    hg = shop()
+    batched = randomize_(HeteroConv(sage_convs("sum", **kwargs)).double(), 22)
+    loop = copy.deepcopy(batched)
+    loop.batched = False
+    x = {t: hg.ndata[t]["x"] for t in hg.ntypes}
+    got, want = batched(hg, x), loop(hg, x)
+    for t in want:
+        torch.testing.assert_close(got[t], want[t])
+
+
+def test_hetero_conv_batched_equals_pyg_heteroconv():
+    pnn = pytest.importorskip("torch_geometric.nn")
+    hg = shop()
+    ours = randomize_(HeteroConv(sage_convs("sum"), reduce="sum").double(), 23)
+    theirs = {r: pnn.SAGEConv(F_IN, F_OUT, aggr="sum") for r in ("buys", "tags", "bought_by", "follows", "has")}
+    hetero = pnn.HeteroConv({hg.canonical(k): v for k, v in theirs.items()}, aggr="sum").double()
+    eis = {r: hg[r].edge_index for r in hg.relations}
+    assert_same_as_theirs("pyg", hg, ours, theirs, lambda x: hetero(x, eis))
+
+
+@pytest.mark.parametrize("reduce", ["mean", "stack"])
+def test_hetero_conv_batched_equals_dgl_heterographconv(reduce):
+    pytest.importorskip("dgl")
+    import dgl.nn as dglnn
+
+    hg = shop()
+    ours = randomize_(HeteroConv(sage_convs("mean"), reduce=reduce).double(), 24)
+    theirs = {r: dglnn.SAGEConv(F_IN, F_OUT, "mean") for r in ("buys", "tags", "bought_by", "follows", "has")}
+    hetero = dglnn.HeteroGraphConv(theirs, aggregate=reduce).double()
+    dg = hg.to_dgl()
+    assert_same_as_theirs("dgl", hg, ours, theirs, lambda x: hetero(dg, x))
+
+
+def test_hetero_conv_batched_on_a_block_equals_loop():
+    block = HeteroGraph({"a": 4, "b": 3}, {("a", "r", "b"): ([0, 3, 2], [0, 1, 1]), ("b", "s", "b"): ([2, 1], [0, 0]),
+                                           ("a", "q", "b"): ([1], [1])}, num_dst_nodes={"a": 1, "b": 2})
+    torch.manual_seed(1)
+    conv = HeteroConv({r: SAGEConv(5, 3, "mean") for r in ("r", "s", "q")}, reduce="mean").double()
+    x = {"a": torch.randn(4, 5, generator=gen(25), dtype=torch.float64), "b": torch.randn(3, 5, generator=gen(26), dtype=torch.float64)}
+    got = conv(block, x)["b"]
+    conv.batched = False
+    assert got.shape == (2, 3)
+    torch.testing.assert_close(got, conv(block, x)["b"])
+
+
+def test_hetero_conv_batched_bad_feature_shape():
+    hg = shop()
+    conv = HeteroConv(sage_convs("mean"))
+    x = {t: hg.ndata[t]["x"].float() for t in hg.ntypes}
+    x["item"] = x["item"][:3]
+    with pytest.raises(ValueError, match=r"x\['item'\] must have shape \[4, F=8\], got \(3, 8\)"):
+        conv(hg, x)

@@ -1,12 +1,16 @@
 r"""Heterogeneous convolution: one layer per relation, summed (or otherwise reduced) per destination type."""
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
 
-from ..graph.hetero import HeteroGraph, RelationKey
+from .. import ops
+from ..graph.hetero import HeteroGraph, Relation, RelationKey
+from ._dense import multi_linear
+from ._typed import typed_graph
+from .sage import SAGEConv
 
 __all__ = ["HeteroConv", "HETERO_REDUCES"]
 
@@ -27,8 +31,20 @@ class HeteroConv(nn.Module):
     On a block (a sampled layer) every relation gets ``(x_src, x_dst)`` with ``x_dst`` the
     first ``num_dst_nodes(t)`` rows of ``x[t]``.
 
-    The loop runs over relations (a handful), never over vertices or edges; each layer is
-    one sparse product on its relation's graph.
+    **Batched relations.** When every relation ending in a type ``t`` has a
+    :class:`SAGEConv` with the same sizes and options and a linear ``reduce`` (``"sum"`` or
+    ``"mean"``, no ``normalize``), those relations run as ONE sparse product, as
+    :class:`MultiViewConv` does for views: the relation index is folded into the destination
+    id (``v·R_t + r``, :mod:`gnnkit.nn._typed`), so one ``spmm`` over the features of all
+    source types (concatenated) gives every relation's aggregate ``[N_t, R_t, F]``; then one
+    GEMM with the stacked ``W_l`` (``[N_t, R_t·F] @ [R_t·F, F']``) and one with the summed root
+    weights give the sum over relations (``"max" | "min" | "stack"`` keep them apart with one
+    batched product instead). Aggregating first keeps the dense work at the loop's
+    ``N_t·R_t·F·F'`` whatever the source types, where projecting first would multiply every
+    source type by every relation's weight. The relation layout is cached on the graph.
+    Other types (mixed layer classes, GAT, GIN, ...) take the per-relation loop, which runs
+    over relations (a handful), never over vertices or edges; results are the same either
+    way (tests/test_hetero_models.py).
 
     Args:
         convs: ``{relation: layer}``; a relation is a ``(src_type, edge_type, dst_type)`` triple
@@ -36,6 +52,8 @@ class HeteroConv(nn.Module):
             graph without a layer is skipped.
         reduce: ``"sum" | "mean" | "max" | "min"`` over the relations ending in a type, or
             ``"stack"`` (``[N_t, R_t, F']``, relations in the graph's :attr:`~HeteroGraph.relations` order).
+        batched: run the relations of a type in one sparse product where they allow it
+            (above); ``False`` forces the per-relation loop.
 
     Shape:
         x ``{type: [N_t, F]}`` → ``{type: [N_t, F']}`` (``[num_dst_nodes(t), F']`` on a block)
@@ -43,11 +61,11 @@ class HeteroConv(nn.Module):
 
     Raises:
         TypeError: a layer that is not an ``nn.Module``, a relation key of the wrong type.
-        ValueError: no layers, an unknown ``reduce``; at forward, a relation not in the graph
-            or a node type missing from ``x``.
+        ValueError: no layers, an unknown ``reduce``; at forward, a relation not in the graph,
+            a node type missing from ``x``, or (batched) features of the wrong shape.
     """
 
-    def __init__(self, convs: Mapping[RelationKey, nn.Module], reduce: str = "sum") -> None:
+    def __init__(self, convs: Mapping[RelationKey, nn.Module], reduce: str = "sum", batched: bool = True) -> None:
         super().__init__()
         if not isinstance(convs, Mapping) or len(convs) == 0:
             raise ValueError(f"convs must be a non-empty mapping {{relation: layer}}, got {convs!r}")
@@ -63,6 +81,7 @@ class HeteroConv(nn.Module):
         # a ModuleList rather than a ModuleDict: its keys cannot be tuples or hold "."
         self.convs = nn.ModuleList(convs.values())
         self.reduce = reduce
+        self.batched = batched
 
     def reset_parameters(self) -> None:
         for conv in self.convs:
@@ -75,21 +94,75 @@ class HeteroConv(nn.Module):
         if not isinstance(x, Mapping):
             raise TypeError(f"x must be a mapping {{node_type: [N_t, F] tensor}}, got {type(x).__name__}")
         by_rel = {g.canonical(key): conv for key, conv in zip(self.relations, self.convs)}
-        outs: dict[str, list[Tensor]] = {}
-        for rel in g.relations:  # one sparse layer per relation, in the graph's order (as DGL)
-            conv = by_rel.get(rel)
-            if conv is None:
+        by_dst: dict[str, list[Relation]] = {}
+        for rel in g.relations:  # in the graph's order (as DGL), grouped by destination type
+            if rel in by_rel:
+                s, _, d = rel
+                for t in (s, d):
+                    if t not in x:
+                        raise ValueError(f"x has no features for node type {t!r} (relation {rel}); it holds {sorted(x)}")
+                by_dst.setdefault(d, []).append(rel)
+        out = {}
+        for d, rels in by_dst.items():  # a loop over node types
+            convs = [by_rel[r] for r in rels]
+            if self.batched and _batchable(convs):
+                out[d] = self._batched_sage(g, x, d, rels, convs)
                 continue
-            s, _, d = rel
-            for t in (s, d):
-                if t not in x:
-                    raise ValueError(f"x has no features for node type {t!r} (relation {rel}); it holds {sorted(x)}")
-            if s == d and not g.is_block:
-                h = conv(g[rel], x[s])  # [N_d, F']
-            else:
-                h = conv(g[rel], (x[s], x[d][: g.num_dst_nodes(d)]))  # [N_d, F']
-            outs.setdefault(d, []).append(h)
-        return {t: self._combine(hs) for t, hs in outs.items()}
+            hs = []
+            for rel in rels:  # one sparse layer per relation
+                s = rel[0]
+                if s == d and not g.is_block:
+                    hs.append(by_rel[rel](g[rel], x[s]))  # [N_d, F']
+                else:
+                    hs.append(by_rel[rel](g[rel], (x[s], x[d][: g.num_dst_nodes(d)])))  # [N_d, F']
+            out[d] = self._combine(hs)
+        return out
+
+    def _batched_sage(self, g: HeteroGraph, x: Mapping[str, Tensor], d: str, rels: Sequence[Relation],
+                      convs: Sequence[SAGEConv]) -> Tensor:
+        """The SAGE layers of every relation ending in ``d`` in one ``spmm`` (class docstring)."""
+        first = convs[0]
+        k, fi, fo = len(rels), first.in_features, first.out_features
+        srcs = list(dict.fromkeys(r[0] for r in rels))  # distinct source types, in order
+        for t in dict.fromkeys(srcs + [d]):
+            v = x[t]
+            if not isinstance(v, Tensor) or v.dim() != 2 or v.shape != (g.num_nodes(t), fi):
+                got = tuple(v.shape) if isinstance(v, Tensor) else type(v).__name__
+                raise ValueError(f"x[{t!r}] must have shape [{g.num_nodes(t)}, F={fi}], got {got}")
+        n = g.num_dst_nodes(d)
+
+        def layout():  # sources of every type in one id space, relation folded into the destination
+            counts = [g.num_nodes(t) for t in srcs]
+            offset = dict(zip(srcs, torch.tensor([0] + counts[:-1]).cumsum(0).tolist()))
+            src = torch.cat([g[r].src + offset[r[0]] for r in rels])  # [E]
+            dst = torch.cat([g[r].dst for r in rels])  # [E]
+            rel = torch.repeat_interleave(torch.arange(k, device=g.device),
+                                          torch.tensor([g[r].num_edges for r in rels], device=g.device))  # [E]
+            return typed_graph(src, dst, rel, sum(counts), n, k, "dst")
+
+        sub = g._cached(("hetero_conv_batched", tuple(rels)), layout)
+        x_src = x[srcs[0]] if len(srcs) == 1 else torch.cat([x[t] for t in srcs])  # [S, F]
+        z = ops.spmm(sub, x_src, reduce=first.reduce).view(n, k, fi)  # [N_d·R, F] -> [N_d, R, F]
+        x_dst = x[d][:n]  # [N_d, F]
+        w_l = torch.stack([c.lin_l.weight for c in convs])  # [R, F', F]
+        bias = None if first.lin_l.bias is None else torch.stack([c.lin_l.bias for c in convs])  # [R, F']
+        w_r = None if first.lin_r is None else torch.stack([c.lin_r.weight for c in convs])  # [R, F', F]
+        if self.reduce in ("sum", "mean"):
+            # Σ_r (W_l,r z_r + W_r,r x + b_r) = [z_1 .. z_R] [W_l,1 .. W_l,R]ᵀ + x (Σ_r W_r,r)ᵀ + Σ_r b_r
+            xs, ws = [z.reshape(n, k * fi)], [w_l.permute(1, 0, 2).reshape(fo, k * fi)]
+            if w_r is not None:
+                xs.append(x_dst)
+                ws.append(w_r.sum(0))
+            h = multi_linear(xs, ws, None if bias is None else bias.sum(0))  # [N_d, F']
+            return h / k if self.reduce == "mean" else h
+        h = torch.einsum("nrf,rof->nro", z, w_l)  # [N_d, R, F']: one batched GEMM over relations
+        if w_r is not None:
+            h = h + (x_dst @ w_r.reshape(k * fo, fi).t()).view(n, k, fo)
+        if bias is not None:
+            h = h + bias
+        if self.reduce == "stack":
+            return h
+        return h.amax(1) if self.reduce == "max" else h.amin(1)
 
     def _combine(self, hs: list[Tensor]) -> Tensor:
         if len(hs) == 1 and self.reduce != "stack":
@@ -104,4 +177,18 @@ class HeteroConv(nn.Module):
         return stacked.amax(1) if self.reduce == "max" else stacked.amin(1)
 
     def extra_repr(self) -> str:
-        return f"relations={list(self.relations)}, reduce={self.reduce!r}"
+        return f"relations={list(self.relations)}, reduce={self.reduce!r}, batched={self.batched}"
+
+
+def _batchable(convs: Sequence[nn.Module]) -> bool:
+    """Whether the layers of a type's relations can share one sparse product: all :class:`SAGEConv`
+    (exactly, not a subclass that may change ``forward``) with equal sizes and options, a
+    linear reduce and no output normalisation."""
+    if len(convs) < 2 or any(type(c) is not SAGEConv for c in convs):
+        return False
+    first = convs[0]
+    if first.reduce not in ("sum", "mean") or first.normalize:
+        return False
+    key = (first.in_features, first.out_features, first.reduce, first.lin_r is None, first.lin_l.bias is None)
+    return all((c.in_features, c.out_features, c.reduce, c.lin_r is None, c.lin_l.bias is None) == key and not c.normalize
+               for c in convs)
