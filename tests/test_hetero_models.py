@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from gnnkit import Graph, HeteroGraph
-from gnnkit.nn import HeteroConv, RGCNConv, SAGEConv
-from test_hetero import F_IN, F_OUT, assert_same_as_theirs, gen, randomize_, run_and_grad, shop  # tests/ is on sys.path
+from gnnkit.models import GNN, GNNConfig
+from gnnkit.nn import HeteroConv, HeteroGNN, HeteroSequential, RGCNConv, SAGEConv, to_hetero
+from test_hetero import COUNTS, F_IN, F_OUT, assert_same_as_theirs, gen, randomize_, run_and_grad, shop  # tests/ is on sys.path
 
 os.environ.setdefault("DGLBACKEND", "pytorch")
 
@@ -306,3 +307,112 @@ def test_hetero_conv_batched_bad_feature_shape():
     x["item"] = x["item"][:3]
     with pytest.raises(ValueError, match=r"x\['item'\] must have shape \[4, F=8\], got \(3, 8\)"):
         conv(hg, x)
+
+
+# ------------------------------------------------------------ to_hetero
+def sage_gnn(**kwargs) -> GNN:
+    torch.manual_seed(0)
+    cfg = dict(model="sage", in_features=F_IN, out_features=3, hidden_features=5, num_layers=2, dropout=0.3) | kwargs
+    return GNN(GNNConfig(**cfg)).double()
+
+
+def test_to_hetero_copies_each_layer_per_relation_and_keeps_the_original():
+    hg = shop()
+    gnn = sage_gnn(norm="layer")
+    model = to_hetero(gnn, (hg.ntypes, hg.relations))
+    assert isinstance(model, HeteroGNN) and len(model.layers) == 2
+    for conv, hconv in zip(gnn.layers, model.layers):
+        assert hconv.relations == hg.relations and hconv.reduce == "sum"
+        for copy_ in hconv.convs:
+            assert copy_ is not conv and copy_.lin_l.weight is not conv.lin_l.weight
+            torch.testing.assert_close(copy_.lin_l.weight, conv.lin_l.weight)
+    assert set(model.norms[0]) == set(hg.ntypes)  # LayerNorm has parameters: one per node type
+    assert model.act is not None and not isinstance(model.act, torch.nn.ModuleDict)  # ReLU is shared
+
+
+@pytest.mark.parametrize("kwargs", [dict(norm="layer"), dict(residual=True, num_layers=3), dict(reduce="sum")])
+def test_to_hetero_gnn_equals_hand_built_hetero_conv_stack(kwargs):
+    hg = shop()
+    model = randomize_(to_hetero(sage_gnn(**kwargs), (hg.ntypes, hg.relations), reduce="mean"), 31).eval()
+    cfg = model.config
+    sizes = [F_IN] + [cfg.hidden_features] * (cfg.num_layers - 1) + [3]
+    x = {t: hg.ndata[t]["x"] for t in hg.ntypes}
+    h = x
+    for i in range(cfg.num_layers):  # by hand: one HeteroConv of SAGE layers per layer, weights copied
+        conv = HeteroConv({r: SAGEConv(sizes[i], sizes[i + 1], cfg.reduce or "mean") for r in hg.relations}, reduce="mean").double()
+        conv.load_state_dict(model.layers[i].state_dict())
+        out = conv(hg, h)
+        if i < cfg.num_layers - 1:
+            for t in out:
+                if cfg.norm == "layer":
+                    norm = model.norms[i][t]
+                    out[t] = torch.nn.functional.layer_norm(out[t], (sizes[i + 1],), norm.weight, norm.bias)
+                out[t] = out[t].relu()
+                if cfg.residual:
+                    skip = model.skips[i]  # a Linear per type when the width changes, else the identity
+                    out[t] = out[t] + (skip[t](h[t]) if isinstance(skip, torch.nn.ModuleDict) else h[t])
+        h = out
+    got = model(hg, x)
+    assert set(got) == set(h) == set(COUNTS)
+    for t in h:
+        torch.testing.assert_close(got[t], h[t])
+
+
+def test_to_hetero_on_one_type_and_relation_equals_the_homogeneous_model():
+    g = Graph([0, 1, 2, 3, 3, 0], [1, 2, 0, 0, 1, 3], 4)
+    hg = HeteroGraph({"v": 4}, {("v", "e", "v"): (g.src, g.dst)})
+    for name in ("gcn", "sage", "gin"):
+        gnn = randomize_(sage_gnn(model=name, norm="batch"), 32).eval()
+        x = torch.randn(4, F_IN, generator=gen(33), dtype=torch.float64)
+        torch.testing.assert_close(to_hetero(gnn, (hg.ntypes, hg.relations))(hg, {"v": x})["v"], gnn(g, x))
+
+
+def test_to_hetero_sequential_equals_hand_built():
+    hg = shop()
+    torch.manual_seed(0)
+    stack = torch.nn.Sequential(SAGEConv(F_IN, 6), torch.nn.ReLU(), torch.nn.Linear(6, 4), SAGEConv(4, 2, "sum")).double()
+    model = randomize_(to_hetero(stack, (hg.ntypes, hg.relations)), 34)
+    assert isinstance(model, HeteroSequential) and isinstance(model.steps[1], torch.nn.ReLU)
+    assert set(model.steps[2]) == set(COUNTS)  # Linear: one copy per node type
+    x = {t: hg.ndata[t]["x"] for t in hg.ntypes}
+    h = model.steps[0](hg, x)
+    h = {t: model.steps[2][t](v.relu()) for t, v in h.items()}
+    want = model.steps[3](hg, h)
+    got = model(hg, x)
+    for t in want:
+        torch.testing.assert_close(got[t], want[t])
+
+
+def test_to_hetero_blocks_equal_full_graph_on_sampled_neighbourhoods():
+    """On blocks that keep every in-edge, the model equals the full-graph run on the seeds."""
+    from gnnkit.data.hetero_sampling import HeteroNeighborSampler
+
+    hg = shop()
+    model = randomize_(to_hetero(sage_gnn(residual=True), (hg.ntypes, hg.relations)), 35).eval()
+    sampler = HeteroNeighborSampler(hg, [{r: 100 for r in hg.relations}] * 2, seed=0)
+    batch = sampler.sample({"item": torch.tensor([3, 0])})
+    x = {t: hg.ndata[t]["x"][batch.input_nodes[t]] for t in hg.ntypes}
+    got = model(batch.blocks, x)["item"]
+    torch.testing.assert_close(got, model(hg, {t: hg.ndata[t]["x"] for t in hg.ntypes})["item"][batch.seeds["item"]])
+
+
+def test_to_hetero_bad_input():
+    hg = shop()
+    meta = (hg.ntypes, hg.relations)
+    with pytest.raises(TypeError, match="to_hetero supports a gnnkit.models.GNN or an nn.Sequential"):
+        to_hetero(torch.nn.Linear(2, 2), meta)
+    with pytest.raises(ValueError, match=r"reduce must be one of \('sum', 'mean', 'max', 'min'\), got 'stack'"):
+        to_hetero(sage_gnn(), meta, reduce="stack")
+    with pytest.raises(TypeError, match="metadata must be"):
+        to_hetero(sage_gnn(), hg)
+    with pytest.raises(ValueError, match="node type 'tag', which is not in metadata's node_types"):
+        to_hetero(sage_gnn(), (("item", "user"), hg.relations))
+    with pytest.raises(ValueError, match="relations must be"):
+        to_hetero(sage_gnn(), (hg.ntypes, ["buys"]))
+    with pytest.raises(ValueError, match="relations must not be empty"):
+        to_hetero(sage_gnn(), (hg.ntypes, []))
+    model = to_hetero(sage_gnn(), meta)
+    with pytest.raises(TypeError, match="g must be a HeteroGraph or a list of 2 HeteroGraph blocks"):
+        model([hg], {})
+    with pytest.raises(TypeError, match="g must be a gnnkit.HeteroGraph"):
+        to_hetero(torch.nn.Sequential(SAGEConv(2, 2)), meta)(hg["buys"], {})

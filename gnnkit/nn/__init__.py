@@ -22,6 +22,7 @@ from .multiview import MultiViewConv
 from .rgcn import RGCN_REDUCES, RGCNConv
 from .readout import AttentionReadout, DeepSetsReadout, Readout, pooling_graph, readout
 from .sage import SAGEConv
+from .to_hetero import HeteroGNN, HeteroSequential, to_hetero
 
 __all__ = [
     "GNNLayer",
@@ -43,6 +44,9 @@ __all__ = [
     "HeteroConv",
     "RGCNConv",
     "RGCN_REDUCES",
+    "to_hetero",
+    "HeteroGNN",
+    "HeteroSequential",
     "GraphRNN",
     "GraphRNNCell",
     "GraphGRUCell",
