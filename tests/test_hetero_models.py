@@ -475,3 +475,10 @@ def test_hetero_node_classification_example_quick():
     assert re.fullmatch(r"test accuracy: (\d\.\d{4})", lines[-1]) and float(lines[-1].split()[-1]) == acc["rgcn"]
     assert acc["rgcn"] > 0.8 and acc["sage"] > 0.8
     assert acc["rgcn"] > acc["mlp"] + 0.25 and acc["sage"] > acc["mlp"] + 0.25
+
+
+def test_docs_hetero_snippet_runs():
+    text = (Path(__file__).resolve().parents[1] / "docs" / "hetero.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text, re.S)
+    assert code, "docs/hetero.md lost its python snippet"
+    exec(compile(code.group(1), "docs/hetero.md", "exec"), {})  # the snippet asserts its own results

@@ -4,7 +4,10 @@ As PyG's ``to_hetero``, but without ``torch.fx``: the supported models are named
 explicitly, so what is converted is visible and anything else fails with a clear error.
 
 - a :class:`gnnkit.models.GNN`: its layer loop (dropout → conv → norm → activation →
-  residual) runs per node type, every conv becomes a :class:`HeteroConv`;
+  residual) runs per node type, every conv becomes a :class:`HeteroConv`. ``gnnkit.models``
+  imports ``gnnkit.nn``, so the model is recognised by the attributes the loop reads
+  (:data:`GNN_ATTRIBUTES`: ``config`` with ``dropout``/``residual``, the ``layers``,
+  ``norms`` and ``skips`` module lists, the ``_act`` module) rather than by importing it;
 - an ``nn.Sequential`` (or ``nn.ModuleList``) stack: each gnnkit convolution (``GCNConv``,
   ``SAGEConv``, ``GATConv``, ``GINConv``, ``GNNLayer``) is called as ``conv(g, h)``, every
   other module as ``module(h)`` on each node type's features.
@@ -32,9 +35,10 @@ from .hetero import HETERO_REDUCES, HeteroConv
 from .message_passing import GNNLayer
 from .sage import SAGEConv
 
-__all__ = ["to_hetero", "HeteroGNN", "HeteroSequential", "CONV_TYPES"]
+__all__ = ["to_hetero", "HeteroGNN", "HeteroSequential", "CONV_TYPES", "GNN_ATTRIBUTES"]
 
 CONV_TYPES = (GCNConv, SAGEConv, GATConv, GINConv, GNNLayer)  # called as conv(g, x)
+GNN_ATTRIBUTES = ("config", "layers", "norms", "skips", "_act")  # what HeteroGNN reads of a gnnkit.models.GNN
 Metadata = tuple[Sequence[str], Sequence[Relation]]
 HeteroInput = Mapping[str, Tensor]
 
@@ -55,6 +59,14 @@ def _apply_per_type(module: nn.Module, x: HeteroInput) -> dict[str, Tensor]:
 
 def _hetero_conv(conv: nn.Module, relations: Sequence[Relation], reduce: str) -> HeteroConv:
     return HeteroConv({rel: copy.deepcopy(conv) for rel in relations}, reduce=reduce)
+
+
+def _is_gnn(module: nn.Module) -> bool:
+    """Whether ``module`` has the layout of a :class:`gnnkit.models.GNN` (module docstring)."""
+    if not all(hasattr(module, a) for a in GNN_ATTRIBUTES):
+        return False
+    lists = all(isinstance(getattr(module, a), nn.ModuleList) for a in ("layers", "norms", "skips"))
+    return lists and hasattr(module.config, "dropout") and hasattr(module.config, "residual")
 
 
 def _check_metadata(metadata: object) -> tuple[tuple[str, ...], tuple[Relation, ...]]:
@@ -159,12 +171,10 @@ def to_hetero(module: nn.Module, metadata: Metadata, reduce: str = "sum") -> nn.
         >>> model = to_hetero(GNN(GNNConfig(model="sage", in_features=16, out_features=3)), (hg.ntypes, hg.relations))
         >>> out = model(hg, {t: hg.ndata[t]["x"] for t in hg.ntypes})  # {type: [N_t, 3]}
     """
-    from ..models import GNN  # at call time: gnnkit.models imports gnnkit.nn
-
     if reduce not in HETERO_REDUCES or reduce == "stack":
         raise ValueError(f"reduce must be one of {tuple(r for r in HETERO_REDUCES if r != 'stack')}, got {reduce!r}")
     node_types, relations = _check_metadata(metadata)
-    if isinstance(module, GNN):
+    if _is_gnn(module):
         return HeteroGNN(module, node_types, relations, reduce).train(module.training)
     if isinstance(module, (nn.Sequential, nn.ModuleList)):
         steps = [_hetero_conv(m, relations, reduce) if isinstance(m, CONV_TYPES) else _per_type(m, node_types) for m in module]
