@@ -13,12 +13,15 @@ product per relation, the relation index is folded into a vertex id, as
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 from torch import Tensor
 
 from ..graph import Graph
+from ..graph.hetero import HeteroGraph, Relation
 
-__all__ = ["TYPED_SIDES", "typed_graph", "typed_mean_weight", "check_edge_type"]
+__all__ = ["TYPED_SIDES", "typed_graph", "typed_mean_weight", "check_edge_type", "stack_relations"]
 
 TYPED_SIDES = ("src", "dst")
 _MAX_ID = 2**62  # expanded ids are int64; keep far from overflow
@@ -72,3 +75,29 @@ def typed_mean_weight(dst: Tensor, rel: Tensor, num_nodes: int, num_relations: i
     key = dst * num_relations + rel  # [E] (vertex, relation) slot
     count = torch.bincount(key, minlength=num_nodes * num_relations)  # [N·R]; >= 1 wherever an edge lands
     return count.to(dtype).reciprocal()[key]  # [E]
+
+
+def stack_relations(g: HeteroGraph, relations: Sequence[Relation], src_types: Sequence[str],
+                    dst_types: Sequence[str]) -> tuple[Tensor, Tensor, Tensor]:
+    """The edges of ``relations`` in one id space: ``(src, dst, rel)``, each ``[E]`` int64.
+
+    Sources are numbered with the vertices of ``src_types`` one type after another, and
+    destinations with the *destinations* of ``dst_types`` (``num_dst_nodes``, so a block's
+    first vertices), which is how the layers concatenate their features; ``rel[i]`` is the
+    position in ``relations`` of edge ``i``'s relation. On a whole graph with every type on
+    both sides this is :meth:`HeteroGraph.to_homogeneous`'s edge order.
+    """
+    def offsets(types: Sequence[str], count) -> dict[str, int]:
+        sizes = [count(t) for t in types]
+        return dict(zip(types, [sum(sizes[:i]) for i in range(len(sizes))]))  # a loop over types
+
+    src_off, dst_off = offsets(src_types, g.num_nodes), offsets(dst_types, g.num_dst_nodes)
+    dev = g.device
+    if not relations:
+        empty = torch.zeros(0, dtype=torch.int64, device=dev)
+        return empty, empty, empty
+    src = torch.cat([g[r].src + src_off[r[0]] for r in relations])  # [E]
+    dst = torch.cat([g[r].dst + dst_off[r[2]] for r in relations])  # [E]
+    counts = torch.tensor([g[r].num_edges for r in relations], device=dev)
+    rel = torch.repeat_interleave(torch.arange(len(relations), device=dev), counts)  # [E]
+    return src, dst, rel

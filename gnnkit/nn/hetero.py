@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from .. import ops
 from ..graph.hetero import HeteroGraph, Relation, RelationKey
 from ._dense import multi_linear
-from ._typed import typed_graph
+from ._typed import stack_relations, typed_graph
 from .sage import SAGEConv
 
 __all__ = ["HeteroConv", "HETERO_REDUCES"]
@@ -132,13 +132,8 @@ class HeteroConv(nn.Module):
         n = g.num_dst_nodes(d)
 
         def layout():  # sources of every type in one id space, relation folded into the destination
-            counts = [g.num_nodes(t) for t in srcs]
-            offset = dict(zip(srcs, torch.tensor([0] + counts[:-1]).cumsum(0).tolist()))
-            src = torch.cat([g[r].src + offset[r[0]] for r in rels])  # [E]
-            dst = torch.cat([g[r].dst for r in rels])  # [E]
-            rel = torch.repeat_interleave(torch.arange(k, device=g.device),
-                                          torch.tensor([g[r].num_edges for r in rels], device=g.device))  # [E]
-            return typed_graph(src, dst, rel, sum(counts), n, k, "dst")
+            src, dst, rel = stack_relations(g, rels, srcs, [d])
+            return typed_graph(src, dst, rel, sum(g.num_nodes(t) for t in srcs), n, k, "dst")
 
         sub = g._cached(("hetero_conv_batched", tuple(rels)), layout)
         x_src = x[srcs[0]] if len(srcs) == 1 else torch.cat([x[t] for t in srcs])  # [S, F]

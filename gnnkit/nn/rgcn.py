@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from .. import ops
 from ..graph import Graph
 from ..graph.hetero import HeteroGraph
-from ._typed import check_edge_type, typed_graph, typed_mean_weight
+from ._typed import check_edge_type, stack_relations, typed_graph, typed_mean_weight
 
 __all__ = ["RGCNConv", "RGCN_REDUCES"]
 
@@ -61,12 +61,12 @@ class RGCNConv(nn.Module):
         On a :class:`Graph` with ``edge_type [E]``: x ``[N_src, F]`` → ``[N, F']`` (on a
         bipartite block the destinations are the first ``N`` sources, DGL's convention).
         On a :class:`HeteroGraph` (relation ``r`` is ``g.relations[r]``; every node type
-        has ``F`` features): x ``{type: [N_t, F]}`` → ``{type: [N_t, F']}`` for every type.
+        has ``F`` features): x ``{type: [N_t, F]}`` → ``{type: [N_t, F']}`` for every type
+        (``[num_dst_nodes(t), F']`` on a block of :class:`gnnkit.data.HeteroNeighborSampler`).
 
     Raises:
         ValueError: sizes < 1, both or invalid decompositions, an unknown ``reduce``;
-            at forward, wrong shapes, a block HeteroGraph, a HeteroGraph whose number of
-            relations is not ``R``. TypeError: a non-integer ``edge_type`` or a wrong graph.
+            at forward, wrong shapes, a HeteroGraph whose number of relations is not ``R``. TypeError: a non-integer ``edge_type`` or a wrong graph.
         IndexError: an edge type outside ``[0, R)``.
 
     Edge cases: a vertex without in-edges of relation ``r`` gets nothing from ``r``
@@ -143,9 +143,6 @@ class RGCNConv(nn.Module):
         return side == "src" and self.reduce == "mean"
 
     def _forward_hetero(self, hg: HeteroGraph, x: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        if hg.is_block:
-            raise ValueError("RGCNConv on a HeteroGraph needs a whole graph, got a block; run it on "
-                             "block.to_homogeneous()-style typed Graphs instead")
         if len(hg.relations) != self.num_relations:
             raise ValueError(f"the HeteroGraph has {len(hg.relations)} relations but the layer was built for "
                              f"num_relations={self.num_relations}")
@@ -156,18 +153,22 @@ class RGCNConv(nn.Module):
             if not isinstance(v, Tensor) or v.shape != (hg.num_nodes(t), self.in_features):
                 got = tuple(v.shape) if isinstance(v, Tensor) else type(v).__name__
                 raise ValueError(f"x[{t!r}] must have shape [{hg.num_nodes(t)}, F={self.in_features}], got {got}")
-        xs = torch.cat([x[t] for t in hg.ntypes])  # [N, F], types one after another (to_homogeneous order)
+        types = hg.ntypes
+        num_dst = [hg.num_dst_nodes(t) for t in types]
+        xs = torch.cat([x[t] for t in types])  # [N, F], types one after another (to_homogeneous order)
+        # a block's destinations are the first rows of each type; on a whole graph this is xs itself
+        x_dst = torch.cat([x[t][:n] for t, n in zip(types, num_dst)]) if hg.is_block else xs  # [N_dst, F]
         side = self._side()
 
         def layout():  # once per graph, side, reduce and dtype: the structure is immutable
-            homo, _, rel = hg.to_homogeneous()
-            sub = typed_graph(homo.src, homo.dst, rel, homo.num_nodes, homo.num_nodes, self.num_relations, side)
-            w = typed_mean_weight(homo.dst, rel, homo.num_nodes, self.num_relations, xs.dtype) if self._weighted(side) else None
+            src, dst, rel = stack_relations(hg, hg.relations, types, types)
+            sub = typed_graph(src, dst, rel, xs.shape[0], x_dst.shape[0], self.num_relations, side)
+            w = typed_mean_weight(dst, rel, x_dst.shape[0], self.num_relations, xs.dtype) if self._weighted(side) else None
             return sub, w
 
         sub, w = hg._cached(("rgcn", side, self.reduce, xs.dtype, self.num_relations), layout)
-        out = self._propagate(sub, w, side, xs, xs)  # [N, F']
-        return dict(zip(hg.ntypes, out.split([hg.num_nodes(t) for t in hg.ntypes])))
+        out = self._propagate(sub, w, side, xs, x_dst)  # [N_dst, F']
+        return dict(zip(types, out.split(num_dst)))
 
     def _propagate(self, sub: Graph, w: Tensor | None, side: str, x: Tensor, x_dst: Tensor) -> Tensor:
         r, fo = self.num_relations, self.out_features
