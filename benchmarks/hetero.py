@@ -4,7 +4,7 @@ destination type) vs the per-relation loop, on a synthetic graph with 8 relation
 Four node types of ``--nodes`` vertices each; eight relations (two per destination type, from
 two different source types, ``--degree`` uniform random in-edges per destination). One step
 is forward + backward of ``HeteroConv({r: SAGEConv(F, F', "mean")}, reduce="sum")``; one
-warm-up step, then the median of ``--steps`` timed steps. Both variants share the weights
+warm-up step, then the median of ``--steps`` timed steps (the two variants alternate). Both variants share the weights
 and the inputs, and the script checks that their outputs agree before timing.
 
     python benchmarks/hetero.py                 # 50k vertices per type
@@ -38,16 +38,21 @@ def synthetic(num_nodes: int, degree: int, seed: int = 0) -> HeteroGraph:
     return HeteroGraph({t: num_nodes for t in TYPES}, edges)
 
 
-def time_steps(conv: HeteroConv, hg: HeteroGraph, x: dict, steps: int) -> float:
-    """Median seconds of one forward + backward (after one warm-up step)."""
-    times = []
+def time_steps(convs: dict[str, HeteroConv], hg: HeteroGraph, x: dict, steps: int) -> dict[str, float]:
+    """Median seconds of one forward + backward per variant (after one warm-up step each).
+
+    The variants alternate step by step, so a change in the load of the shared machine
+    hits both alike.
+    """
+    times: dict[str, list[float]] = {name: [] for name in convs}
     for i in range(steps + 1):
-        t0 = time.perf_counter()
-        out = conv(hg, x)
-        sum(v.sum() for v in out.values()).backward()
-        if i:
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for name, conv in convs.items():
+            t0 = time.perf_counter()
+            out = conv(hg, x)
+            sum(v.sum() for v in out.values()).backward()
+            if i:
+                times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main() -> None:
@@ -71,7 +76,8 @@ def main() -> None:
         a, b = batched(hg, x), loop(hg, x)
         for t in TYPES:
             torch.testing.assert_close(a[t], b[t], rtol=1e-4, atol=1e-4)  # float32 sums in another order
-    t_batched, t_loop = time_steps(batched, hg, x, args.steps), time_steps(loop, hg, x, args.steps)
+    t = time_steps({"loop": loop, "batched": batched}, hg, x, args.steps)
+    t_batched, t_loop = t["batched"], t["loop"]
     print(f"graph: {len(TYPES)} types x {args.nodes} vertices, {len(hg.relations)} relations, {hg.num_edges()} edges; "
           f"F={args.in_features} -> {args.out_features}; threads={torch.get_num_threads()}")
     print(f"loop    {t_loop * 1e3:8.1f} ms/step")

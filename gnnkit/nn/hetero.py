@@ -7,9 +7,10 @@ import torch
 from torch import Tensor, nn
 
 from .. import ops
+from ..graph import Graph
 from ..graph.hetero import HeteroGraph, Relation, RelationKey
 from ._dense import multi_linear
-from ._typed import stack_relations, typed_graph
+from ._typed import stack_relations, typed_graph, typed_mean_weight
 from .sage import SAGEConv
 
 __all__ = ["HeteroConv", "HETERO_REDUCES"]
@@ -34,17 +35,22 @@ class HeteroConv(nn.Module):
     **Batched relations.** When every relation ending in a type ``t`` has a
     :class:`SAGEConv` with the same sizes and options and a linear ``reduce`` (``"sum"`` or
     ``"mean"``, no ``normalize``), those relations run as ONE sparse product, as
-    :class:`MultiViewConv` does for views: the relation index is folded into the destination
-    id (``v·R_t + r``, :mod:`gnnkit.nn._typed`), so one ``spmm`` over the features of all
-    source types (concatenated) gives every relation's aggregate ``[N_t, R_t, F]``; then one
-    GEMM with the stacked ``W_l`` (``[N_t, R_t·F] @ [R_t·F, F']``) and one with the summed root
-    weights give the sum over relations (``"max" | "min" | "stack"`` keep them apart with one
-    batched product instead). Aggregating first keeps the dense work at the loop's
-    ``N_t·R_t·F·F'`` whatever the source types, where projecting first would multiply every
-    source type by every relation's weight. The relation layout is cached on the graph.
-    Other types (mixed layer classes, GAT, GIN, ...) take the per-relation loop, which runs
-    over relations (a handful), never over vertices or edges; results are the same either
-    way (tests/test_hetero_models.py).
+    :class:`MultiViewConv` does for views (:mod:`gnnkit.nn._typed`), and the sparse product
+    moves the narrower of ``F`` and ``F'``, as :class:`SAGEConv` itself does:
+
+    - ``F' < F`` with ``reduce`` sum/mean over relations: each source type is multiplied by
+      the ``W_l`` of all its relations in one GEMM (``[N_s, R_s·F']``), then one ``spmm``
+      over every edge (source row ``u·R_s + j``, the per-relation mean folded into the edge
+      weights) sums the relations directly; the root weights are summed first (one GEMM);
+    - otherwise: one ``spmm`` over ``u -> v·R_t + r`` on the concatenated source features
+      gives every relation's aggregate ``[N_t, R_t, F]``, then one GEMM with the stacked
+      ``W_l`` (``[N_t, R_t·F] @ [R_t·F, F']``), or for ``"max" | "min" | "stack"`` one batched
+      product that keeps the relations apart.
+
+    The relation layouts are cached on the graph. Other types (mixed layer classes, GAT,
+    GIN, ...) take the per-relation loop, which runs over relations (a handful), never over
+    vertices or edges; results are the same either way (tests/test_hetero_models.py).
+    Batching removes per-relation overhead, not arithmetic (benchmarks/hetero.py).
 
     Args:
         convs: ``{relation: layer}``; a relation is a ``(src_type, edge_type, dst_type)`` triple
@@ -130,26 +136,30 @@ class HeteroConv(nn.Module):
                 got = tuple(v.shape) if isinstance(v, Tensor) else type(v).__name__
                 raise ValueError(f"x[{t!r}] must have shape [{g.num_nodes(t)}, F={fi}], got {got}")
         n = g.num_dst_nodes(d)
-
-        def layout():  # sources of every type in one id space, relation folded into the destination
-            src, dst, rel = stack_relations(g, rels, srcs, [d])
-            return typed_graph(src, dst, rel, sum(g.num_nodes(t) for t in srcs), n, k, "dst")
-
-        sub = g._cached(("hetero_conv_batched", tuple(rels)), layout)
-        x_src = x[srcs[0]] if len(srcs) == 1 else torch.cat([x[t] for t in srcs])  # [S, F]
-        z = ops.spmm(sub, x_src, reduce=first.reduce).view(n, k, fi)  # [N_d·R, F] -> [N_d, R, F]
         x_dst = x[d][:n]  # [N_d, F]
         w_l = torch.stack([c.lin_l.weight for c in convs])  # [R, F', F]
         bias = None if first.lin_l.bias is None else torch.stack([c.lin_l.bias for c in convs])  # [R, F']
         w_r = None if first.lin_r is None else torch.stack([c.lin_r.weight for c in convs])  # [R, F', F]
         if self.reduce in ("sum", "mean"):
-            # Σ_r (W_l,r z_r + W_r,r x + b_r) = [z_1 .. z_R] [W_l,1 .. W_l,R]ᵀ + x (Σ_r W_r,r)ᵀ + Σ_r b_r
-            xs, ws = [z.reshape(n, k * fi)], [w_l.permute(1, 0, 2).reshape(fo, k * fi)]
+            # Σ_r (W_l,r agg_r + W_r,r x + b_r) = Σ_r W_l,r agg_r + x (Σ_r W_r,r)ᵀ + Σ_r b_r
+            xs, ws, agg = [], [], None
+            if fo < fi:  # project first: the sparse product then moves F' < F features per edge
+                agg = self._project_then_aggregate(g, x, d, rels, srcs, w_l, first.reduce)  # [N_d, F']
+            else:
+                z = self._aggregate_per_relation(g, x, d, rels, srcs, first.reduce)  # [N_d, R, F]
+                xs.append(z.reshape(n, k * fi))
+                ws.append(w_l.permute(1, 0, 2).reshape(fo, k * fi))  # [z_1 .. z_R] [W_l,1 .. W_l,R]ᵀ
             if w_r is not None:
                 xs.append(x_dst)
                 ws.append(w_r.sum(0))
-            h = multi_linear(xs, ws, None if bias is None else bias.sum(0))  # [N_d, F']
+            b = None if bias is None else bias.sum(0)
+            if xs:
+                h = multi_linear(xs, ws, b)  # [N_d, F']
+                h = h if agg is None else h + agg
+            else:
+                h = agg if b is None else agg + b
             return h / k if self.reduce == "mean" else h
+        z = self._aggregate_per_relation(g, x, d, rels, srcs, first.reduce)  # [N_d, R, F]
         h = torch.einsum("nrf,rof->nro", z, w_l)  # [N_d, R, F']: one batched GEMM over relations
         if w_r is not None:
             h = h + (x_dst @ w_r.reshape(k * fo, fi).t()).view(n, k, fo)
@@ -158,6 +168,49 @@ class HeteroConv(nn.Module):
         if self.reduce == "stack":
             return h
         return h.amax(1) if self.reduce == "max" else h.amin(1)
+
+    @staticmethod
+    def _aggregate_per_relation(g: HeteroGraph, x: Mapping[str, Tensor], d: str, rels: Sequence[Relation],
+                                srcs: Sequence[str], reduce: str) -> Tensor:
+        """``[N_d, R, F]`` every relation's aggregate, in one ``spmm`` over ``u -> v·R + r``."""
+        n, k = g.num_dst_nodes(d), len(rels)
+
+        def layout():  # sources of every type in one id space, relation folded into the destination
+            src, dst, rel = stack_relations(g, rels, srcs, [d])
+            return typed_graph(src, dst, rel, sum(g.num_nodes(t) for t in srcs), n, k, "dst")
+
+        sub = g._cached(("hetero_conv_by_dst", tuple(rels)), layout)
+        x_src = x[srcs[0]] if len(srcs) == 1 else torch.cat([x[t] for t in srcs])  # [S, F]
+        return ops.spmm(sub, x_src, reduce=reduce).view(n, k, -1)  # [N_d·R, F] -> [N_d, R, F]
+
+    @staticmethod
+    def _project_then_aggregate(g: HeteroGraph, x: Mapping[str, Tensor], d: str, rels: Sequence[Relation],
+                                srcs: Sequence[str], w_l: Tensor, reduce: str) -> Tensor:
+        """``[N_d, F']`` Σ_r agg_r(x_s W_l,rᵀ): each source type times the ``W_l``
+        of its relations in one GEMM (``[N_s, R_s·F']``, row ``u·R_s + j`` for its ``j``-th
+        relation), then one ``spmm`` over all edges with the per-relation mean in the weights."""
+        n, k, fo = g.num_dst_nodes(d), len(rels), w_l.shape[1]
+        of_type = {t: [j for j, r in enumerate(rels) if r[0] == t] for t in srcs}  # relation positions per source type
+
+        def layout():
+            src, dst, rel = stack_relations(g, rels, srcs, [d])  # src: types one after another
+            counts = [g.num_nodes(t) for t in srcs]
+            type_start, row_start, width, slot = [0] * k, [0] * k, [1] * k, [0] * k  # per relation, k entries
+            first_row = first_vertex = 0
+            for t, c in zip(srcs, counts):  # a loop over source types and their relations, at layout time
+                for i, j in enumerate(of_type[t]):
+                    type_start[j], row_start[j], width[j], slot[j] = first_vertex, first_row, len(of_type[t]), i
+                first_vertex += c
+                first_row += c * len(of_type[t])
+            per_edge = torch.tensor([row_start, type_start, width, slot], dtype=torch.int64, device=g.device)[:, rel]  # [4, E]
+            row = per_edge[0] + (src - per_edge[1]) * per_edge[2] + per_edge[3]  # [E] row of (u, relation)
+            sub = Graph(row, dst, n, num_src_nodes=first_row, _validate=False)
+            w = typed_mean_weight(dst, rel, n, k, w_l.dtype) if reduce == "mean" else None
+            return sub, w
+
+        sub, w = g._cached(("hetero_conv_by_src", tuple(rels), reduce, w_l.dtype), layout)
+        ys = [(x[t] @ w_l[of_type[t]].reshape(-1, w_l.shape[2]).t()).reshape(-1, fo) for t in srcs]  # [N_s·R_s, F']
+        return ops.spmm(sub, ys[0] if len(ys) == 1 else torch.cat(ys), w)  # [N_d, F']
 
     def _combine(self, hs: list[Tensor]) -> Tensor:
         if len(hs) == 1 and self.reduce != "stack":
