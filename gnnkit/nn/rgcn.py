@@ -44,6 +44,10 @@ class RGCNConv(nn.Module):
       :math:`W_r` is never formed), then one GEMM with the stacked bases, or a batched
       block product for the block-diagonal form.
 
+    On a :class:`HeteroGraph` this typed layout is cached on the graph; on a :class:`Graph`
+    with ``edge_type`` it is rebuilt per call (``edge_type`` may change between calls), which
+    costs one sort of the ``E`` edges when the CSR is built.
+
     Folding the basis coefficients into the edges instead (``[N, B·F']`` then an ``E·B``-edge
     product) moves ``B`` times more sparse bytes; the sparse product is the slow part on
     both CPU and GPU, so it is not used.
