@@ -19,8 +19,8 @@ from .graph_rnn import GraphGRUCell, GraphLSTMCell, GraphRNN, GraphRNNCell, prop
 from .hetero import HeteroConv
 from .mpnn import MPNN
 from .multiview import MultiViewConv
-from .rgcn import RGCN_REDUCES, RGCNConv
 from .readout import AttentionReadout, DeepSetsReadout, Readout, pooling_graph, readout
+from .rgcn import RGCN_REDUCES, RGCNConv
 from .sage import SAGEConv
 from .to_hetero import HeteroGNN, HeteroSequential, to_hetero
 
