@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from gnnkit import Graph, HeteroGraph
 from gnnkit.data.hetero_generators import ACADEMIC_RELATIONS, academic_graph
 from gnnkit.models import GNN, GNNConfig
+from gnnkit.nn import _typed
 from gnnkit.nn import HeteroConv, HeteroGNN, HeteroSequential, RGCNConv, SAGEConv, to_hetero
 from test_hetero import COUNTS, F_IN, F_OUT, assert_same_as_theirs, gen, randomize_, run_and_grad, shop  # tests/ is on sys.path
 
@@ -538,3 +539,27 @@ def test_hetero_benchmark_runs_and_checks_agreement():
                            "--steps", "1", "--out-features", "16"], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "8 relations" in proc.stdout and re.search(r"batched +[\d.]+ ms/step +speed-up x[\d.]+", proc.stdout)
+
+
+# ------------------------------------------------------------ the typed-layout helpers
+def test_typed_graph_folds_the_relation_into_one_end():
+    src, dst, rel = torch.tensor([0, 2, 1]), torch.tensor([1, 1, 0]), torch.tensor([1, 0, 1])
+    by_src = _typed.typed_graph(src, dst, rel, 3, 2, 2, "src")
+    assert by_src.src.tolist() == [1, 4, 3] and by_src.dst.tolist() == [1, 1, 0] and by_src.num_src_nodes == 6
+    by_dst = _typed.typed_graph(src, dst, rel, 3, 2, 2, "dst")
+    assert by_dst.dst.tolist() == [3, 2, 1] and by_dst.num_nodes == 4 and by_dst.num_src_nodes == 3
+    assert _typed.typed_mean_weight(dst, rel, 2, 2, torch.float64).tolist() == [1.0, 1.0, 1.0]
+    assert _typed.typed_mean_weight(torch.tensor([1, 1, 1]), torch.tensor([0, 0, 1]), 2, 2, torch.float64).tolist() == [0.5, 0.5, 1.0]
+    with pytest.raises(ValueError, match=r"side must be one of \('src', 'dst'\), got 'both'"):
+        _typed.typed_graph(src, dst, rel, 3, 2, 2, "both")
+    with pytest.raises(ValueError, match="overflow int64 expanded ids"):
+        _typed.typed_graph(src, dst, rel, 2**40, 2, 2**30, "src")
+
+
+def test_stack_relations_numbers_block_destinations_per_type():
+    block = HeteroGraph({"a": 3, "b": 2}, {("a", "r", "b"): ([2, 0], [0, 1]), ("b", "s", "a"): ([1], [0])},
+                        num_dst_nodes={"a": 1, "b": 2})
+    src, dst, rel = _typed.stack_relations(block, block.relations, ("a", "b"), ("a", "b"))
+    assert src.tolist() == [2, 0, 4] and dst.tolist() == [1, 2, 0] and rel.tolist() == [0, 0, 1]
+    empty = _typed.stack_relations(block, (), ("a",), ("b",))
+    assert all(t.numel() == 0 and t.dtype == torch.int64 for t in empty)
