@@ -463,7 +463,8 @@ def test_academic_graph_homophily_one_keeps_every_edge_in_topic():
     assert torch.equal(y[g["cites"].src], y[g["cites"].dst])
     # each author's papers share one topic (authors are drawn within the paper's topic)
     writes = g["writes"]
-    per_author = torch.zeros(30, 2, dtype=torch.int64).index_put_((writes.src, y[writes.dst]), torch.ones(writes.num_edges, dtype=torch.int64), accumulate=True)
+    ones = torch.ones(writes.num_edges, dtype=torch.int64)
+    per_author = torch.zeros(30, 2, dtype=torch.int64).index_put_((writes.src, y[writes.dst]), ones, accumulate=True)
     assert bool(((per_author > 0).sum(1) <= 1).all())
 
 

@@ -70,7 +70,8 @@ class RGCNConv(nn.Module):
 
     Raises:
         ValueError: sizes < 1, both or invalid decompositions, an unknown ``reduce``;
-            at forward, wrong shapes, a HeteroGraph whose number of relations is not ``R``. TypeError: a non-integer ``edge_type`` or a wrong graph.
+            at forward, wrong shapes, a HeteroGraph whose number of relations is not ``R``.
+        TypeError: a non-integer ``edge_type`` or a wrong graph.
         IndexError: an edge type outside ``[0, R)``.
 
     Edge cases: a vertex without in-edges of relation ``r`` gets nothing from ``r``
