@@ -176,6 +176,13 @@ class HeteroGraph:
                 dst_rows[t] = self._ndata[t].derive(n, lambda _k, v, n=n: v[:n])
         for (s, _, d), g in graphs.items():
             _share_node_data(g, dst_rows[d], self._ndata[s])
+        self._cache: dict = {}  # layouts derived from the (immutable) structure, e.g. by layers
+
+    def _cached(self, key: Any, fn):
+        """``fn()`` computed once per ``key`` for this graph: the structure never changes."""
+        if key not in self._cache:
+            self._cache[key] = fn()
+        return self._cache[key]
 
     def _relation_graph(self, rel: Relation, src: Any, dst: Any, validate: bool) -> Graph:
         s, _, d = rel

@@ -129,7 +129,6 @@ class MultiViewGraph(HeteroGraph):
         self._views: dict[str, Graph] = {name: self._graphs[(NODE_TYPE, name, NODE_TYPE)] for name in views}
         self._weights = weights
         self._names = tuple(views)
-        self._cache: dict = {}
 
     # ------------------------------------------------------------ builders
     @staticmethod
@@ -313,11 +312,6 @@ class MultiViewGraph(HeteroGraph):
         return MultiViewGraph(views, weights or None, ndata=dict(self._ndata[NODE_TYPE]))
 
     # ------------------------------------------------------- batched layouts
-    def _cached(self, key, fn):
-        if key not in self._cache:
-            self._cache[key] = fn()
-        return self._cache[key]
-
     def _union_arrays(self) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
         """``(src, dst, view, weight)`` of every edge, sorted by (dst, view, src)."""
 

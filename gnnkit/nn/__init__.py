@@ -22,7 +22,9 @@ from .hetero import HeteroConv
 from .mpnn import MPNN
 from .multiview import MultiViewConv
 from .readout import AttentionReadout, DeepSetsReadout, Readout, pooling_graph, readout
+from .rgcn import RGCN_REDUCES, RGCNConv
 from .sage import SAGEConv
+from .to_hetero import HeteroGNN, HeteroSequential, to_hetero
 
 __all__ = [
     "GNNLayer",
@@ -44,6 +46,11 @@ __all__ = [
     "MPNN",
     "MultiViewConv",
     "HeteroConv",
+    "RGCNConv",
+    "RGCN_REDUCES",
+    "to_hetero",
+    "HeteroGNN",
+    "HeteroSequential",
     "GraphRNN",
     "GraphRNNCell",
     "GraphGRUCell",
