@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..blocks.mlp import MLP
+from ..blocks.mlp import MLP, _check_dropout, _check_positive
 from ..graph import Graph
 from ..nn import AttentionReadout, GCNConv, GINConv, SAGEConv, readout
 from ..nn.readout import READOUTS
@@ -22,12 +22,6 @@ __all__ = ["GraphClassifier", "GRAPH_CONVS", "GRAPH_READOUTS"]
 
 GRAPH_CONVS = ("gin", "gcn", "sage")
 GRAPH_READOUTS = READOUTS + ("attention",)
-
-
-def _check_int(value: int, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
 
 
 class GraphClassifier(nn.Module):
@@ -61,15 +55,13 @@ class GraphClassifier(nn.Module):
     def __init__(self, in_features: int, num_classes: int, *, hidden_features: int = 64, num_layers: int = 5,
                  conv: str = "gin", readout: str = "sum", dropout: float = 0.5, jumping_knowledge: bool = True):
         super().__init__()
-        for name, value in (("in_features", in_features), ("num_classes", num_classes),
-                            ("hidden_features", hidden_features), ("num_layers", num_layers)):
-            _check_int(value, name, 1)
+        _check_positive(in_features=in_features, num_classes=num_classes, hidden_features=hidden_features,
+                        num_layers=num_layers)
+        _check_dropout(dropout)
         if conv not in GRAPH_CONVS:
             raise ValueError(f"conv must be one of {GRAPH_CONVS}, got {conv!r}")
         if readout not in GRAPH_READOUTS:
             raise ValueError(f"readout must be one of {GRAPH_READOUTS}, got {readout!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
         self.in_features, self.num_classes, self.hidden_features = in_features, num_classes, hidden_features
         self.num_layers, self.conv, self.readout, self.dropout = num_layers, conv, readout, dropout
         self.jumping_knowledge = jumping_knowledge
