@@ -36,3 +36,12 @@ def test_power_law_graph_matches_the_spec_at_full_size():
     # BENCHMARK-SPEC.md: 2,398,878 directed edges after symmetrising and dropping duplicates/self-loops
     assert src.size == 2_398_878
     assert not (src == dst).any()
+
+
+def test_graph_classification_benchmark_quick_prints_a_row_per_engine():
+    pytest.importorskip("torch_geometric")
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "graph_classification.py"), "--quick", "--graphs",
+                           "200", "--threads", "1"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| 200 |")]
+    assert [row.split(" | ")[1] for row in rows] == ["gnnkit", "pyg"]

@@ -53,6 +53,15 @@ def test_loader_keeps_labels_and_data_aligned_after_shuffling(sizes, batch_size,
     assert len(seen) == expected == len(set(seen))
 
 
+def test_loader_batch_equals_graph_batch_of_the_same_graphs():
+    ds = graph_dataset([3, 1, 4, 1, 5, 2], torch.tensor([0, 1, 0, 1, 0, 1]))
+    for batch in GraphDataLoader(ds, 4, shuffle=True, generator=torch.Generator().manual_seed(0)):
+        expected = Graph.batch([ds.graphs[i] for i in batch.index.tolist()])
+        assert batch.graph.equal(expected)
+        assert torch.equal(batch.graph.batch_num_nodes, expected.batch_num_nodes)
+        assert torch.equal(batch.graph.batch_num_edges, expected.batch_num_edges)
+
+
 @pytest.mark.parametrize("num_graphs, batch_size, drop_last, expected", [
     (10, 3, False, 4), (10, 3, True, 3), (9, 3, True, 3), (2, 5, True, 0), (2, 5, False, 1)])
 def test_loader_len_counts_batches(num_graphs, batch_size, drop_last, expected):

@@ -10,6 +10,7 @@ their own linear head, and the heads' outputs are summed ("jumping knowledge"):
 """
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -85,11 +86,6 @@ class GraphClassifier(nn.Module):
             if m is not self and hasattr(m, "reset_parameters"):
                 m.reset_parameters()
 
-    def _pool(self, i: int, g: Graph, h: Tensor) -> Tensor:
-        if self.pools is not None:
-            return self.pools[i](g, h)  # [B, F]
-        return readout(g, h, self.readout)  # [B, F]
-
     def forward(self, g: Graph, x: Tensor) -> Tensor:
         """Logits (or regression outputs) ``[B, num_classes]`` of the graphs of batch ``g``."""
         if not isinstance(x, Tensor) or x.dim() != 2 or x.shape != (g.num_nodes, self.in_features):
@@ -101,11 +97,17 @@ class GraphClassifier(nn.Module):
             hs.append(F.relu(norm(conv(g, hs[-1]))))  # [N, hidden]
         if not self.jumping_knowledge:
             hs = hs[-1:]
-        out = 0
-        for i, (h, head) in enumerate(zip(hs, self.heads)):
-            pooled = F.dropout(self._pool(i, g, h), p=self.dropout, training=self.training)  # [B, F_l]
-            out = out + head(pooled)  # [B, num_classes]
-        return out
+        if self.pools is not None:  # attention: each representation has its own gate
+            return sum(head(F.dropout(pool(g, h), p=self.dropout, training=self.training))
+                       for h, pool, head in zip(hs, self.pools, self.heads))  # [B, num_classes]
+        # sum/mean/max act per column, so one readout of the concatenated layers equals one per layer, and
+        # the sum of the heads is one linear map of the concatenation: 1 sparse op and 1 matmul instead of
+        # L + 1 of each (the per-layer readouts and heads took a third of an epoch on 10-30-vertex graphs)
+        pooled = readout(g, torch.cat(hs, 1), self.readout)  # [B, sum of widths]
+        pooled = F.dropout(pooled, p=self.dropout, training=self.training)
+        weight = torch.cat([head.weight for head in self.heads], 1)  # [num_classes, sum of widths]
+        bias = torch.stack([head.bias for head in self.heads]).sum(0)  # [num_classes]
+        return F.linear(pooled, weight, bias)  # [B, num_classes]
 
     def extra_repr(self) -> str:
         return (f"{self.in_features}, {self.num_classes}, hidden_features={self.hidden_features}, "
