@@ -115,8 +115,8 @@ class GraphDataLoader:
         self.graphs, self.labels = graphs, labels
         self.index = torch.arange(len(graphs)) if index is None else _check_index(index, len(graphs))
         self.batch_size, self.shuffle, self.drop_last, self.generator = batch_size, bool(shuffle), bool(drop_last), generator
-        # all graphs joined once (this checks that their data agree); a step gathers rows of it. Costs one
-        # more copy of the graphs' edges and data; vertex ids are made local to each graph again.
+        # all graphs joined once (Graph.batch also checks that their data agree); a step gathers its graphs'
+        # rows of this and renumbers their vertices. The price is one more copy of the edges and data.
         self._all = Graph.batch(graphs) if graphs else None
         if self._all is not None:
             self._num_nodes = self._all.batch_num_nodes.cpu().numpy()  # [B_total]
