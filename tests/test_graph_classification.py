@@ -309,3 +309,11 @@ def test_example_runs_on_a_generated_tu_directory(tmp_path):
     write_tu(brain_families(40, min_nodes=10, max_nodes=20, seed=1), tmp_path, "BRAIN")
     last = run_example("--tu-dir", str(tmp_path), "--tu-name", "BRAIN", "--epochs", "2", "--layers", "2")
     assert re.fullmatch(r"test accuracy: \d\.\d{4}", last)
+
+
+def test_example_regresses_tu_graph_attributes_with_mse(tmp_path):
+    ds = brain_families(24, min_nodes=10, max_nodes=14, seed=3)
+    targets = torch.tensor([float(g.num_edges) / g.num_nodes for g in ds.graphs])  # mean degree: a float target
+    write_tu(Dataset("REG", "graph", ds.graphs, 0, labels=targets), tmp_path, "REG")
+    last = run_example("--tu-dir", str(tmp_path), "--tu-name", "REG", "--epochs", "2", "--layers", "2")
+    assert re.fullmatch(r"test mse: \d+\.\d{4}", last)
