@@ -3,7 +3,7 @@
 Every graph is a cycle or a path of 5 to 20 vertices with randomly shuffled vertex ids
 and the same constant feature on every vertex, so the model has to find the structure
 (a path has two ends) by message passing. Mini-batches of graphs are one
-disconnected graph (``Graph.batch``); the readout pools per graph.
+disconnected graph (:class:`gnnkit.data.GraphDataLoader`); the readout pools per graph.
 
     python examples/mpnn_graph_classification.py                 # 1000 training graphs, 30 epochs
     python examples/mpnn_graph_classification.py --readout attention   # or sum, mean, deepsets
@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from gnnkit import Graph
-from gnnkit.data import load_dataset
+from gnnkit.data import GraphDataLoader, load_dataset
 from gnnkit.nn.mpnn import MPNN, MPNN_READOUTS
 
 CLASSES = ("cycle", "path")
@@ -58,20 +58,20 @@ def load_tu(name: str, data_dir: str, gen: torch.Generator) -> tuple[list, list,
     return [items[i] for i in order[:cut]], [items[i] for i in order[cut:]], ds.num_classes
 
 
-def collate(items: list[tuple[Graph, int]]) -> tuple[Graph, torch.Tensor, torch.Tensor]:
-    graphs = [graph for graph, _ in items]
-    x = torch.cat([graph.ndata["x"] for graph in graphs])  # [N, F] in batch order (Graph.batch keeps no data)
-    return Graph.batch(graphs), x, torch.tensor([y for _, y in items])
+def loader(data: list[tuple[Graph, int]], batch_size: int, generator: torch.Generator | None = None) -> GraphDataLoader:
+    """Batches of the (graph, label) pairs, shuffled every epoch when a generator is given."""
+    graphs = [graph for graph, _ in data]
+    labels = torch.tensor([y for _, y in data])
+    return GraphDataLoader(graphs, batch_size, shuffle=generator is not None, generator=generator, labels=labels)
 
 
 @torch.no_grad()
-def accuracy(model: MPNN, data: list[tuple[Graph, int]], batch_size: int) -> float:
+def accuracy(model: MPNN, data: GraphDataLoader) -> float:
     model.eval()
     correct = 0
-    for i in range(0, len(data), batch_size):
-        g, x, y = collate(data[i : i + batch_size])
-        correct += int((model(g, x).argmax(1) == y).sum())
-    return correct / len(data)
+    for batch in data:
+        correct += int((model(batch.graph, batch.graph.ndata["x"]).argmax(1) == batch.y).sum())
+    return correct / data.index.numel()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,20 +112,19 @@ def main(argv: list[str] | None = None) -> int:
     in_features = train[0][0].ndata["x"].shape[1]
     model = MPNN(in_features, args.hidden, num_classes, num_steps=args.steps, readout=args.readout)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    train_batches, test_batches = loader(train, args.batch_size, gen), loader(test, 256)  # gen: one shuffle per epoch
     for epoch in range(1, args.epochs + 1):
         model.train()
-        order = torch.randperm(len(train), generator=gen).tolist()
         total = 0.0
-        for i in range(0, len(order), args.batch_size):
-            g, x, y = collate([train[j] for j in order[i : i + args.batch_size]])
-            loss = F.cross_entropy(model(g, x), y)
+        for batch in train_batches:
+            loss = F.cross_entropy(model(batch.graph, batch.graph.ndata["x"]), batch.y)
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += loss.item() * y.numel()
+            total += loss.item() * len(batch)
         if epoch % max(1, args.epochs // 5) == 0 or epoch == args.epochs:
-            print(f"epoch {epoch:3d}  train loss {total / len(train):.4f}  test accuracy {accuracy(model, test, 256):.4f}")
-    print(f"final test accuracy: {accuracy(model, test, 256):.4f} ({args.readout} readout, {len(test)} test graphs)")
+            print(f"epoch {epoch:3d}  train loss {total / len(train):.4f}  test accuracy {accuracy(model, test_batches):.4f}")
+    print(f"final test accuracy: {accuracy(model, test_batches):.4f} ({args.readout} readout, {len(test)} test graphs)")
     return 0
 
 

@@ -50,3 +50,12 @@ def test_link_benchmark_quick_runs_both_engines(tmp_path):
     results = json.loads(out.read_text())
     assert {r["engine"] for r in results} == {"gnnkit", "dgl"} and all(r["pos_edges_per_s"] > 0 for r in results)
     assert "| link SAGE [10, 10] b256 1 neg, 3k vertices |" in proc.stdout and "gnnkit/DGL" in proc.stdout
+
+
+def test_graph_classification_benchmark_quick_prints_a_row_per_engine():
+    pytest.importorskip("torch_geometric")
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "graph_classification.py"), "--quick", "--graphs",
+                           "200", "--threads", "1"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| 200 |")]
+    assert [row.split(" | ")[1] for row in rows] == ["gnnkit", "pyg"]

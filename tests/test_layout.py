@@ -290,7 +290,7 @@ def test_load_kernels_rejects_an_unknown_device_type():
 
 # ------------------------------------------------------------------ vocabulary
 OLD_NAMES = {"aggr", "aggregator", "edge_attr", "e"}  # the team's words are `reduce` and `edge_weight`
-VOCABULARY_PACKAGES = ("nn", "blocks", "models.py", "inflation", "brain", "scale")
+VOCABULARY_PACKAGES = ("nn", "blocks", "models", "inflation", "brain", "scale")
 
 
 def old_keyword_parameters(paths: list[Path]) -> list[str]:

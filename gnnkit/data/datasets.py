@@ -2,7 +2,8 @@
 
 Formats: the bundled Cora; raw Planetoid ``ind.<name>.*`` files (:mod:`gnnkit.data.planetoid`);
 OGB ``ogbn-*``/``ogbl-*``/``ogbg-*`` folders (:mod:`gnnkit.data.ogb`); TU text files
-(:mod:`gnnkit.data.tu`); plain edge lists with ``.npy`` features (:mod:`gnnkit.data.edgelist`).
+(:mod:`gnnkit.data.tu`); plain edge lists with ``.npy`` features (:mod:`gnnkit.data.edgelist`);
+generated datasets (``"brain-families"``, :mod:`gnnkit.data.brain_families`).
 The OGB reader is imported on first use, so that ``python -m gnnkit.data.ogb`` does not find
 itself already imported.
 """
@@ -13,11 +14,12 @@ from pathlib import Path
 from .dataset import Dataset
 from .planetoid import load_npz, read_planetoid
 
-__all__ = ["load_dataset", "BUNDLED", "PLANETOID", "FORMATS"]
+__all__ = ["load_dataset", "BUNDLED", "PLANETOID", "FORMATS", "GENERATED"]
 
 BUNDLED = {"cora": Path(__file__).with_name("cora.npz")}
 PLANETOID = ("cora", "citeseer", "pubmed")
 FORMATS = ("planetoid", "ogb", "tu", "edgelist")
+GENERATED = ("brain-families",)  # built by code, with their default arguments; root is not used
 
 
 def _detect(name: str, root: Path) -> str:
@@ -51,8 +53,10 @@ def load_dataset(name: str, root: str | Path | None = None, normalize_features: 
             (``"ogbn-arxiv"``, ``"ogbl-collab"``, ``"ogbg-molhiv"``: ``root`` holds
             ``<name with _>/`` in OGB's layout), a raw Planetoid name (``root`` holds
             ``ind.<name>.*``), a TU name (``root[/<name>[/raw]]/<name>_A.txt``) or an edge
-            list (``root[/<name>]/edges.txt``).
-        root: the folder the files lie in.
+            list (``root[/<name>]/edges.txt``); or a generated one (:data:`GENERATED`:
+            ``"brain-families"``, :func:`gnnkit.data.brain_families.brain_families` with its
+            defaults; call that function for other sizes or seeds).
+        root: the folder the files lie in (not used by generated datasets).
         normalize_features: row-normalise the features (Planetoid only; others are used as given).
         data_dir: the former name of ``root`` (still accepted).
         format: ``"planetoid" | "ogb" | "tu" | "edgelist"`` to skip detection from the files present.
@@ -69,6 +73,10 @@ def load_dataset(name: str, root: str | Path | None = None, normalize_features: 
     if format is not None and format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS} or None, got {format!r}")
     key = name.lower()
+    if format is None and key in GENERATED:
+        from .brain_families import brain_families
+
+        return brain_families()
     if format == "ogb" or (format is None and key[:5] in ("ogbn-", "ogbl-", "ogbg-")):
         from .ogb import load_ogb
 

@@ -19,6 +19,9 @@ int64, ``"node_attributes"`` float32, ``"edge_labels"``, ``"edge_attributes"``),
 ``ndata["x"]`` is PyG's ``TUDataset`` feature: the node attributes followed by a one-hot of
 each node-label column (shifted to start at 0). Graph labels become ``0..C-1`` in sorted
 order of the original values. Nothing is downloaded.
+
+:func:`write_tu` writes a graph-task :class:`Dataset` in the same format (for tests and
+examples that need a TU folder without shipping one).
 """
 from __future__ import annotations
 
@@ -28,10 +31,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..graph import Graph
 from .dataset import Dataset, split_graphs
 from .textfile import read_table
 
-__all__ = ["load_tu", "tu_folder"]
+__all__ = ["load_tu", "tu_folder", "write_tu"]
 
 _OPTIONAL = ("node_labels", "node_attributes", "edge_labels", "edge_attributes")
 
@@ -156,3 +160,58 @@ def load_tu(name: str, root: str | Path) -> Dataset:
         raise ValueError(f"{source} has {labels.shape[0]} rows but {path['graph_indicator'].name} numbers "
                          f"{num_graphs} graphs")
     return Dataset(name, "graph", graphs, num_classes, labels=torch.from_numpy(labels))
+
+
+def _write_rows(path: Path, table: Tensor) -> None:
+    """``[rows]`` or ``[rows, cols]`` numbers as comma-separated lines (floats as ``%.9g``: exact for float32)."""
+    array = table.detach().cpu().numpy()
+    fmt = "%.9g" if np.issubdtype(array.dtype, np.floating) else "%d"
+    np.savetxt(path, array.reshape(array.shape[0], -1), fmt=fmt, delimiter=", ")
+
+
+def write_tu(dataset: Dataset, root: str | Path, name: str) -> Path:
+    """Write a graph-task dataset as TU text files ``root/<name>/<name>_*.txt`` (:func:`load_tu` reads them).
+
+    What is written: the edges (``A.txt``, each graph's edges in its own order), the graph of
+    each vertex, the labels (integer ``labels`` as ``graph_labels.txt``, float ones as
+    ``graph_attributes.txt``) and, when the graphs carry them, ``ndata["node_labels"]``,
+    ``ndata["node_attributes"]``, ``edata["edge_labels"]`` and ``edata["edge_attributes"]``.
+    A dataset with neither node file but ``ndata["x"]`` gets ``x`` as its node attributes, so
+    ``load_tu`` gives back the same ``x``; other keys are not written (the format has no place
+    for them). Integer labels ``0..C-1`` with every class present come back unchanged.
+
+    Args:
+        dataset: a graph-task :class:`Dataset` with at least one graph.
+        root: the folder to write ``<name>/`` into (created if missing).
+        name: the file prefix.
+
+    Returns:
+        The folder the files were written to.
+
+    Raises:
+        ValueError: a dataset whose task is not ``"graph"``, no graphs, a graph without
+            vertices (TU cannot store one), or graphs whose data names differ (as :meth:`Graph.batch`).
+    """
+    if not isinstance(dataset, Dataset) or dataset.task != "graph":
+        raise ValueError(f"dataset must be a graph-task gnnkit.data.Dataset, got "
+                         f"{getattr(dataset, 'task', type(dataset).__name__)!r}")
+    if not dataset.graphs:
+        raise ValueError("dataset must hold at least one graph to write a TU folder")
+    empty = [i for i, g in enumerate(dataset.graphs) if g.num_nodes == 0]
+    if empty:
+        raise ValueError(f"TU files cannot store a graph without vertices; graphs {empty[:5]} have none")
+    joined = Graph.batch(dataset.graphs)  # global vertex ids: graph k's ids offset by the vertices before it
+    folder = Path(root) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_rows(folder / f"{name}_A.txt", torch.stack([joined.src, joined.dst], 1) + 1)  # [E, 2], 1-based
+    _write_rows(folder / f"{name}_graph_indicator.txt", joined.node_graph() + 1)  # [N], 1-based
+    labels = dataset.labels
+    kind = "graph_attributes" if labels.is_floating_point() else "graph_labels"
+    _write_rows(folder / f"{name}_{kind}.txt", labels)
+    ndata = {k: joined.ndata[k] for k in ("node_labels", "node_attributes") if k in joined.ndata}
+    if not ndata and "x" in joined.ndata:
+        ndata["node_attributes"] = joined.ndata["x"].to(torch.float32)
+    edata = {k: joined.edata[k] for k in ("edge_labels", "edge_attributes") if k in joined.edata}
+    for key, value in {**ndata, **edata}.items():
+        _write_rows(folder / f"{name}_{key}.txt", value)
+    return folder

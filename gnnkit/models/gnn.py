@@ -7,11 +7,11 @@ from typing import Callable, Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .blocks.activations import make_activation
-from ._deprecated import renamed_keyword
-from .graph import Graph
-from .nn import GATConv, GCNConv, GINConv, SAGEConv
-from .ops import REDUCES
+from ..blocks.activations import make_activation
+from .._deprecated import renamed_keyword
+from ..graph import Graph
+from ..nn import GATConv, GCNConv, GINConv, SAGEConv
+from ..ops import REDUCES
 
 __all__ = ["GNNConfig", "GNN", "MODELS"]
 

@@ -1,0 +1,5 @@
+"""Models: layer stacks configured by a dataclass (:mod:`.gnn`) and graph-level classifiers (:mod:`.graph_classifier`)."""
+from .gnn import GNN, MODELS, GNNConfig
+from .graph_classifier import GRAPH_CONVS, GRAPH_READOUTS, GraphClassifier
+
+__all__ = ["GNNConfig", "GNN", "MODELS", "GraphClassifier", "GRAPH_CONVS", "GRAPH_READOUTS"]
