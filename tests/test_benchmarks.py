@@ -1,5 +1,6 @@
 """The benchmark script stays runnable: a --quick run on a small graph, every engine installed."""
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,9 @@ def test_core_benchmark_quick_runs_every_engine(tmp_path):
         (e, w) for e in ("gnnkit", "dgl", "pyg") for w in ("spmm", "gat")
     }
     assert "| spmm |" in proc.stdout and "gnnkit/DGL time" in proc.stdout
+    # every row states its rounds, median and spread
+    assert all(r["rounds"] == 1 and r["min_s"] <= r["median_s"] <= r["max_s"] for r in results)
+    assert re.search(r"\| spmm \| [0-9.]+ s \([0-9.]+–[0-9.]+\), [0-9,]+ MB, 1 rounds \|", proc.stdout)
 
 
 def test_power_law_graph_matches_the_spec_at_full_size():

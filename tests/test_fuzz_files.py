@@ -278,6 +278,18 @@ def test_fuzz_files_many_mutations_slow(needs_raw, corpus):
     _check(corpus, 10, first_seed=10_000)
 
 
+# Cases the slow run found: damaged checkpoints that unpickled to a dict without its "payload" or
+# "sha256" field made load_checkpoint raise KeyError instead of CheckpointError (fixed in gnnkit/checkpoint.py).
+@pytest.mark.parametrize("seed,mode", [(10126, "bytes"), (10152, "bytes"), (10557, "member")])
+def test_fuzz_files_found_checkpoint_missing_fields_are_checkpoint_errors(corpus, tmp_path, seed, mode):
+    from gnnkit.checkpoint import CheckpointError, load_checkpoint
+
+    path = tmp_path / "ckpt.pt"
+    path.write_bytes(mutated((corpus / "ckpt.pt").read_bytes(), seed, mode))
+    with pytest.raises(CheckpointError, match=r"is damaged: it is marked .* but lacks the field"):
+        load_checkpoint(path)
+
+
 def test_fuzz_files_corpus_loads_unmutated(corpus):
     # the harness's baseline: every pristine target loads
     for target, (load, _, _) in TARGETS.items():
