@@ -1,4 +1,4 @@
-"""CPU benchmark: a 3-view graph convolution, gnnkit vs DGL HeteroGraphConv vs PyG HeteroConv.
+r"""CPU benchmark: a 3-view graph convolution, gnnkit vs DGL HeteroGraphConv vs PyG HeteroConv.
 
 The arxiv-size power-law graph of ``core.py`` (same generator, same file) has its
 undirected edges split uniformly at random into 3 views (both directions of an edge
