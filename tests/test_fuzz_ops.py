@@ -420,3 +420,38 @@ def test_fuzz_reference_path_switches_the_dispatch():
     with reference_path():
         assert _dispatch.backend("spmm", x) == "reference"
     assert _dispatch.backend("spmm", x) == expect
+
+
+# Found by this file: gcn_norm's dtype argument is not checked. dtype=torch.bool returns all-ones weights
+# (True + True stays True in the degree sum), int64 silently returns float32 and complex64 complex weights.
+@pytest.mark.xfail(strict=True, reason="bug: gcn_norm accepts a non-float dtype; bool gives wrong weights")
+@pytest.mark.parametrize("dtype", [torch.bool, torch.int64, torch.complex64])
+def test_fuzz_found_gcn_norm_non_float_dtype_raises_type_error(dtype):
+    g = Graph(torch.tensor([0, 1, 2, 2]), torch.tensor([1, 2, 0, 0]), 4)
+    with pytest.raises(TypeError, match="dtype"):
+        ops.gcn_norm(g, dtype=dtype)
+
+
+@st.composite
+def low_precision_cases(draw: Callable):
+    g = draw(graphs(bipartite=None, max_nodes=9))
+    dtype = draw(st.sampled_from((torch.float16, torch.bfloat16)))
+    x = make_tensor((g.num_src_nodes, draw(WIDTHS)), dtype, draw(st.sampled_from(LAYOUTS)),
+                    draw(st.integers(0, 2**31)), draw(st.booleans()))
+    return g, x, draw(st.sampled_from(ops.REDUCES))
+
+
+def _fuzz_low_precision(case) -> None:
+    g, x, reduce = case
+    # float16/bfloat16 run on the reference path: it must equal the float64 result to the dtype's precision
+    # (inputs are exact in both; the error is the rounding of up to ~40 partial sums of size <= 4)
+    got = ops.spmm(g, x, reduce=reduce)
+    expect = ops.spmm(g, x.double(), reduce=reduce)
+    assert got.dtype == x.dtype
+    eps = torch.finfo(x.dtype).eps
+    torch.testing.assert_close(got.double(), expect, rtol=8 * eps, atol=200 * eps)
+
+
+@pytest.mark.parametrize("budget", BUDGETS)
+def test_fuzz_spmm_low_precision_matches_float64(budget):
+    budget(given(low_precision_cases())(_fuzz_low_precision))()
