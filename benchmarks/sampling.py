@@ -209,13 +209,22 @@ def main(argv: list[str] | None = None) -> int:
     for res in results:
         by.setdefault((res["engine"], res["workload"]), []).append(res)
     med = {k: statistics.median(x["seeds_per_s"] for x in v) for k, v in by.items()}
-    print("\n| workload | gnnkit seeds/s | DGL seeds/s | gnnkit/DGL | input vertices per batch |")
+
+    def cell(key: tuple[str, str]) -> str:
+        """``median (min–max)`` seeds/s over the rounds."""
+        if key not in by:
+            return "-"
+        vals = [x["seeds_per_s"] for x in by[key]]
+        return f"{med[key]:,.0f} ({min(vals):,.0f}–{max(vals):,.0f})"
+
+    print(f"\n{rounds} rounds per cell: median seeds/s over rounds (min–max)")
+    print("| workload | gnnkit seeds/s | DGL seeds/s | gnnkit/DGL | input vertices per batch |")
     print("|---|---|---|---|---|")
     for w in args.workloads:
         g, d = med.get(("gnnkit", w)), med.get(("dgl", w))
         ratio = f"{g / d:.2f}x" if g and d else "-"
         inputs = by.get(("gnnkit", w), by.get(("dgl", w)))[0]["mean_input_nodes"]
-        print(f"| {w} | {f'{g:,.0f}' if g else '-'} | {f'{d:,.0f}' if d else '-'} | {ratio} | {inputs:,.0f} |")
+        print(f"| {w} | {cell(('gnnkit', w))} | {cell(('dgl', w))} | {ratio} | {inputs:,.0f} |")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0

@@ -140,7 +140,16 @@ def load_checkpoint(path: str | Path) -> Any:
         ) from exc
     if not (isinstance(obj, dict) and obj.get("format") == _FORMAT):
         return obj
-    if state_digest(obj["payload"]) != obj["sha256"]:
+    # a damaged file can still unpickle to a dict that has lost a field (found by tests/test_fuzz_files.py)
+    missing = [key for key in ("sha256", "payload") if key not in obj]
+    if missing or not isinstance(obj["sha256"], str):
+        what = f"lacks the field(s) {missing}" if missing else f"has a {type(obj['sha256']).__name__} checksum"
+        raise CheckpointError(f"checkpoint {path} is damaged: it is marked {_FORMAT!r} but {what}")
+    try:
+        digest = state_digest(obj["payload"])
+    except TypeError as exc:  # a damaged payload can hold a type save_checkpoint never writes
+        raise CheckpointError(f"checkpoint {path} is damaged: {exc}") from exc
+    if digest != obj["sha256"]:
         raise CheckpointError(f"checkpoint {path} is damaged: its content does not match its SHA-256 checksum")
     return obj["payload"]
 

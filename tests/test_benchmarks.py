@@ -1,5 +1,6 @@
 """The benchmark script stays runnable: a --quick run on a small graph, every engine installed."""
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,9 @@ def test_core_benchmark_quick_runs_every_engine(tmp_path):
         (e, w) for e in ("gnnkit", "dgl", "pyg") for w in ("spmm", "gat")
     }
     assert "| spmm |" in proc.stdout and "gnnkit/DGL time" in proc.stdout
+    # every row states its rounds, median and spread
+    assert all(r["rounds"] == 1 and r["min_s"] <= r["median_s"] <= r["max_s"] for r in results)
+    assert re.search(r"\| spmm \| [0-9.]+ s \([0-9.]+–[0-9.]+\), [0-9,]+ MB, 1 rounds \|", proc.stdout)
 
 
 def test_power_law_graph_matches_the_spec_at_full_size():
@@ -59,3 +63,50 @@ def test_graph_classification_benchmark_quick_prints_a_row_per_engine():
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| 200 |")]
     assert [row.split(" | ")[1] for row in rows] == ["gnnkit", "pyg"]
+
+
+def _benchmark_modules():
+    """``(core, multiview)`` from benchmarks/ (multiview imports core from there)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import core
+        import multiview
+    finally:
+        sys.path.pop(0)
+    return core, multiview
+
+
+@pytest.mark.parametrize("workload", ["gcn", "sage"])
+def test_multiview_benchmark_runs_the_same_model_on_every_engine(workload):
+    # with gnnkit's weights copied in, DGL's and PyG's benchmark models compute gnnkit's outputs:
+    # the table compares engines, not parameterisations
+    pytest.importorskip("dgl")
+    pytest.importorskip("torch_geometric")
+    import torch
+
+    core, mv = _benchmark_modules()
+    n = 40
+    src, dst = core.power_law_graph(n, 120)
+    view = mv.split_views(src, dst, n)
+    views = {name: (src[view == i], dst[view == i]) for i, name in enumerate(mv.VIEW_NAMES)}
+    torch.manual_seed(0)
+    ours, (o1, o2) = mv.build_gnnkit(workload, views, n)
+    dgl_model, (d1, ds1, d2, ds2) = mv.build_dgl(workload, views, n)
+    pyg_model, (p1, ps1, p2, ps2) = mv.build_pyg(workload, views, n)
+    with torch.no_grad():
+        for mine, conv, shared, pconv, pshared in ((o1, d1, ds1, p1, ps1), (o2, d2, ds2, p2, ps2)):
+            mine.bias.normal_()
+            for i, name in enumerate(mv.VIEW_NAMES):
+                conv.mods[name].weight.copy_(mine.weight[i])
+                (plin,) = [m for key, m in pconv.convs.items() if name in key]  # PyG's ModuleDict key for the edge type
+                (plin.lin if workload == "gcn" else plin.lin_l).weight.copy_(mine.weight[i].t())
+            for terms in (shared, pshared):
+                if workload == "sage":
+                    terms.root.weight.copy_(mine.root.t())
+                    terms.root.bias.copy_(mine.bias)
+                else:
+                    terms.bias.copy_(mine.bias)
+    x = torch.randn(n, mv.FEATS)
+    expect = ours(x)
+    torch.testing.assert_close(dgl_model(x), expect, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(pyg_model(x), expect, rtol=1e-4, atol=1e-4)

@@ -6,7 +6,7 @@ import torch
 
 from gnnkit.ops import _cpu
 
-BIG = (64 << 20) // 4 + 1024  # float32 elements: just over the 64 MB pooling threshold
+BIG = (64 << 20) // 4 + 1024  # float32 elements: a 64 MB buffer
 
 
 @pytest.fixture
@@ -34,18 +34,34 @@ def test_freed_buffer_is_reused_and_live_ones_never_are(pool):
     assert c.shape == (BIG,) and c.dtype == torch.float32
 
 
-def test_cap_and_size_threshold_are_respected(pool):
-    pool.cap = BIG * 4  # room for one buffer
+def test_cap_is_respected_whatever_the_buffer_size(pool):
+    pool.cap = BIG * 4  # room for one big buffer
     a, b = _cpu.empty((BIG,), torch.float32), _cpu.empty((BIG,), torch.float32)
     del a, b
     gc.collect()
-    assert pool.bytes == BIG * 4
-    small = _cpu.empty((3 << 20,), torch.float32)  # 12 MB: huge pages, but not pooled
+    assert pool.bytes == BIG * 4  # the second one did not fit
+    small = _cpu.empty((3 << 20,), torch.float32)  # 12 MB: huge pages, no room left in the cap
     del small
     gc.collect()
     assert pool.bytes == BIG * 4
     pool.clear()
     assert pool.bytes == 0 and not pool.free
+
+
+def test_any_huge_page_buffer_size_is_pooled(pool):
+    # the rule is size-independent: a 12 MB buffer is kept like a 64 MB one
+    small = _cpu.empty((3 << 20,), torch.float32)
+    ptr = small.data_ptr()
+    del small
+    gc.collect()
+    assert pool.bytes == (3 << 20) * 4
+    again = _cpu.empty((3 << 20,), torch.float32)
+    assert again.data_ptr() == ptr and pool.bytes == 0
+
+
+def test_pool_is_off_by_default(monkeypatch):
+    monkeypatch.delenv("GNNKIT_BUFFER_POOL_MB", raising=False)
+    assert _cpu._pool_cap() == 0
 
 
 def test_spmm_outputs_from_reused_buffers_are_correct(pool):

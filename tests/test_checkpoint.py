@@ -182,3 +182,16 @@ def test_load_latest_with_every_file_damaged_names_each(tmp_path):
     with pytest.raises(CheckpointError, match=(f"no usable checkpoint to resume from: checkpoint {c.path} is damaged: "
                                                f"the file is empty .*; checkpoint {c.previous} is damaged")):
         load_latest(c.path)
+
+
+@pytest.mark.parametrize("content,match", [
+    ({"format": "gnnkit.checkpoint/1", "sha256": "0" * 64}, r"lacks the field\(s\) \['payload'\]"),
+    ({"format": "gnnkit.checkpoint/1", "payload": {}}, r"lacks the field\(s\) \['sha256'\]"),
+    ({"format": "gnnkit.checkpoint/1", "sha256": 5, "payload": {}}, r"has a int checksum"),
+    ({"format": "gnnkit.checkpoint/1", "sha256": "0" * 64, "payload": {"x": torch.float32}}, r"is damaged: "),
+])
+def test_load_checkpoint_marked_file_with_bad_fields_is_checkpoint_error(tmp_path, content, match):
+    path = tmp_path / "ckpt.pt"
+    torch.save(content, path)
+    with pytest.raises(CheckpointError, match=match):
+        load_checkpoint(path)

@@ -1,9 +1,19 @@
-"""Every ```python snippet in README.md runs as written.
+"""Every ```python snippet in README.md and docs/*.md runs as written, unless marked not-run.
 
-The snippets of one ``##`` section (its ``###`` subsections included) share a namespace and run in order, as a reader
-would paste them; each section runs in its own subprocess from an empty directory, so a
-snippet that needs a name from another section, a file that is not there, or a package
-that is not installed fails here.
+The snippets of one ``##`` section (its ``###`` subsections included) share a namespace and run in
+order, as a reader would paste them; each section runs in its own subprocess from an empty
+directory, so a snippet that needs a name from another section, a file that is not there, or a
+package that is not installed fails here.
+
+A snippet that deliberately cannot run (it needs the reader's own files or training data) is
+marked by an HTML comment on the line before its fence, invisible when rendered::
+
+    <!-- not-run: needs the raw ind.citeseer.* files under data/planetoid -->
+    ```python
+
+The reason is required. A marked snippet is not run and not reported as a skip: the marker is
+the documentation's own statement, and :func:`test_not_run_markers_are_well_formed` checks
+that every marker has a reason and sits right above a python block.
 """
 from __future__ import annotations
 
@@ -14,35 +24,58 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+DOCS = sorted((ROOT / "docs").glob("*.md"))
+NOT_RUN = re.compile(r"^<!--\s*not-run:(.*?)-->\s*$")
 
 
-def _sections() -> list[tuple[str, str]]:
-    """``(heading, code)`` per section that holds python snippets, code joined in order."""
+def _sections(path: Path) -> list[tuple[str, str]]:
+    """``(heading, code)`` per ``##`` section of ``path`` that holds runnable python snippets."""
     out: dict[str, list[str]] = {}
     heading = "(top)"
-    in_code, buf = False, []
-    for line in README.read_text(encoding="utf-8").splitlines():
+    in_code, skip, buf, prev = False, False, [], ""
+    for line in path.read_text(encoding="utf-8").splitlines():
         if not in_code and re.match(r"^## ", line):
             heading = line.lstrip("#").strip()
         elif not in_code and line.strip() == "```python":
-            in_code, buf = True, []
+            in_code, skip, buf = True, bool(NOT_RUN.match(prev.strip())), []
         elif in_code and line.strip() == "```":
             in_code = False
-            out.setdefault(heading, []).append("\n".join(buf))
+            if not skip:
+                out.setdefault(heading, []).append("\n".join(buf))
         elif in_code:
             buf.append(line)
+        prev = line
     return [(h, "\n\n".join(codes)) for h, codes in out.items()]
 
 
-SECTIONS = _sections()
+def _markers(path: Path) -> list[tuple[int, str, str]]:
+    """``(line number, reason, next line)`` for every not-run marker in ``path``."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    found = []
+    for i, line in enumerate(lines):
+        m = NOT_RUN.match(line.strip())
+        if m:
+            found.append((i + 1, m.group(1).strip(), lines[i + 1].strip() if i + 1 < len(lines) else ""))
+    return found
+
+
+CASES = [(p.relative_to(ROOT).as_posix(), h, code) for p in [README, *DOCS] for h, code in _sections(p)]
 
 
 def test_readme_has_snippets():
-    assert len(SECTIONS) >= 3, "README.md lost its python snippets"
+    assert sum(1 for f, _, _ in CASES if f == "README.md") >= 3, "README.md lost its python snippets"
 
 
-@pytest.mark.parametrize("heading,code", SECTIONS, ids=[h for h, _ in SECTIONS])
-def test_readme_snippet_runs(heading, code, tmp_path):
+@pytest.mark.parametrize("path", [README, *DOCS], ids=lambda p: p.name)
+def test_not_run_markers_are_well_formed(path):
+    for lineno, reason, following in _markers(path):
+        assert reason, f"{path.name}:{lineno}: a not-run marker needs a reason: <!-- not-run: why -->"
+        assert following == "```python", f"{path.name}:{lineno}: a not-run marker must sit on the line before ```python"
+
+
+@pytest.mark.parametrize("file,heading,code", CASES, ids=[f"{f}::{h}" for f, h, _ in CASES])
+def test_readme_snippet_runs(file, heading, code, tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, f"README section {heading!r} failed:\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, f"{file} section {heading!r} failed:\n{proc.stderr[-3000:]}"
