@@ -58,6 +58,7 @@ def empty(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device | str
 def _check_graph(g: Graph) -> None:
     if not isinstance(g, Graph):
         raise TypeError(f"g must be a gnnkit.Graph, got {type(g).__name__}")
+    g._check_unchanged()  # ids rewritten in place after validation must never reach a kernel
 
 
 def _check_reduce(reduce: str) -> None:
