@@ -132,8 +132,8 @@ def hub_graph(
         cross = cs != cd
         pair_src, pair_dst, _ = unique_id_pairs(cs[cross], cd[cross], c, c)
         src.append(n + pair_src), dst.append(n + pair_dst)
-        weights.append(torch.full((pair.numel(),), hub_weight, dtype=dtype, device=device))
-        hops.append(torch.full((pair.numel(),), -1, dtype=torch.int64, device=device))
+        weights.append(torch.full((pair_src.numel(),), hub_weight, dtype=dtype, device=device))
+        hops.append(torch.full((pair_src.numel(),), -1, dtype=torch.int64, device=device))
     src, dst = torch.cat(src), torch.cat(dst)
     total = n + c
     perm = lexsort_ids((dst, src), (total, total))
