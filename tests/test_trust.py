@@ -104,6 +104,32 @@ def test_graph_ids_copy_only_when_shared():
     assert Graph(view, view, 6).src.untyped_storage().data_ptr() != view.untyped_storage().data_ptr()
 
 
+def test_generator_to_graph_shares_indices_read_only():
+    from gnnkit.data.generators import chung_lu, dedupe_csr
+
+    c = chung_lu(50, 200, seed=1)
+    g = c.to_graph()
+    assert g.src.data_ptr() == c.indices.ctypes.data  # zero-copy: the graph owns the array now
+    with pytest.raises(ValueError, match="read-only"):
+        c.indices[0] = 10**12
+    with pytest.raises(ValueError, match="read-only"):
+        dedupe_csr(c)  # compacts indices in place: would rewrite the graph's sources
+
+
+def test_graph_ids_pickled_graph_is_usable_and_still_guarded():
+    import copy
+    import pickle
+
+    g = Graph(torch.tensor([0, 1, 2]), torch.tensor([1, 2, 0]), 3)
+    g.src.add_(0)  # bumps the counter here; the copies start with their own counters
+    for h in (pickle.loads(pickle.dumps(g, protocol=2)), copy.deepcopy(g)):
+        h.src.share_memory_()  # what a loader worker's queue does to a batch's tensors
+        torch.testing.assert_close(ops.spmm(h, torch.eye(3)), torch.eye(3).roll(1, 0))
+        h.dst[0] = 2
+        with pytest.raises(RuntimeError, match="modified in place"):
+            ops.spmm(h, torch.eye(3))
+
+
 def test_graph_ids_inference_mode_graph_works():
     with torch.inference_mode():
         g = Graph(torch.tensor([0, 1]), torch.tensor([1, 0]), 2)

@@ -183,6 +183,13 @@ class Graph:
                 "immutable, so build a new Graph(src, dst, num_nodes) from the changed ids instead"
             )
 
+    def __setstate__(self, state: dict) -> None:
+        # unpickled (a loader worker's batch, deepcopy): the ids are fresh tensors with their own
+        # write counters, which the counters recorded in the other process do not describe
+        for key, value in state.items():
+            object.__setattr__(self, key, value)
+        object.__setattr__(self, "_index_versions", _versions(self.src, self.dst))
+
     def validate(self) -> "Graph":
         """Check ids and sizes once, at construction. Returns ``self``."""
         n = self.num_nodes

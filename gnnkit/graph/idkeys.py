@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -29,10 +30,11 @@ def key_fits(sizes: Sequence[int]) -> bool:
     return math.prod(max(int(s), 1) for s in sizes) <= _INT64_KEYS
 
 
-def combined_key(ids: Sequence[Tensor], sizes: Sequence[int], what: str) -> Tensor:
+def combined_key(ids: Sequence[Tensor | np.ndarray], sizes: Sequence[int], what: str) -> Tensor | np.ndarray:
     """The single int64 key ``(ids[0] * sizes[1] + ids[1]) * sizes[2] + ...``, most significant first.
 
-    For callers that need the key itself (a binary search, a numpy ``unique``).
+    For callers that need the key itself (a binary search, a numpy ``unique``); ``ids`` are
+    int64 torch tensors or numpy arrays, and the key is of the same kind.
 
     Raises:
         ValueError: the key of ids of these ``sizes`` would overflow int64; ``what`` names
@@ -43,7 +45,9 @@ def combined_key(ids: Sequence[Tensor], sizes: Sequence[int], what: str) -> Tens
             f"{what}: vertex id tuples with sizes {list(sizes)} do not fit one int64 key "
             f"(product must be <= 2**63); use at most about 3.0e9 vertices here"
         )
-    key = ids[0]
+    first = ids[0]
+    # int64 from the start: an int32 column times a size would wrap in int32 (numpy keeps the array's dtype)
+    key = first.astype(np.int64, copy=False) if isinstance(first, np.ndarray) else first.long()
     for t, size in zip(ids[1:], sizes[1:]):
         key = key * max(int(size), 1) + t
     return key
