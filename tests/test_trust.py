@@ -104,6 +104,14 @@ def test_graph_ids_copy_only_when_shared():
     assert Graph(view, view, 6).src.untyped_storage().data_ptr() != view.untyped_storage().data_ptr()
 
 
+def test_graph_batch_sizes_are_copied():
+    bn, be = torch.tensor([2, 1]), torch.tensor([1, 1])
+    g = Graph(torch.tensor([0, 2]), torch.tensor([1, 2]), 3, bn, be)
+    bn[0], be[0] = 3, 2  # would make unbatch() cut graph 0 at the wrong place
+    parts = g.unbatch()
+    assert [p.num_nodes for p in parts] == [2, 1] and [p.num_edges for p in parts] == [1, 1]
+
+
 def test_generator_to_graph_shares_indices_read_only():
     from gnnkit.data.generators import chung_lu, dedupe_csr
 

@@ -234,7 +234,9 @@ class Graph:
         if (self.batch_num_nodes is None) != (self.batch_num_edges is None):
             raise ValueError("batch_num_nodes and batch_num_edges must be given together")
         if self.batch_num_nodes is not None:
-            bn, be = _as_index(self.batch_num_nodes, "batch_num_nodes"), _as_index(self.batch_num_edges, "batch_num_edges")
+            # copied like the ids: unbatch() slices by these sizes without re-checking them
+            bn = _as_index(self.batch_num_nodes, "batch_num_nodes", copy=True)
+            be = _as_index(self.batch_num_edges, "batch_num_edges", copy=True)
             object.__setattr__(self, "batch_num_nodes", bn)
             object.__setattr__(self, "batch_num_edges", be)
             if bn.numel() != be.numel():
