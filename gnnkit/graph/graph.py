@@ -145,7 +145,7 @@ class Graph:
         _validate: bool = True,
         _copy: bool = True,
     ) -> None:
-        # The graph owns its ids: a caller's tensor or array is copied (about 8 bytes per edge,
+        # The graph owns its ids: a caller's tensor or array is copied (16 bytes per edge,
         # see Graph's docstring for the cost), so validated ids cannot change under the kernels.
         # Internal callers that pass freshly built tensors nobody else holds skip the copy
         # (``_copy=False``, or ``_validate=False`` for ids that are valid by construction).
