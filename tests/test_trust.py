@@ -385,6 +385,18 @@ def test_layers_non_float_features_raise_type_error_naming_x(make, dtype):
         make()(g, torch.ones(2, 3, dtype=dtype))
 
 
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool, torch.complex64])
+def test_mpnn_and_multiview_non_float_features_raise_type_error_naming_x(dtype):
+    from gnnkit import MultiViewGraph
+    from gnnkit.nn import MPNN, MultiViewConv
+
+    g = Graph(torch.tensor([0, 1]), torch.tensor([1, 0]), 2)
+    with pytest.raises(TypeError, match=r"^x must be a floating-point tensor, got dtype"):
+        MPNN(3, 4, 2)(g, torch.ones(2, 3, dtype=dtype))
+    with pytest.raises(TypeError, match=r"^x must be a floating-point tensor, got dtype"):
+        MultiViewConv(3, 2, num_views=1)(MultiViewGraph({"a": g}), torch.ones(2, 3, dtype=dtype))
+
+
 def test_layers_non_float_pair_input_names_the_side():
     g = Graph(torch.tensor([0, 1]), torch.tensor([1, 0]), 2, num_src_nodes=3)
     with pytest.raises(TypeError, match=r"^x_dst must be a floating-point tensor"):
