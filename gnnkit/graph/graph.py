@@ -4,7 +4,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -552,6 +552,14 @@ class Graph:
         Returns:
             ``(sub, node_ids, edge_ids)``: vertex ``i`` of ``sub`` is ``node_ids[i]`` of this
             graph and edge ``j`` of ``sub`` is edge ``edge_ids[j]``.
+
+        Memory: ids are relabelled through a ``[num_nodes]`` table only while that is at most
+        about 8 entries per edge or kept vertex; a graph with far more vertices (ids up to
+        ``2**40`` on a handful of edges) uses a binary search in the sorted ``nodes``, O(E + k).
+
+        Raises:
+            ValueError: a bipartite graph, duplicate ids, a boolean mask of the wrong shape.
+            IndexError: ids outside ``[0, num_nodes)``.
         """
         self._require_square("subgraph")
         if isinstance(nodes, (list, tuple)) and len(nodes) == 0:
@@ -949,7 +957,7 @@ _DENSE_RELABEL_FACTOR = 8
 _DENSE_RELABEL_MIN = 1 << 20
 
 
-def _relabel_table(nodes: Tensor, num_nodes: int):
+def _relabel_table(nodes: Tensor, num_nodes: int) -> Callable[[Tensor], Tensor]:
     """``ids -> position in nodes or -1`` through a ``[num_nodes]`` table.
 
     Raises:
@@ -963,7 +971,7 @@ def _relabel_table(nodes: Tensor, num_nodes: int):
     return lambda ids: local[ids]
 
 
-def _relabel_search(nodes: Tensor):
+def _relabel_search(nodes: Tensor) -> Callable[[Tensor], Tensor]:
     """``ids -> position in nodes or -1`` by binary search in the sorted ``nodes``: O(k) memory.
 
     Raises:
