@@ -348,6 +348,26 @@ def test_edge_softmax_nan_inf_rows_follow_torch_softmax(dtype, order, path):
     assert bool(out[g.dst == v0, 0].isnan().all()) and bool(out[g.dst == v1, 1].isnan().all())
 
 
+def test_edge_softmax_nan_and_inf_rows_equal_dgl():
+    pytest.importorskip("dgl")
+    from dgl.nn.functional import edge_softmax as dgl_edge_softmax
+
+    g = _graph(8)
+    score = torch.randn(g.num_edges, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    score[0, 0], score[1, 1] = NAN, INF
+    torch.testing.assert_close(ops.edge_softmax(g, score), dgl_edge_softmax(g.to_dgl(), score), equal_nan=True)
+
+
+@pytest.mark.parametrize("reduce", ["max", "min"])
+def test_spmm_max_min_nan_equals_pyg_scatter(reduce):
+    pyg_utils = pytest.importorskip("torch_geometric.utils")
+    g = _graph(9)
+    x = torch.randn(7, 3, generator=torch.Generator().manual_seed(4))
+    x[0, 1], x[5, 2] = NAN, NAN
+    expected = pyg_utils.scatter(x[g.src], g.dst, dim=0, dim_size=g.num_nodes, reduce=reduce)
+    torch.testing.assert_close(ops.spmm(g, x, reduce=reduce), expected, equal_nan=True)
+
+
 def test_edge_softmax_nan_public_op_whole_row():
     g = Graph(torch.tensor([0, 1, 2, 0]), torch.tensor([1, 1, 1, 2]), 3)
     out = ops.edge_softmax(g, torch.tensor([0.5, NAN, 1.0, 2.0]))
