@@ -194,6 +194,18 @@ def test_subgraph_ids_above_2_32_without_a_num_nodes_table():
         g.subgraph(torch.tensor([3, 7, 3]))
 
 
+def test_neighbor_sampler_huge_num_nodes_clear_error_and_relabel_hint_works():
+    from gnnkit.data.sampling import NeighborSampler
+
+    g = Graph(torch.tensor(_IDS), torch.tensor(_DST), HUGE)
+    with pytest.raises(ValueError, match=r"num_nodes=1099511627776: sampling needs .* relabel the graph"):
+        NeighborSampler(g, [2])
+    used = torch.unique(torch.cat([g.src, g.dst]))
+    small, node_ids, _ = g.subgraph(used)  # the hint of the message: O(E) memory, then sampling works
+    batch = NeighborSampler(small, [-1]).sample(torch.tensor([int((node_ids == 4_500_000_000).nonzero())]))
+    assert sorted(node_ids[batch.input_nodes].tolist()) == [3, 4_500_000_000, 4_500_000_001]
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.integers(1, 6), st.integers(0, 12), st.data())
 def test_subgraph_search_path_equals_table_path(n, e, data):
