@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from ..graph import Graph
+from ..graph.idkeys import combined_key
 from ..graph.multiview import MultiViewGraph
 from ._validate import as_positions
 from .topology import SpatialGraph
@@ -258,7 +259,7 @@ class Connectome:
         views, weights = {}, {}
         for ti, t in enumerate(types):  # a loop over synapse types (a handful)
             sel = np.nonzero(kind == t)[0]
-            sel = sel[np.argsort(dst[sel] * max(n, 1) + src[sel], kind="stable")]  # canonical (post, pre) order
+            sel = sel[np.argsort(combined_key((dst[sel], src[sel]), (n, n), "connectome"), kind="stable")]  # (post, pre) order
             s, d, ww = src[sel], dst[sel], w[sel]
             g = Graph(torch.from_numpy(s), torch.from_numpy(d), n)
             wt = torch.from_numpy(ww).float()

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from .. import ops
 from ..graph import Graph
+from ..graph.idkeys import combined_key
 from ._validate import (
     as_edge_tensor,
     as_positions,
@@ -329,7 +330,7 @@ def regrow(
         decay = check_positive(decay, "decay")
         tree = cKDTree(pos)
         k = min(check_int(neighbours, "neighbours", minimum=1) + 1, n)
-    existing = np.unique(graph.src.cpu().numpy().astype(np.int64) * n + graph.dst.cpu().numpy())
+    existing = np.unique(combined_key((graph.src.cpu().numpy(), graph.dst.cpu().numpy()), (n, n), "grow_synapses"))
     found = np.zeros(0, dtype=np.int64)
     for _ in range(max_rounds):  # vectorised rounds of candidate draws
         need = num_new - found.size
@@ -346,7 +347,7 @@ def regrow(
             cum = np.cumsum(w, 1)
             pick = (cum < rng.random(m)[:, None] * cum[:, -1:]).sum(1)
             d = idx[np.arange(m), np.minimum(pick, idx.shape[1] - 1)]
-        key = s.astype(np.int64) * n + d
+        key = combined_key((s.astype(np.int64), d), (n, n), "grow_synapses")
         ok = s != d
         ok &= ~np.isin(key, existing) & ~np.isin(key, found)
         if allowed is not None:

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from ..graph import Graph
+from ..graph.idkeys import combined_key
 from ..scale.clustering import label_propagation  # re-exported: the one implementation
 from ._validate import (
     as_edge_tensor,
@@ -66,7 +67,7 @@ def _simple_pairs(graph: Graph, directed: bool) -> tuple[np.ndarray, np.ndarray]
         src, dst = np.concatenate([src, dst]), np.concatenate([dst, src])
     keep = src != dst
     n = max(graph.num_nodes, 1)
-    key = np.unique(src[keep].astype(np.int64) * n + dst[keep])
+    key = np.unique(combined_key((src[keep].astype(np.int64), dst[keep]), (n, n), "brain metrics"))
     return key // n, key % n
 
 
@@ -102,7 +103,7 @@ def _length_matrix(graph: Graph, lengths: np.ndarray, directed: bool):
     keep = src != dst
     src, dst, lengths = src[keep], dst[keep], lengths[keep]
     n = graph.num_nodes
-    key = src.astype(np.int64) * max(n, 1) + dst
+    key = combined_key((src.astype(np.int64), dst), (n, n), "brain metrics")
     order = np.lexsort((lengths, key))  # per pair, the shortest first
     key, lengths = key[order], lengths[order]
     first = np.ones(key.size, dtype=bool)
@@ -371,7 +372,7 @@ def _to_networkx_undirected(graph: Graph, weight: np.ndarray):
     keep = src != dst
     n = graph.num_nodes
     lo, hi = np.minimum(src, dst)[keep], np.maximum(src, dst)[keep]
-    key = lo.astype(np.int64) * max(n, 1) + hi
+    key = combined_key((lo.astype(np.int64), hi), (n, n), "brain metrics")
     uniq, inv = np.unique(key, return_inverse=True)
     tot = np.bincount(inv, weights=weight[keep])
     g = nx.Graph()
@@ -440,7 +441,7 @@ def random_reference_graph(num_nodes: int, num_edges: int, seed: int = 0) -> Gra
         a = rng.integers(0, n, int(need * 1.1) + 16)
         b = rng.integers(0, n, a.size)
         ok = a != b
-        new = np.minimum(a, b)[ok] * n + np.maximum(a, b)[ok]
+        new = combined_key((np.minimum(a, b)[ok], np.maximum(a, b)[ok]), (n, n), "brain metrics")
         merged = np.unique(np.concatenate([keys, new]))
         if merged.size > m:  # keep the old pairs and a random subset of the new ones
             fresh = np.setdiff1d(merged, keys)

@@ -30,6 +30,7 @@ import torch
 from tqdm import tqdm
 
 from ..graph import Graph
+from ..graph.idkeys import combined_key
 
 __all__ = ["CSRGraph", "chung_lu", "rmat", "dedupe_csr", "symmetrize_csr", "power_law_weights"]
 
@@ -74,11 +75,15 @@ class CSRGraph:
         """As a :class:`Graph` (edges sorted by destination).
 
         ``src`` shares ``indices``' memory and the graph's ``csr_in()`` reuses it, so this
-        adds only ``dst`` (``8 E`` bytes) and ``csr_in``'s ``indptr``.
+        adds only ``dst`` (``8 E`` bytes) and ``csr_in``'s ``indptr``. The graph then owns
+        that memory: ``indices`` becomes read-only (numpy raises ``ValueError`` on a write,
+        :func:`dedupe_csr` included), since a changed id would reach the compiled kernels.
         """
         n = self.num_nodes
         dst = np.repeat(np.arange(n, dtype=np.int64), self.in_degrees())
-        return Graph(torch.from_numpy(self.indices), torch.from_numpy(dst), n)
+        src = torch.from_numpy(self.indices)  # before the flag: torch warns on read-only arrays
+        self.indices.flags.writeable = False
+        return Graph(src, torch.from_numpy(dst), n, _copy=False)
 
 
 # ------------------------------------------------------------------- checks
@@ -286,7 +291,7 @@ def dedupe_csr(g: CSRGraph, remove_self_loops: bool = True, chunk_size: int = DE
     for r0, r1 in tqdm(bounds, desc="dedupe", unit="block", disable=not progress, leave=False):
         a, b = int(indptr[r0]), int(indptr[r1])
         rows = np.repeat(np.arange(r0, r1, dtype=np.int64), np.diff(indptr[r0 : r1 + 1]))  # [b - a]
-        key = (rows - r0) * n + indices[a:b]  # (row, col) pairs, unique per edge, ordered by row
+        key = combined_key((rows - r0, indices[a:b]), (r1 - r0, n), "dedupe")  # (row, col) pairs ordered by row
         key.sort()
         keep = np.r_[True, key[1:] != key[:-1]] if key.size else np.zeros(0, dtype=bool)
         key = key[keep]

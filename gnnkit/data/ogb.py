@@ -45,7 +45,7 @@ import torch
 from torch import Tensor
 
 from ..graph import Graph
-from ..graph.checks import check_ids, read_npz
+from ..graph.checks import check_array, check_ids, read_npz
 from .evaluator import ogb_evaluator
 from .dataset import SPLITS, Dataset, index_to_mask, split_graphs
 
@@ -217,6 +217,17 @@ def _read_raw(raw: Path, meta: OGBMeta, graph_level: bool = False) -> dict[str, 
     return {"num_nodes": num_nodes, "num_edges": num_edges, "src": src, "dst": dst, "ndata": ndata, "edata": edata}
 
 
+def _rows(arr: np.ndarray, n: int, where: str) -> np.ndarray:
+    """``arr`` unchanged if it has ``n`` rows (num_nodes_list).
+
+    Raises:
+        ValueError: a 0-d array or another row count; the message names ``where``.
+    """
+    if arr.ndim == 0 or arr.shape[0] != n:
+        raise ValueError(f"{where} must have {n} rows (num_nodes_list), got shape {arr.shape}")
+    return arr
+
+
 def _to_tensors(data: dict[str, np.ndarray]) -> dict[str, Tensor]:
     return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in data.items()}
 
@@ -261,21 +272,26 @@ def load_ogb_node(name: str, root: str | Path) -> Dataset:
     raw = folder / "raw"
     if meta.binary:
         z = read_npz(_require(raw / "data.npz"), ("edge_index", "num_nodes_list") + ("node_feat",) * meta.has_node_attr)
+        where = f"{raw / 'data.npz'} field"
         edge_index, num_nodes_list = z["edge_index"], z["num_nodes_list"].reshape(-1)
         if edge_index.ndim != 2 or edge_index.shape[0] != 2 or edge_index.dtype.kind not in "iu":
-            raise ValueError(f"{raw / 'data.npz'} field 'edge_index' must be [2, E] integers, got {edge_index.shape}")
+            raise ValueError(f"{where} 'edge_index' must be [2, E] integers, got {edge_index.shape}")
         if num_nodes_list.size != 1 or num_nodes_list.dtype.kind not in "iu" or num_nodes_list[0] < 0:
-            raise ValueError(f"{raw / 'data.npz'} field 'num_nodes_list' must hold one vertex count, got {num_nodes_list}")
+            raise ValueError(f"{where} 'num_nodes_list' must hold one vertex count, got {num_nodes_list}")
         n = int(num_nodes_list[0])
-        ndata = {f: z[f] for f in meta.node_files if f in z}
+        # every array is checked for a numeric dtype and its row count before any astype or torch
+        # conversion: a string array would otherwise be parsed into plausible numbers by astype
+        ndata = {f: _rows(check_array(z[f], f"{where} {f!r}", "biuf"), n, f"{where} {f!r}")
+                 for f in meta.node_files if f in z}
         if meta.has_node_attr:
-            ndata["x"] = z["node_feat"].astype(np.float32)
-        labels = read_npz(_require(raw / "node-label.npz"), ("node_label",))["node_label"].astype(np.float64)
-        if labels.ndim == 0 or labels.shape[0] != n:
-            raise ValueError(f"{raw / 'node-label.npz'} field 'node_label' must have {n} rows (num_nodes_list), "
-                             f"got shape {labels.shape}")
-        labels = labels.reshape(n, -1)
+            feat = check_array(z["node_feat"], f"{where} 'node_feat'", "biuf", ndim=2)
+            ndata["x"] = _rows(feat, n, f"{where} 'node_feat'").astype(np.float32)
+        where_y = f"{raw / 'node-label.npz'} field 'node_label'"
+        labels = read_npz(_require(raw / "node-label.npz"), ("node_label",))["node_label"]
+        labels = _rows(check_array(labels, where_y, "biuf"), n, where_y).astype(np.float64).reshape(n, -1)
         src, dst = edge_index[0].astype(np.int64), edge_index[1].astype(np.int64)
+        check_ids(src, n, f"{where} 'edge_index' row 0 (sources)")
+        check_ids(dst, n, f"{where} 'edge_index' row 1 (destinations)")
         if meta.add_inverse_edge:
             src, dst = _interleave_inverse(src, dst)
         edata: dict[str, np.ndarray] = {}

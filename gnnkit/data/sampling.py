@@ -112,6 +112,26 @@ def _rng(generator: np.random.Generator | int | None, default: np.random.Generat
     raise TypeError(f"generator must be a numpy Generator, an int seed or None, got {type(generator).__name__}")
 
 
+def _check_vertex_tables_fit(num_nodes: int) -> None:
+    """Raise before allocating the ``[N + 1]`` int64 CSR row pointer and ``[N]`` int32 table
+    when they cannot fit in memory, rather than failing inside the allocator.
+
+    Raises:
+        ValueError: ``12 * num_nodes`` bytes exceed the machine's physical memory.
+    """
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # no sysconf (not POSIX): let the allocator decide
+        return
+    need = 12 * (num_nodes + 1)
+    if need > physical:
+        raise ValueError(
+            f"g has num_nodes={num_nodes}: sampling needs {need / 2**30:.1f} GiB of per-vertex tables (CSR row "
+            f"pointer and relabelling table) but the machine has {physical / 2**30:.1f} GiB; relabel the graph to "
+            f"the vertices its edges use, e.g. g.subgraph(torch.unique(torch.cat([g.src, g.dst])))"
+        )
+
+
 class _IdMap:
     """A ``[N]`` int32 global-to-local id table, all ``-1`` between uses.
 
@@ -252,7 +272,9 @@ class NeighborSampler:
 
     Raises:
         TypeError: ``g`` not a Graph, non-int fan-outs.
-        ValueError: a fan-out ``< 1`` other than ``-1``, no fan-outs, a bipartite ``g``.
+        ValueError: a fan-out ``< 1`` other than ``-1``, no fan-outs, a bipartite ``g``, or a
+            graph whose ``12 N`` bytes of per-vertex tables exceed this machine's memory (ids
+            up to ``2**40`` on few edges): relabel it to its used vertices first.
 
     Memory: the CSR (``8 (N + 1) + 8 E`` bytes, ``+ 8 E`` for ``eid`` when the graph's
     edges are not sorted by destination) plus a ``4 N`` byte relabelling table per process.
@@ -266,6 +288,7 @@ class NeighborSampler:
         if g.device.type != "cpu":
             raise ValueError(f"g must be on the CPU (sampling runs there), got {g.device}; sample from g.to('cpu') "
                              f"and move each batch with batch.to(device)")
+        _check_vertex_tables_fit(g.num_nodes)
         csr = g.csr_in()
         eid = None if csr.eid is None else csr.eid.numpy()
         self._init(csr.indptr.numpy(), csr.indices.numpy(), eid, g.num_nodes, fanouts, replace, seed, g.ndata, g.edata)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -12,6 +12,7 @@ from torch import Tensor
 
 from ._attrs import records_to_tensors
 from .frame import DataDict
+from .idkeys import lexsort_ids, unique_id_pairs
 
 __all__ = ["Graph", "CSR"]
 
@@ -30,7 +31,14 @@ class CSR:
     eid: Tensor | None  # [E] int64 or None
 
 
-def _as_index(value: Any, name: str) -> Tensor:
+def _as_index(value: Any, name: str, copy: bool = False) -> Tensor:
+    """``value`` as a contiguous 1-D int64 tensor.
+
+    With ``copy=True`` the result never shares memory with ``value``: a caller who later
+    writes into their tensor or numpy array cannot change ids that were already validated
+    (an out-of-range id would reach the compiled kernels, which trust their input).
+    """
+    given = value
     if isinstance(value, np.ndarray):
         value = torch.from_numpy(value)
     elif not isinstance(value, Tensor):
@@ -47,7 +55,21 @@ def _as_index(value: Any, name: str) -> Tensor:
         )
     if value.dim() != 1:
         raise ValueError(f"{name} must be 1-D with shape [E], got shape {tuple(value.shape)}")
-    return value.to(torch.int64).contiguous()
+    out = value.to(torch.int64).contiguous()
+    if copy and (isinstance(given, np.ndarray) or (isinstance(given, Tensor) and _shares_memory(out, given))):
+        out = out.clone()
+    return out
+
+
+def _shares_memory(a: Tensor, b: Tensor) -> bool:
+    return a.numel() > 0 and a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+
+
+def _versions(src: Tensor, dst: Tensor) -> tuple[int, int] | None:
+    """The in-place write counters of ``src`` and ``dst`` (``None`` for inference tensors, which have none)."""
+    if src.is_inference() or dst.is_inference():
+        return None
+    return src._version, dst._version
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,6 +106,16 @@ class Graph:
 
     Edge cases: zero edges is valid; duplicate edges and self-loops are kept as given
     (use :meth:`coalesce` / :meth:`remove_self_loops`).
+
+    Ownership: ``src`` and ``dst`` are copied when they share memory with what the caller
+    passed, so writing into the caller's tensor or numpy array afterwards cannot change the
+    graph (the compiled kernels trust validated ids; an id changed after validation could
+    read outside an array). The copy is the main cost of construction: for 10 M edges on the
+    2-core machine, 230 ms with it against 26 ms for validation alone (medians of 9; an 80 MB
+    clone costs 86 ms, mostly page faults). So only ids a caller could still write are copied:
+    transforms, samplers, loaders and converters pass ids they just built and skip the copy.
+    Writing into ``g.src``/``g.dst`` in place is caught through torch's version counter:
+    every op and every layout build raises ``RuntimeError`` on such a graph.
     """
 
     src: Tensor
@@ -96,6 +128,7 @@ class Graph:
     _ndata: DataDict | None = field(default=None, repr=False, compare=False)
     _edata: DataDict | None = field(default=None, repr=False, compare=False)
     _srcdata: DataDict | None = field(default=None, repr=False, compare=False)
+    _index_versions: tuple[int, int] | None = field(default=None, repr=False, compare=False)
 
     def __init__(
         self,
@@ -110,12 +143,18 @@ class Graph:
         edata: Any = None,
         srcdata: Any = None,
         _validate: bool = True,
+        _copy: bool = True,
     ) -> None:
+        # The graph owns its ids: a caller's tensor or array is copied (16 bytes per edge,
+        # see Graph's docstring for the cost), so validated ids cannot change under the kernels.
+        # Internal callers that pass freshly built tensors nobody else holds skip the copy
+        # (``_copy=False``, or ``_validate=False`` for ids that are valid by construction).
         if _validate:
-            src, dst = _as_index(src, "src"), _as_index(dst, "dst")
+            src, dst = _as_index(src, "src", copy=_copy), _as_index(dst, "dst", copy=_copy)
         set_ = object.__setattr__
         set_(self, "src", src)
         set_(self, "dst", dst)
+        set_(self, "_index_versions", _versions(src, dst))
         set_(self, "num_nodes", num_nodes)
         set_(self, "batch_num_nodes", batch_num_nodes)
         set_(self, "batch_num_edges", batch_num_edges)
@@ -134,6 +173,25 @@ class Graph:
             set_(self, "_srcdata", DataDict(self._num_src_nodes, "srcdata", "num_src_nodes", device, srcdata))
 
     # ------------------------------------------------------------------ checks
+    def _check_unchanged(self) -> None:
+        """Raise if ``src``/``dst`` were written in place since construction (two int reads, no sync).
+
+        Raises:
+            RuntimeError: an in-place write into ``g.src`` or ``g.dst``.
+        """
+        if self._index_versions is not None and self._index_versions != (self.src._version, self.dst._version):
+            raise RuntimeError(
+                "g.src or g.dst was modified in place after the graph was built; a Graph's structure is "
+                "immutable, so build a new Graph(src, dst, num_nodes) from the changed ids instead"
+            )
+
+    def __setstate__(self, state: dict) -> None:
+        # unpickled (a loader worker's batch, deepcopy): the ids are fresh tensors with their own
+        # write counters, which the counters recorded in the other process do not describe
+        for key, value in state.items():
+            object.__setattr__(self, key, value)
+        object.__setattr__(self, "_index_versions", _versions(self.src, self.dst))
+
     def validate(self) -> "Graph":
         """Check ids and sizes once, at construction. Returns ``self``."""
         n = self.num_nodes
@@ -176,7 +234,9 @@ class Graph:
         if (self.batch_num_nodes is None) != (self.batch_num_edges is None):
             raise ValueError("batch_num_nodes and batch_num_edges must be given together")
         if self.batch_num_nodes is not None:
-            bn, be = _as_index(self.batch_num_nodes, "batch_num_nodes"), _as_index(self.batch_num_edges, "batch_num_edges")
+            # copied like the ids: unbatch() slices by these sizes without re-checking them
+            bn = _as_index(self.batch_num_nodes, "batch_num_nodes", copy=True)
+            be = _as_index(self.batch_num_edges, "batch_num_edges", copy=True)
             object.__setattr__(self, "batch_num_nodes", bn)
             object.__setattr__(self, "batch_num_edges", be)
             if bn.numel() != be.numel():
@@ -277,6 +337,8 @@ class Graph:
 
     # ---------------------------------------------------------------- layouts
     def _layout(self, key: str, reverse_key: str, build) -> CSR:
+        self._check_unchanged()  # a layout built from, or aliasing, rewritten ids would reach the kernels
+
         def make() -> CSR:
             rev = self._cache.get("reverse")  # the reversed graph may already hold this layout
             return rev._cache[reverse_key] if rev is not None and reverse_key in rev._cache else build()
@@ -314,6 +376,8 @@ class Graph:
             set_(rev, "_ndata", self._srcdata)
             set_(rev, "_edata", self._edata)
             set_(rev, "_srcdata", self._ndata if rev.is_bipartite else self._srcdata)
+            # the reversed graph shares our id tensors: it checks them against our construction-time counters
+            set_(rev, "_index_versions", None if self._index_versions is None else self._index_versions[::-1])
             rev._cache["reverse"] = self
             for mine, theirs in (("csr_in", "csr_out"), ("csr_out", "csr_in")):
                 if mine in self._cache:
@@ -370,8 +434,7 @@ class Graph:
             The graph, or ``(graph, edge_weight[perm])`` when ``edge_weight`` is given.
         """
         edge_weight = _edge_weight_arg(edge_weight, edge_attr, "sort_by_dst", self.num_edges)
-        key = self.dst * max(self.num_src_nodes, 1) + self.src
-        perm = torch.argsort(key, stable=True)  # [E]
+        perm = lexsort_ids((self.dst, self.src), (self.num_nodes, self.num_src_nodes))  # [E]
         g = self._derive(self.src[perm], self.dst[perm], self._edata.select(perm))
         return g if edge_weight is None else (g, edge_weight[perm])
 
@@ -424,7 +487,7 @@ class Graph:
             kept, old_loops = (~is_loop).nonzero().view(-1), is_loop.nonzero().view(-1)  # edge ids
             src, dst = src[kept], dst[kept]
         all_src, all_dst = torch.cat([src, loops]), torch.cat([dst, loops])
-        perm = torch.argsort(all_dst * max(n, 1) + all_src, stable=True)  # sorted by (dst, src)
+        perm = lexsort_ids((all_dst, all_src), (n, n))  # sorted by (dst, src)
 
         def carry(value: Tensor, fill: float | str, name: str) -> Tensor:
             if fill == "mean":  # over all in-edges before any loop is dropped, as PyG's add_*self_loops
@@ -468,11 +531,9 @@ class Graph:
         edge_weight = _edge_weight_arg(edge_weight, edge_attr, "coalesce", self.num_edges)
         reduces = _per_name(reduce, list(self._edata) + (["edge_weight"] if edge_weight is not None else []),
                             "reduce", "sum", _check_reduce)
-        n = max(self.num_src_nodes, 1)
-        key = self.dst * n + self.src
-        uniq, inverse = torch.unique(key, sorted=True, return_inverse=True)
-        m = uniq.numel()
-        g = self._derive(uniq % n, uniq // n,
+        dst, src, inverse = unique_id_pairs(self.dst, self.src, self.num_nodes, self.num_src_nodes)  # no int64 overflow
+        m = src.numel()
+        g = self._derive(src, dst,
                          {k: _merge_rows(v, inverse, m, reduces[k], f"edata[{k!r}]") for k, v in self._edata.items()})
         if edge_weight is None:
             return g
@@ -498,6 +559,14 @@ class Graph:
         Returns:
             ``(sub, node_ids, edge_ids)``: vertex ``i`` of ``sub`` is ``node_ids[i]`` of this
             graph and edge ``j`` of ``sub`` is edge ``edge_ids[j]``.
+
+        Memory: ids are relabelled through a ``[num_nodes]`` table only while that is at most
+        about 8 entries per edge or kept vertex; a graph with far more vertices (ids up to
+        ``2**40`` on a handful of edges) uses a binary search in the sorted ``nodes``, O(E + k).
+
+        Raises:
+            ValueError: a bipartite graph, duplicate ids, a boolean mask of the wrong shape.
+            IndexError: ids outside ``[0, num_nodes)``.
         """
         self._require_square("subgraph")
         if isinstance(nodes, (list, tuple)) and len(nodes) == 0:
@@ -510,13 +579,14 @@ class Graph:
         nodes = _as_index(nodes, "nodes")
         if nodes.numel() and (int(nodes.min()) < 0 or int(nodes.max()) >= self.num_nodes):
             raise IndexError(f"nodes must lie in [0, num_nodes={self.num_nodes}), got ids in [{int(nodes.min())}, {int(nodes.max())}]")
-        local = torch.full((self.num_nodes,), -1, dtype=torch.int64, device=self.device)
-        local[nodes] = torch.arange(nodes.numel(), device=self.device)
-        if int((local[nodes] != torch.arange(nodes.numel(), device=self.device)).sum()):
-            raise ValueError("nodes must not contain duplicate ids")
-        keep = (local[self.src] >= 0) & (local[self.dst] >= 0)
-        edge_ids = keep.nonzero().view(-1)
-        sub = Graph(local[self.src[edge_ids]], local[self.dst[edge_ids]], nodes.numel(),
+        k = nodes.numel()
+        if self.num_nodes <= _DENSE_RELABEL_FACTOR * (self.num_edges + k) + _DENSE_RELABEL_MIN:
+            relabel = _relabel_table(nodes, self.num_nodes)
+        else:  # a [num_nodes] table would dwarf the graph (ids up to 2**40, few edges): binary search instead
+            relabel = _relabel_search(nodes)
+        local_src, local_dst = relabel(self.src), relabel(self.dst)  # [E] each, -1 outside nodes
+        edge_ids = ((local_src >= 0) & (local_dst >= 0)).nonzero().view(-1)
+        sub = Graph(local_src[edge_ids], local_dst[edge_ids], k,
                     ndata=self._ndata.select(nodes), edata=self._edata.select(edge_ids), _validate=False)
         return sub, nodes, edge_ids
 
@@ -624,7 +694,7 @@ class Graph:
     def from_edges(edges: Iterable[tuple[int, int]], num_nodes: int) -> "Graph":
         """From a list of ``(src, dst)`` pairs."""
         arr = np.asarray(list(edges), dtype=np.int64).reshape(-1, 2)
-        return Graph(arr[:, 0], arr[:, 1], num_nodes)
+        return Graph(arr[:, 0], arr[:, 1], num_nodes, _copy=False)  # arr is ours
 
     @staticmethod
     def from_scipy(matrix: Any) -> tuple["Graph", Tensor]:
@@ -641,8 +711,8 @@ class Graph:
             raise TypeError(f"matrix must be a scipy.sparse matrix, got {type(matrix).__name__}")
         coo = matrix.tocoo()
         w = torch.from_numpy(np.asarray(coo.data))
-        g = Graph(coo.row.astype(np.int64), coo.col.astype(np.int64), int(matrix.shape[1]),
-                  num_src_nodes=int(matrix.shape[0]), edata={"edge_weight": w})
+        g = Graph(coo.row.astype(np.int64), coo.col.astype(np.int64), int(matrix.shape[1]),  # astype copies
+                  num_src_nodes=int(matrix.shape[0]), edata={"edge_weight": w}, _copy=False)
         return g, w
 
     def to_scipy(self, edge_weight: Tensor | None = None, fmt: str = "csr"):
@@ -692,7 +762,7 @@ class Graph:
             back = (src != dst).nonzero().view(-1)  # a self-loop is one edge, not two
             src, dst = torch.cat([src, dst[back]]), torch.cat([dst, src[back]])
             edata = {k: torch.cat([v, v[back]]) for k, v in edata.items()}
-        return Graph(src, dst, len(nodes), ndata=ndata, edata=edata), nodes
+        return Graph(src, dst, len(nodes), ndata=ndata, edata=edata, _copy=False), nodes
 
     def to_networkx(self):
         """As a ``networkx.MultiDiGraph`` (keeps duplicate edges) with vertices ``0..N-1``.
@@ -888,6 +958,45 @@ def _check_same_schema(ref: DataDict, other: DataDict, what: str, index: int) ->
                 f"graphs[{index}].{what}[{key!r}] has trailing shape {tuple(o.shape[1:])} and dtype {o.dtype}, "
                 f"but graphs[0] has {tuple(r.shape[1:])} and {r.dtype}; they must match to be concatenated"
             )
+
+
+# subgraph relabels through a [num_nodes] table while it costs at most this many entries per edge
+# or kept vertex (a gather is cheaper than a binary search); past that, through a sorted copy of nodes
+_DENSE_RELABEL_FACTOR = 8
+_DENSE_RELABEL_MIN = 1 << 20
+
+
+def _relabel_table(nodes: Tensor, num_nodes: int) -> Callable[[Tensor], Tensor]:
+    """``ids -> position in nodes or -1`` through a ``[num_nodes]`` table.
+
+    Raises:
+        ValueError: duplicate ids in ``nodes``.
+    """
+    k = nodes.numel()
+    local = torch.full((num_nodes,), -1, dtype=torch.int64, device=nodes.device)  # [N]
+    local[nodes] = torch.arange(k, device=nodes.device)
+    if int((local[nodes] != torch.arange(k, device=nodes.device)).sum()):
+        raise ValueError("nodes must not contain duplicate ids")
+    return lambda ids: local[ids]
+
+
+def _relabel_search(nodes: Tensor) -> Callable[[Tensor], Tensor]:
+    """``ids -> position in nodes or -1`` by binary search in the sorted ``nodes``: O(k) memory.
+
+    Raises:
+        ValueError: duplicate ids in ``nodes``.
+    """
+    ordered, order = torch.sort(nodes)  # [k]
+    if ordered.numel() > 1 and bool((ordered[1:] == ordered[:-1]).any()):
+        raise ValueError("nodes must not contain duplicate ids")
+
+    def relabel(ids: Tensor) -> Tensor:
+        if ordered.numel() == 0:
+            return torch.full_like(ids, -1)
+        pos = torch.searchsorted(ordered, ids).clamp(max=ordered.numel() - 1)  # [E]
+        return torch.where(ordered[pos] == ids, order[pos], torch.full_like(ids, -1))
+
+    return relabel
 
 
 def _build_csr(rows: Tensor, cols: Tensor, num_rows: int) -> CSR:

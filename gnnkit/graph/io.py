@@ -301,7 +301,8 @@ def _decode_graph(meta: Any, arrays: dict[str, np.ndarray], prefix: str, where: 
         data[mapping] = _decode_data(entries, arrays, f"{prefix}{mapping}", size, where)
     try:
         return Graph(torch.from_numpy(src), torch.from_numpy(dst), n, batch_nodes, batch_edges, ns,
-                     ndata=data["ndata"], edata=data["edata"], srcdata=data["srcdata"] if ns is not None else None)
+                     ndata=data["ndata"], edata=data["edata"], srcdata=data["srcdata"] if ns is not None else None,
+                     _copy=False)  # the arrays were just read from the file: nobody else holds them
     except (ValueError, TypeError) as exc:  # all checked above; this names the file if a check was missed
         raise ValueError(f"{where}: {exc}") from exc
 

@@ -29,6 +29,7 @@ from torch import Tensor
 
 from .graph import Graph
 from .hetero import HeteroGraph
+from .idkeys import lexsort_ids
 
 __all__ = ["MultiViewGraph", "VIEW_NORMS", "NODE_TYPE"]
 
@@ -331,8 +332,7 @@ class MultiViewGraph(HeteroGraph):
                 ])
             # one order for the union and all three expanded graphs: (dst, view, src) is
             # sorted by dst and by dst*V + view, so every one of them is in CSR order
-            key = (dst * v + view) * max(self.num_nodes, 1) + src
-            perm = torch.argsort(key, stable=True)
+            perm = lexsort_ids((dst, view, src), (self.num_nodes, v, self.num_nodes))  # no int64 overflow
             return src[perm], dst[perm], view[perm], None if weight is None else weight[perm]
 
         return self._cached("union_arrays", make)

@@ -5,6 +5,7 @@ import torch
 from torch import Tensor
 
 from ..graph import Graph
+from ..graph.idkeys import lexsort_ids, unique_id_pairs
 from ..scale.clustering import label_propagation
 from ..scale.partition import partition_assignment
 from ._validate import _check_edge_weight, _check_graph, _check_int
@@ -129,13 +130,13 @@ def hub_graph(
     if connect_hubs and g.num_edges:
         cs, cd = clusters[g.src], clusters[g.dst]
         cross = cs != cd
-        pair = torch.unique(cs[cross] * max(c, 1) + cd[cross])
-        src.append(n + pair // max(c, 1)), dst.append(n + pair % max(c, 1))
-        weights.append(torch.full((pair.numel(),), hub_weight, dtype=dtype, device=device))
-        hops.append(torch.full((pair.numel(),), -1, dtype=torch.int64, device=device))
+        pair_src, pair_dst, _ = unique_id_pairs(cs[cross], cd[cross], c, c)
+        src.append(n + pair_src), dst.append(n + pair_dst)
+        weights.append(torch.full((pair_src.numel(),), hub_weight, dtype=dtype, device=device))
+        hops.append(torch.full((pair_src.numel(),), -1, dtype=torch.int64, device=device))
     src, dst = torch.cat(src), torch.cat(dst)
     total = n + c
-    perm = torch.argsort(dst * max(total, 1) + src, stable=True)
+    perm = lexsort_ids((dst, src), (total, total))
     out = Graph(src[perm], dst[perm], total, _validate=False)
     return LayerGraph(out, torch.cat(weights)[perm], num_hubs=c, hub_of=clusters, hub_init=hub_init,
                       readout=readout, hops=torch.cat(hops)[perm])

@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from ..graph import Graph
+from ..graph.idkeys import combined_key, lexsort_ids
 from ..graph.multiview import MultiViewGraph
 from ._validate import _check_edge_weight, _check_graph, _check_int
 from .layer_graph import LayerGraph
@@ -148,8 +149,8 @@ def _candidates(src: np.ndarray, dst: np.ndarray, n: int, k: int, score: str, be
         if out_r:
             r, c = np.concatenate(out_r), np.concatenate(out_c)
             rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(ppr.indptr))
-            keys = rows * n + ppr.indices
-            pos = np.searchsorted(keys, r.astype(np.int64) * n + c)
+            keys = combined_key((rows, ppr.indices.astype(np.int64)), (n, n), "ppr shortcuts")
+            pos = np.searchsorted(keys, combined_key((r.astype(np.int64), c), (n, n), "ppr shortcuts"))
             out_s = [ppr.data[pos]]
     if not out_r:
         empty = np.zeros(0, dtype=np.int64)
@@ -280,6 +281,6 @@ def _shortcuts(g: Graph, edge_weight: Tensor | None, *, k, max_per_node, max_edg
         parts_src.append(loops), parts_dst.append(loops)
         parts_w.append(torch.ones(n, dtype=dtype, device=device)), parts_h.append(torch.zeros(n, dtype=torch.int64, device=device))
     src, dst = torch.cat(parts_src), torch.cat(parts_dst)
-    perm = torch.argsort(dst * max(n, 1) + src)
+    perm = lexsort_ids((dst, src), (n, n))
     out = Graph(src[perm], dst[perm], n, _validate=False)
     return LayerGraph(out, torch.cat(parts_w)[perm], hops=torch.cat(parts_h)[perm])

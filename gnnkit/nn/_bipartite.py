@@ -5,6 +5,7 @@ from typing import Tuple, Union
 
 from torch import Tensor
 
+from .. import ops
 from ..graph import Graph
 
 __all__ = ["NodeInput", "split_input"]
@@ -24,14 +25,18 @@ def split_input(g: Graph, x: NodeInput) -> tuple[Tensor, Tensor, bool]:
         x ``[num_src_nodes, F]``, or x_src ``[num_src_nodes, F]`` and x_dst ``[num_nodes, F]``.
 
     Raises:
-        TypeError: ``x`` is neither a tensor nor a pair of tensors.
+        TypeError: ``x`` is neither a tensor nor a pair of tensors, or holds integer, bool or
+            complex values (the layers project it with a float weight).
         ValueError: a pair whose row counts do not match ``g``.
     """
     if isinstance(x, Tensor):
+        ops.check_float(x, "x")
         return x, (x[: g.num_nodes] if g.is_bipartite else x), False
     if not (isinstance(x, (tuple, list)) and len(x) == 2 and all(isinstance(t, Tensor) for t in x)):
         raise TypeError(f"x must be a tensor or a pair (x_src, x_dst) of tensors, got {type(x).__name__}")
     x_src, x_dst = x
+    ops.check_float(x_src, "x_src")
+    ops.check_float(x_dst, "x_dst")
     for name, t, rows, what in (("x_src", x_src, g.num_src_nodes, "num_src_nodes"), ("x_dst", x_dst, g.num_nodes, "num_nodes")):
         if t.dim() == 0 or t.shape[0] != rows:
             raise ValueError(f"{name} must have {what}={rows} rows, got shape {tuple(t.shape)}")

@@ -41,6 +41,7 @@ class GCNConv(nn.Module):
             nn.init.zeros_(self.bias)
 
     def forward(self, g: Graph, x: Tensor, edge_weight: Tensor | None = None) -> Tensor:
+        ops.check_float(x, "x")  # before self.lin: an integer x would fail inside matmul, unnamed
         w = edge_weight
         if g.is_bipartite and (self.add_self_loops or self.normalize):
             raise ValueError(

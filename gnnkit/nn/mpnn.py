@@ -116,6 +116,7 @@ class MPNN(nn.Module):
         """The vertex states after ``T`` rounds, ``[N, D]``."""
         if not isinstance(g, Graph):
             raise TypeError(f"g must be a gnnkit.Graph, got {type(g).__name__}")
+        ops.check_float(x, "x")
         if x.dim() != 2 or x.shape != (g.num_nodes, self.in_features):
             raise ValueError(f"MPNN expects x of shape [N, F] = [{g.num_nodes}, {self.in_features}], got {tuple(x.shape)}")
         if self.edge_features:

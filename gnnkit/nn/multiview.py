@@ -172,6 +172,7 @@ class MultiViewConv(nn.Module):
         if not isinstance(x, Tensor) or x.dim() != 2 or x.shape != (mvg.num_nodes, self.in_features):
             shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(f"x must have shape [N={mvg.num_nodes}, F={self.in_features}], got {shape}")
+        ops.check_float(x, "x")
 
     def forward(self, mvg: MultiViewGraph, x: Tensor, return_attention: bool = False):
         self._check_input(mvg, x)

@@ -7,6 +7,18 @@ Backward passes reuse the same ops: the gradient of ``spmm`` with respect to ``x
 ``spmm`` on the reversed graph, with respect to the edge weights it is ``sddmm``.
 
 A vertex with no in-edges aggregates to 0 for every reduction, with zero gradient.
+
+Non-finite values propagate the same way in the compiled CPU kernels and the reference
+ops, following torch: a NaN is never turned into a plausible number. (The Triton CUDA
+kernels do not follow these rules yet for max/min, ``edge_softmax`` and ``gat_attention``.)
+
+- ``sum``/``mean``: IEEE arithmetic (a NaN or ``inf - inf`` among the messages gives NaN).
+- ``max``/``min``: a NaN in any incoming message gives NaN for that destination and
+  feature, as ``torch.amax``/``scatter_reduce`` and PyG do, whatever the edge order;
+  ``+inf``/``-inf`` are ordinary extremes.
+- ``edge_softmax``: a NaN score makes its destination's whole row NaN, as ``torch.softmax``;
+  so does a ``+inf`` score (``exp(inf - inf)`` is NaN, also as ``torch.softmax``). A row
+  whose scores are all ``-inf`` (fully masked) gives zeros, where torch gives NaN.
 """
 from __future__ import annotations
 
@@ -26,6 +38,7 @@ __all__ = [
     "gat_attention",
     "gather",
     "gcn_norm",
+    "check_float",
     "REDUCES",
     "HAS_KERNELS",
     "reference",
@@ -58,6 +71,7 @@ def empty(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device | str
 def _check_graph(g: Graph) -> None:
     if not isinstance(g, Graph):
         raise TypeError(f"g must be a gnnkit.Graph, got {type(g).__name__}")
+    g._check_unchanged()  # ids rewritten in place after validation must never reach a kernel
 
 
 def _check_reduce(reduce: str) -> None:
@@ -68,8 +82,22 @@ def _check_reduce(reduce: str) -> None:
 def _check_float(t: Tensor, name: str) -> None:
     if not isinstance(t, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    if not t.is_floating_point():
+    if not t.is_floating_point():  # integer, bool and complex data would fail deep inside a kernel or matmul
         raise TypeError(f"{name} must be a floating-point tensor, got dtype {t.dtype}; cast with .float()")
+
+
+def check_float(t: Tensor, name: str) -> None:
+    """Raise unless ``t`` is a floating-point tensor: layers call it on their input features
+    before a projection, so integer, bool or complex features are named (``x``) instead of
+    failing inside ``torch.matmul``.
+
+    Args:
+        t: the tensor to check. name: how the message names it.
+
+    Raises:
+        TypeError: ``t`` is not a tensor, or its dtype is not floating point.
+    """
+    _check_float(t, name)
 
 
 def _check_device(t: Tensor, g: Graph, name: str) -> None:
@@ -294,13 +322,16 @@ def spmm(g: Graph, x: Tensor, edge_weight: Tensor | None = None, reduce: str = "
         reduce: ``"sum" | "mean" | "max" | "min"``.
 
     Returns:
-        ``[N, ...]`` with the shape of ``x``. Vertices with no in-edges get 0.
+        ``[N, ...]`` with the shape of ``x``. Vertices with no in-edges get 0. With
+        ``"max"``/``"min"`` a NaN message gives NaN for its destination and feature (see
+        the module docstring for every non-finite rule).
 
     Shape:
         x ``[N, H, F]``, edge_weight ``[E, H]`` → ``[N, H, F]``.
 
     Raises:
-        TypeError: non-float ``x``/``edge_weight``. ValueError: wrong shapes or devices, unknown ``reduce``.
+        TypeError: non-float ``x``/``edge_weight`` (integer, bool, complex). ValueError: wrong
+            shapes or devices, unknown ``reduce``. RuntimeError: ``g.src``/``g.dst`` written in place.
     """
     _check_graph(g)
     _check_reduce(reduce)
@@ -321,7 +352,11 @@ def segment_reduce(g: Graph, m: Tensor, reduce: str = "sum") -> Tensor:
         reduce: ``"sum" | "mean" | "max" | "min"``.
 
     Returns:
-        ``[N, ...]``; a vertex with no in-edges gets 0.
+        ``[N, ...]``; a vertex with no in-edges gets 0; with ``"max"``/``"min"`` a NaN
+        message gives NaN for its destination and feature.
+
+    Raises:
+        TypeError: non-float ``m``. ValueError: wrong shape or device, unknown ``reduce``.
     """
     _check_graph(g)
     _check_reduce(reduce)
@@ -380,7 +415,12 @@ def edge_softmax(g: Graph, score: Tensor) -> Tensor:
         score: ``[E]`` or ``[E, H]`` (one softmax per head).
 
     Returns:
-        Same shape as ``score``; each destination's in-edge weights sum to 1.
+        Same shape as ``score``; each destination's in-edge weights sum to 1. A NaN or
+        ``+inf`` score makes its destination's whole row (for that head) NaN, as
+        ``torch.softmax`` does; a row of only ``-inf`` scores gives zeros.
+
+    Raises:
+        TypeError: a non-float ``score``. ValueError: a wrong shape or device.
     """
     _check_graph(g)
     _check_float(score, "score")

@@ -5,6 +5,11 @@ They work on the edge lists (``g.src``, ``g.dst``) with ``index_add_`` and
 the dispatch convention: node data ``[N, H, F]``, edge weights ``[E, Hw]`` with
 ``Hw`` in ``{1, H}``, edge scores ``[E, H]``. Max/min also return ``arg``: the edge id
 that won each output element, ``-1`` for a vertex with no in-edges.
+
+Non-finite values follow torch, and the compiled kernels follow the same rules: a NaN
+message makes its destination's max/min NaN (``scatter_reduce``'s ``amax``/``amin``), and
+``arg`` is then the smallest edge id holding a NaN; a NaN or ``+inf`` score makes its whole
+softmax row NaN (``torch.softmax``); a row of only ``-inf`` scores gives zeros.
 """
 from __future__ import annotations
 
@@ -31,7 +36,8 @@ def _aggregate(index: Tensor, num_segments: int, vals: Tensor, reduce: str) -> t
     out = out.scatter_reduce(0, idx, vals, reduce=_SCATTER[reduce], include_self=False)
     # the winning edge: the smallest edge id whose value equals the reduced value
     eids = torch.arange(e, device=vals.device).view(-1, 1, 1).expand_as(vals)
-    cand = torch.where(vals == out[index], eids, torch.full_like(eids, e))
+    won = out[index]  # [E, H, F]
+    cand = torch.where((vals == won) | (vals.isnan() & won.isnan()), eids, torch.full_like(eids, e))
     arg = torch.full(out.shape, e, dtype=torch.int64, device=vals.device)
     arg = arg.scatter_reduce(0, idx, cand, reduce="amin", include_self=True)
     arg[arg == e] = -1
@@ -56,15 +62,21 @@ def sddmm_dot(g: Graph, x_src: Tensor, x_dst: Tensor) -> Tensor:
     return (x_src.index_select(0, g.src) * x_dst.index_select(0, g.dst)).sum(-1)
 
 
+def _row_max(g: Graph, score: Tensor) -> Tensor:
+    """``[N, H]`` max of each destination's scores, the softmax shift: NaN or ``+inf`` kept (so the
+    row becomes NaN, as in ``torch.softmax``), ``-inf`` (no in-edges or all masked) replaced by 0."""
+    idx = g.dst.view(-1, 1).expand_as(score)
+    mx = score.new_full((g.num_nodes, score.shape[1]), float("-inf"))
+    mx = mx.scatter_reduce(0, idx, score, reduce="amax", include_self=True)  # amax propagates NaN
+    return torch.where(mx == float("-inf"), torch.zeros_like(mx), mx)
+
+
 def segment_softmax(g: Graph, score: Tensor) -> Tensor:
     """Softmax of ``score [E, H]`` over the in-edges of each destination, max-shifted."""
     n, h = g.num_nodes, score.shape[1]
-    idx = g.dst.view(-1, 1).expand_as(score)
-    mx = score.new_full((n, h), float("-inf")).scatter_reduce(0, idx, score, reduce="amax", include_self=True)
-    mx = torch.where(torch.isfinite(mx), mx, torch.zeros_like(mx))
-    ex = torch.exp(score - mx[g.dst])
+    ex = torch.exp(score - _row_max(g, score)[g.dst])  # [E, H]
     den = score.new_zeros((n, h)).index_add_(0, g.dst, ex)
-    den = torch.where(den > 0, den, torch.ones_like(den))
+    den = torch.where(den == 0, torch.ones_like(den), den)  # a NaN sum stays NaN
     return ex / den[g.dst]
 
 
@@ -94,11 +106,9 @@ def gat_forward(g: Graph, x: Tensor, a_src: Tensor, a_dst: Tensor, negative_slop
     """
     score = F.leaky_relu(a_src.index_select(0, g.src) + a_dst.index_select(0, g.dst), negative_slope)  # [E, H]
     n, h = g.num_nodes, score.shape[1]
-    idx = g.dst.view(-1, 1).expand_as(score)
-    mx = score.new_full((n, h), float("-inf")).scatter_reduce(0, idx, score, reduce="amax", include_self=True)
-    mx = torch.where(torch.isfinite(mx), mx, torch.zeros_like(mx))
+    mx = _row_max(g, score)  # [N, H]
     den = score.new_zeros((n, h)).index_add_(0, g.dst, torch.exp(score - mx[g.dst]))
-    pos = den > 0
+    pos = (den > 0) | den.isnan()  # a NaN row keeps its NaN: lse NaN, alpha NaN
     lse = torch.where(pos, mx + torch.where(pos, den, torch.ones_like(den)).log(), torch.full_like(den, float("inf")))
     alpha = torch.exp(score - lse[g.dst])  # [E, H]
     scale = _dropout_scale(tuple(alpha.shape), dropout, seed, alpha)

@@ -13,6 +13,7 @@ from torch import Tensor
 
 from .._deprecated import renamed_keyword
 from ..graph import Graph
+from ..graph.idkeys import combined_key
 
 __all__ = ["label_propagation"]
 
@@ -21,7 +22,7 @@ def _best_labels(u: np.ndarray, v: np.ndarray, w: np.ndarray, labels: np.ndarray
                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Per vertex ``v`` with a labelled neighbour, the label of largest total edge weight (random tie-break)."""
     lab_u = labels[u]
-    key = v * n + lab_u  # (vertex, neighbour label); labels lie in [0, n)
+    key = combined_key((v, lab_u), (n, n), "label_propagation")  # (vertex, neighbour label); labels lie in [0, n)
     uniq, inv = np.unique(key, return_inverse=True)
     score = np.bincount(inv.reshape(-1), weights=w, minlength=uniq.size)
     node, cand = uniq // n, uniq % n

@@ -38,6 +38,7 @@ import torch
 from torch import Tensor
 
 from ..graph import Graph
+from ..graph.idkeys import combined_key
 
 __all__ = ["METHODS", "Part", "Partitioning", "partition", "partition_assignment", "from_assignment"]
 
@@ -262,7 +263,8 @@ def _symmetric_csr(g: Graph) -> tuple[np.ndarray, np.ndarray]:
     s, d = g.src.cpu().numpy(), g.dst.cpu().numpy()
     keep = s != d
     s, d = s[keep], d[keep]
-    key = np.concatenate([s * n + d, d * n + s])  # both directions; sorted unique keys are CSR by row
+    # both directions; sorted unique keys are CSR by row (combined_key raises rather than overflow past ~3e9 vertices)
+    key = np.concatenate([combined_key((s, d), (n, n), "partition"), combined_key((d, s), (n, n), "partition")])
     del s, d, keep
     key = np.unique(key)
     xadj = np.zeros(n + 1, dtype=np.int64)

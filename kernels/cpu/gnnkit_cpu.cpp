@@ -41,10 +41,10 @@ void parallel_rows(int64_t n, int nthreads, int64_t grain, Fn fn) {
       for (int64_t r = begin; r < end; ++r) fn(r);
     }
   };
-  int nt = (int)std::min<int64_t>(nthreads, (n + grain - 1) / grain);
+  const int64_t nt = std::min<int64_t>(nthreads, (n + grain - 1) / grain);
   std::vector<std::thread> pool;
   pool.reserve(nt - 1);
-  for (int t = 1; t < nt; ++t) pool.emplace_back(worker);
+  for (int64_t t = 1; t < nt; ++t) pool.emplace_back(worker);
   worker();
   for (auto& th : pool) th.join();
 }
@@ -63,12 +63,12 @@ constexpr int64_t PREFETCH = GK_PREFETCH;  // entries ahead: hides the latency o
 // registers (TILE floats = TILE/16 zmm registers), then stored once. The row of the
 // entry PREFETCH ahead is prefetched: the gathers are random and the hardware
 // prefetcher cannot predict them.
-template <typename T, int TILE>
+template <typename T, int64_t TILE>
 inline void sum_tile(const int64_t* __restrict idx, const int64_t* __restrict eid, const T* __restrict w,
                      int64_t hw, int64_t wofs, int64_t begin, int64_t end, int64_t nnz, const T* __restrict x,
                      int64_t d, int64_t k0, T* __restrict o) {
   T acc[TILE];
-  for (int k = 0; k < TILE; ++k) acc[k] = 0;
+  for (int64_t k = 0; k < TILE; ++k) acc[k] = 0;
   for (int64_t j = begin; j < end; ++j) {
     if (j + PREFETCH < nnz) {  // past the row's end this warms the next row's sources
       const char* p = reinterpret_cast<const char*>(x + idx[j + PREFETCH] * d + k0);
@@ -76,16 +76,16 @@ inline void sum_tile(const int64_t* __restrict idx, const int64_t* __restrict ei
     }
     const T* __restrict xr = x + idx[j] * d + k0;
     const T s = w ? w[(eid ? eid[j] : j) * hw + wofs] : T(1);
-    for (int k = 0; k < TILE; ++k) acc[k] += s * xr[k];
+    for (int64_t k = 0; k < TILE; ++k) acc[k] += s * xr[k];
   }
-  for (int k = 0; k < TILE; ++k) o[k0 + k] = acc[k];
+  for (int64_t k = 0; k < TILE; ++k) o[k0 + k] = acc[k];
 }
 
 template <typename T>
 inline void sum_range(const int64_t* idx, const int64_t* eid, const T* w, int64_t hw, int64_t wofs,
                       int64_t begin, int64_t end, int64_t nnz, const T* x, int64_t d, int64_t k0, int64_t k1,
                       T* o) {
-  constexpr int W = 64 / sizeof(T);  // one cache line of T
+  constexpr int64_t W = 64 / sizeof(T);  // one cache line of T
   while (k0 < k1) {
     const int64_t rem = k1 - k0;
     if (rem >= 8 * W) { sum_tile<T, 8 * W>(idx, eid, w, hw, wofs, begin, end, nnz, x, d, k0, o); k0 += 8 * W; }
@@ -143,8 +143,10 @@ void spmm(const int64_t* __restrict indptr, const int64_t* __restrict indices,
         const T s = we ? we[hw == 1 ? 0 : hh] : T(1);
         for (int64_t k = hh * f; k < (hh + 1) * f; ++k) {
           const T val = s * xr[k];
-          // strict comparison keeps the first entry of the row on ties
-          if (j == begin || (is_max ? val > o[k] : val < o[k])) {
+          // strict comparison keeps the first entry of the row on ties. NaN propagates as in
+          // torch.amax / scatter_reduce: the first NaN entry wins and nothing replaces it (every
+          // comparison with NaN is false), whatever the edge order.
+          if (j == begin || (std::isnan(val) && !std::isnan(o[k])) || (is_max ? val > o[k] : val < o[k])) {
             o[k] = val;
             a[k] = j;
           }
@@ -160,14 +162,14 @@ void spmm(const int64_t* __restrict indptr, const int64_t* __restrict indices,
 // reduction without -ffast-math (a single accumulator is a serial dependency).
 template <typename T>
 inline T dot(const T* __restrict a, const T* __restrict b, int64_t f) {
-  constexpr int L = 64 / sizeof(T);
+  constexpr int64_t L = 64 / sizeof(T);
   T lanes[L] = {};
   int64_t k = 0;
   for (; k + L <= f; k += L)
-    for (int l = 0; l < L; ++l) lanes[l] += a[k + l] * b[k + l];
+    for (int64_t l = 0; l < L; ++l) lanes[l] += a[k + l] * b[k + l];
   T acc = 0;
   for (; k < f; ++k) acc += a[k] * b[k];
-  for (int l = 0; l < L; ++l) acc += lanes[l];
+  for (int64_t l = 0; l < L; ++l) acc += lanes[l];
   return acc;
 }
 
@@ -191,7 +193,10 @@ void sddmm_dot(const int64_t* __restrict indptr, const int64_t* __restrict indic
   });
 }
 
-// Numerically stable softmax of score[e, h] over the entries of each row.
+// Numerically stable softmax of score[e, h] over the entries of each row, with torch.softmax's
+// non-finite rules: a NaN or a +inf score makes the whole row NaN (the shift m is then NaN or
+// +inf, and exp(inf - inf) is NaN). A row of only -inf scores gives zeros, not torch's NaN: it
+// is a fully masked destination, which aggregates to 0 like a vertex with no in-edges.
 template <typename T>
 void segment_softmax(const int64_t* __restrict indptr, const int64_t* __restrict eid,
                      const T* __restrict score, T* __restrict out, int64_t n, int64_t h,
@@ -201,8 +206,11 @@ void segment_softmax(const int64_t* __restrict indptr, const int64_t* __restrict
     if (end == begin) return;
     for (int64_t hh = 0; hh < h; ++hh) {
       T m = -std::numeric_limits<T>::infinity();
-      for (int64_t j = begin; j < end; ++j) m = std::max(m, score[(eid ? eid[j] : j) * h + hh]);
-      if (!std::isfinite(m)) m = 0;  // all -inf: exp gives 0, the sum guard below keeps it 0
+      for (int64_t j = begin; j < end; ++j) {
+        const T sc = score[(eid ? eid[j] : j) * h + hh];
+        if (std::isnan(sc) || sc > m) m = sc;  // once m is NaN no comparison replaces it
+      }
+      if (m == -std::numeric_limits<T>::infinity()) m = 0;  // all -inf: exp gives 0, the guard below keeps it 0
       T s = 0;
       for (int64_t j = begin; j < end; ++j) {
         const int64_t e = (eid ? eid[j] : j) * h + hh;
@@ -210,7 +218,7 @@ void segment_softmax(const int64_t* __restrict indptr, const int64_t* __restrict
         out[e] = ex;
         s += ex;
       }
-      const T inv = s > 0 ? T(1) / s : T(0);
+      const T inv = s == 0 ? T(0) : T(1) / s;  // a NaN sum stays NaN for the whole row
       for (int64_t j = begin; j < end; ++j) out[(eid ? eid[j] : j) * h + hh] *= inv;
     }
   });

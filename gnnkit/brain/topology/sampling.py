@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ...graph import Graph
+from ...graph.idkeys import combined_key
 
 _CHUNK = 1 << 22  # candidate pairs per vectorised batch: ~200 MB of temporaries at most
 
@@ -56,7 +57,7 @@ def _symmetrize(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _to_graph(src: np.ndarray, dst: np.ndarray, num_nodes: int) -> Graph:
     """Edges sorted by (dst, src) (CSR order for aggregation). Pairs are unique by construction."""
-    key = dst.astype(np.int64) * max(num_nodes, 1) + src.astype(np.int64)
+    key = combined_key((dst.astype(np.int64), src.astype(np.int64)), (num_nodes, num_nodes), "topology sampling")
     del src, dst
     key.sort()
     n = max(num_nodes, 1)

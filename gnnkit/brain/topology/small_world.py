@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from .._validate import check_int, check_probability, rng_from
+from ...graph.idkeys import combined_key
 from .sampling import _symmetrize, _to_graph
 from .spatial import SpatialGraph
 
@@ -42,7 +43,7 @@ def watts_strogatz_graph(num_nodes: int, k: int, p: float, *, seed: int = 0) -> 
     flag[rewired] = 1  # kept lattice edges win a tie against a rewired duplicate
     pending = rewired
     for _ in range(1_000):  # rounds of redraws; the conflicts shrink geometrically
-        key = np.minimum(u, v) * n + np.maximum(u, v)
+        key = combined_key((np.minimum(u, v), np.maximum(u, v)), (n, n), "small_world")
         order = np.lexsort((flag, key))
         dup = np.zeros(u.size, dtype=bool)
         dup[order[1:]] = key[order[1:]] == key[order[:-1]]
