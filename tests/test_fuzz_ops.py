@@ -398,11 +398,7 @@ def test_fuzz_layers_match_reference(budget):
 
 # Found by this file: GCNConv and GATConv hand integer/bool x straight to nn.Linear, which raises torch's
 # RuntimeError "mat1 and mat2 must have the same dtype" instead of a TypeError naming x.
-_LINEAR_FIRST = pytest.mark.xfail(strict=True, raises=RuntimeError,
-                                  reason="bug: the layer projects x before any check; RuntimeError from F.linear")
-
-
-@pytest.mark.parametrize("layer", [pytest.param("gcn", marks=_LINEAR_FIRST), "sage", pytest.param("gat", marks=_LINEAR_FIRST), "gin"])
+@pytest.mark.parametrize("layer", ["gcn", "sage", "gat", "gin"])
 @pytest.mark.parametrize("dtype", [torch.int64, torch.bool])
 def test_fuzz_layers_non_float_features_raise_type_error(layer, dtype):
     g = Graph(torch.tensor([0, 1, 2]), torch.tensor([1, 2, 0]), 3)
@@ -424,7 +420,6 @@ def test_fuzz_reference_path_switches_the_dispatch():
 
 # Found by this file: gcn_norm's dtype argument is not checked. dtype=torch.bool returns all-ones weights
 # (True + True stays True in the degree sum), int64 silently returns float32 and complex64 complex weights.
-@pytest.mark.xfail(strict=True, reason="bug: gcn_norm accepts a non-float dtype; bool gives wrong weights")
 @pytest.mark.parametrize("dtype", [torch.bool, torch.int64, torch.complex64])
 def test_fuzz_found_gcn_norm_non_float_dtype_raises_type_error(dtype):
     g = Graph(torch.tensor([0, 1, 2, 2]), torch.tensor([1, 2, 0, 0]), 4)

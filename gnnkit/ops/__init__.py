@@ -500,9 +500,14 @@ def gcn_norm(g: Graph, edge_weight: Tensor | None = None, dtype: torch.dtype = t
     Returns:
         ``[E]`` edge weights in the graph's edge order. Cached on the graph when
         ``edge_weight`` is None.
+
+    Raises:
+        TypeError: ``dtype`` that is not a floating-point dtype.
     """
     _check_graph(g)
     g._require_square("gcn_norm")
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating-point torch.dtype (the weights' dtype), got {dtype!r}")
 
     def compute(w: Tensor) -> Tensor:
         deg = w.new_zeros(g.num_nodes).index_add_(0, g.dst, w)
