@@ -7,6 +7,20 @@ Backward passes reuse the same ops: the gradient of ``spmm`` with respect to ``x
 ``spmm`` on the reversed graph, with respect to the edge weights it is ``sddmm``.
 
 A vertex with no in-edges aggregates to 0 for every reduction, with zero gradient.
+
+``spmm``, ``segment_reduce``, ``sddmm`` and ``edge_softmax`` are ``torch.library`` custom ops
+(:mod:`gnnkit.ops._library`) whose backward passes are built from the same ops: they are
+differentiable to any order (``create_graph=True``, gradient penalties, Hessian-vector products,
+``torch.func.grad``/``vjp``), and ``torch.compile(fullgraph=True)`` traces them without a graph
+break once the graph's layouts are cached (they are built on first use by data-dependent code:
+run one eager step, forward and backward, before the compiled one). ``gather`` is an ``index_select``. ``gat_attention``'s fused CUDA kernels are
+once-differentiable.
+
+Dtypes: each op returns the dtype of its main input (``x``, ``m``, ``x_dst``, ``score``). The
+kernels compute in float32/float64; a bfloat16 or float16 input (``torch.autocast("cpu",
+dtype=torch.bfloat16)``) is computed in float32, so sums and softmax accumulate in float32, and
+rounded once on output. Under autocast ``spmm`` also accepts ``edge_weight`` in another float
+dtype (the float32 ``gcn_norm`` weights beside bfloat16 features).
 """
 from __future__ import annotations
 
@@ -188,7 +202,7 @@ def spmm(g: Graph, x: Tensor, edge_weight: Tensor | None = None, reduce: str = "
     if w is not None and w.dtype != x3.dtype and not torch.is_autocast_enabled(x3.device.type):
         # under autocast a bfloat16 x meets float32 weights (gcn_norm); the op computes in float32
         raise TypeError(f"edge_weight dtype {w.dtype} differs from x dtype {x3.dtype}")
-    out, _ = _library.spmm_op(x3, w, *_library.topology(g, _wants_grad(x3, w)), reduce)
+    out, _ = _library.call(_library.SpMM, _library.spmm_op, x3, w, *_library.topology(g, _wants_grad(x3, w)), reduce)
     return out.view((g.num_nodes,) + tuple(x.shape[1:]))
 
 
@@ -206,7 +220,7 @@ def segment_reduce(g: Graph, m: Tensor, reduce: str = "sum") -> Tensor:
     _check_graph(g)
     _check_reduce(reduce)
     m3 = _edge_input(m, g, "m")
-    out, _ = _library.segment_reduce_op(m3, *_library.topology(g, False), reduce)
+    out, _ = _library.call(_library.SegmentReduce, _library.segment_reduce_op, m3, *_library.topology(g, False), reduce)
     return out.view((g.num_nodes,) + tuple(m.shape[1:]))
 
 
@@ -246,7 +260,7 @@ def sddmm(g: Graph, x_src: Tensor, x_dst: Tensor, op: str = "dot") -> Tensor:
     if x_src.dtype != x_dst.dtype:  # the kernel reads both through one pointer type
         raise TypeError(f"x_src dtype {x_src.dtype} differs from x_dst dtype {x_dst.dtype}")
     xs, xd = _node_input(x_src, g, "x_src", side="src"), _node_input(x_dst, g, "x_dst")
-    out = _library.sddmm_dot_op(xs, xd, *_library.topology(g, _wants_grad(xs, xd)))  # [E, H]
+    out = _library.call(_library.SDDMMDot, _library.sddmm_dot_op, xs, xd, *_library.topology(g, _wants_grad(xs, xd)))  # [E, H]
     return out.view(-1) if x_src.dim() == 2 else out
 
 
@@ -268,7 +282,7 @@ def edge_softmax(g: Graph, score: Tensor) -> Tensor:
     if score.dim() not in (1, 2) or score.shape[0] != g.num_edges:
         raise ValueError(f"score must have shape [E] or [E, H] with E = {g.num_edges}, got {tuple(score.shape)}")
     s2 = (score.unsqueeze(1) if score.dim() == 1 else score).contiguous()  # [E, H]
-    return _library.edge_softmax_op(s2, *_library.topology(g, False)).view(score.shape)
+    return _library.call(_library.EdgeSoftmax, _library.edge_softmax_op, s2, *_library.topology(g, False)).view(score.shape)
 
 
 segment_softmax = edge_softmax

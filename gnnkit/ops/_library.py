@@ -9,9 +9,15 @@ the implementations read, so the kernels and the reference ops are called unchan
 :mod:`gnnkit.ops._dispatch`.
 
 Each op has a fake (shape-only) implementation for tracing and an autograd formula registered
-with ``register_autograd``. The formulas call these same ops or plain differentiable torch ops
-(``spmm``'s backward is ``spmm`` on the reversed graph and ``sddmm_dot``), so a backward is itself
-differentiable: double backward, Hessian-vector products and ``torch.func.grad`` of ``grad`` work.
+with ``register_autograd``. The same ``setup_context``/``backward`` pair also forms a new-style
+``torch.autograd.Function`` per op (:class:`SpMM`, ...), which the public ops call in eager mode
+(:func:`call`): unlike the function ``register_autograd`` generates, it works under ``torch.func``
+transforms (grad, vjp). Under ``torch.compile`` they call the custom op itself, which dynamo records
+as one opaque node with its fake implementation and registered autograd (no graph break). The formulas call these
+Functions or plain differentiable torch ops (``spmm``'s backward is ``spmm`` on the reversed graph
+and ``sddmm_dot``), so a backward is itself differentiable: double backward, Hessian-vector
+products and ``torch.func.grad`` of ``grad`` work. ``vmap`` and forward-mode AD (``jvp``,
+``jacfwd``, ``hessian``) are not registered.
 
 Precision: the kernels run in float32 or float64. A bfloat16/float16 input (as
 ``torch.autocast`` produces) is computed in float32 (sums and softmax accumulate in float32) and
@@ -121,6 +127,28 @@ def _to(t: Tensor | None, dtype: torch.dtype) -> Tensor | None:
     return None if t is None else t.to(dtype).contiguous()
 
 
+def call(function: type[torch.autograd.Function], op, *args):
+    """Run a custom op with autograd: through its Function in eager mode (``torch.func`` can transform
+    that), as the custom op itself under ``torch.compile`` (dynamo traces it as one opaque node, where a
+    Function would be refused for the aliased index tensors of a sorted graph, or when applied inside
+    another Function's backward). Both carry the same autograd formula, so either is differentiable."""
+    return op(*args) if torch.compiler.is_compiling() else function.apply(*args)
+
+
+def _as_function(name: str, op, setup_context, backward) -> type[torch.autograd.Function]:
+    """A new-style ``torch.autograd.Function`` running ``op`` with the autograd formula registered on it."""
+
+    def forward(*args):
+        return op(*args)
+
+    return type(name, (torch.autograd.Function,), {
+        "__doc__": f"``{op._name}`` as a Function with its registered autograd formula (``torch.func`` can transform it).",
+        "forward": staticmethod(forward),
+        "setup_context": staticmethod(setup_context),
+        "backward": staticmethod(backward),
+    })
+
+
 def _no_arg(like: Tensor) -> Tensor:
     return like.new_empty((0,), dtype=_NO_ARG)
 
@@ -164,9 +192,9 @@ def _spmm_backward(ctx, dy: Tensor, _darg: Tensor | None):
         if ctx.reduce == "mean":
             dy = dy / g.in_degrees().clamp(min=1).to(dy.dtype).view(-1, 1, 1)
         if need_x:  # A^T dY: the same op on the reversed graph, whose edge i is our edge i
-            dx = spmm_op(dy, w, *g.reverse().args(), "sum")[0]
+            dx = call(SpMM, spmm_op, dy, w, *g.reverse().args(), "sum")[0]
         if need_w:  # dL/dw_e = <dy[dst_e], x[src_e]>
-            dw = sddmm_dot_op(x, dy, *g.args())
+            dw = call(SDDMMDot, sddmm_dot_op, x, dy, *g.args())
     else:
         if need_x:
             wsel = dy if w is None else dy * _select_weight(w, arg, dy.shape)
@@ -183,6 +211,8 @@ def _spmm_backward(ctx, dy: Tensor, _darg: Tensor | None):
 
 
 spmm_op.register_autograd(_spmm_backward, setup_context=_spmm_setup)
+
+SpMM = _as_function("SpMM", spmm_op, _spmm_setup, _spmm_backward)
 
 
 def _scatter_arg_grad(dy: Tensor, arg: Tensor, rows: Tensor, num_rows: int) -> Tensor:
@@ -265,6 +295,8 @@ def _segment_reduce_backward(ctx, dy: Tensor, _darg: Tensor | None):
 
 segment_reduce_op.register_autograd(_segment_reduce_backward, setup_context=_segment_reduce_setup)
 
+SegmentReduce = _as_function("SegmentReduce", segment_reduce_op, _segment_reduce_setup, _segment_reduce_backward)
+
 
 # ----------------------------------------------------------------------------- sddmm_dot
 @torch.library.custom_op("gnnkit::sddmm_dot", mutates_args=())
@@ -293,13 +325,15 @@ def _sddmm_backward(ctx, dout: Tensor):
     g = _saved_topology(ctx, topo_tensors)
     d_src = d_dst = None
     if ctx.needs_input_grad[0]:  # sum over out-edges of u of dout_e * x_dst[v]
-        d_src = spmm_op(x_dst, dout, *g.reverse().args(), "sum")[0].to(x_src.dtype)
+        d_src = call(SpMM, spmm_op, x_dst, dout, *g.reverse().args(), "sum")[0].to(x_src.dtype)
     if ctx.needs_input_grad[1]:  # sum over in-edges of v of dout_e * x_src[u]
-        d_dst = spmm_op(x_src, dout, *g.args(), "sum")[0].to(x_dst.dtype)
+        d_dst = call(SpMM, spmm_op, x_src, dout, *g.args(), "sum")[0].to(x_dst.dtype)
     return (d_src, d_dst) + (None,) * 10
 
 
 sddmm_dot_op.register_autograd(_sddmm_backward, setup_context=_sddmm_setup)
+
+SDDMMDot = _as_function("SDDMMDot", sddmm_dot_op, _sddmm_setup, _sddmm_backward)
 
 
 # -------------------------------------------------------------------------- edge_softmax
@@ -325,10 +359,12 @@ def _edge_softmax_setup(ctx, inputs, output) -> None:
 
 def _edge_softmax_backward(ctx, dy: Tensor):
     y, *topo_tensors = ctx.saved_tensors
-    return (edge_softmax_backward_op(y, dy, *topo_tensors, *ctx.sizes),) + (None,) * 10
+    return (call(EdgeSoftmaxBackward, edge_softmax_backward_op, y, dy, *topo_tensors, *ctx.sizes),) + (None,) * 10
 
 
 edge_softmax_op.register_autograd(_edge_softmax_backward, setup_context=_edge_softmax_setup)
+
+EdgeSoftmax = _as_function("EdgeSoftmax", edge_softmax_op, _edge_softmax_setup, _edge_softmax_backward)
 
 
 @torch.library.custom_op("gnnkit::edge_softmax_backward", mutates_args=())
@@ -363,7 +399,7 @@ def _edge_softmax_double_backward(ctx, u: Tensor):
     g = _saved_topology(ctx, topo_tensors)
     d_grad = d_y = None
     if ctx.needs_input_grad[1]:
-        d_grad = edge_softmax_backward_op(y, u, *topo_tensors, *ctx.sizes)
+        d_grad = call(EdgeSoftmaxBackward, edge_softmax_backward_op, y, u, *topo_tensors, *ctx.sizes)
     if ctx.needs_input_grad[0]:
         n, h = g.num_nodes, y.shape[1]
         s = y.new_zeros(n, h).index_add(0, g.dst, y * grad)  # [N, H]
@@ -373,3 +409,5 @@ def _edge_softmax_double_backward(ctx, u: Tensor):
 
 
 edge_softmax_backward_op.register_autograd(_edge_softmax_double_backward, setup_context=_edge_softmax_backward_setup)
+
+EdgeSoftmaxBackward = _as_function("EdgeSoftmaxBackward", edge_softmax_backward_op, _edge_softmax_backward_setup, _edge_softmax_double_backward)
