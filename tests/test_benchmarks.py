@@ -36,3 +36,16 @@ def test_power_law_graph_matches_the_spec_at_full_size():
     # BENCHMARK-SPEC.md: 2,398,878 directed edges after symmetrising and dropping duplicates/self-loops
     assert src.size == 2_398_878
     assert not (src == dst).any()
+
+
+@pytest.mark.slow
+def test_precision_benchmark_quick_runs_and_reports_the_cpu():
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "precision.py"), "--quick", "--backend", "aot_eager",
+         "--workloads", "gcn"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "torch CPU capability" in proc.stdout
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("| gcn |"))
+    assert len(row.strip("|").split("|")) == 6  # workload, three modes, two ratios

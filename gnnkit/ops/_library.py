@@ -136,14 +136,24 @@ def call(function: type[torch.autograd.Function], op, *args):
 
 
 def _as_function(name: str, op, setup_context, backward) -> type[torch.autograd.Function]:
-    """A new-style ``torch.autograd.Function`` running ``op`` with the autograd formula registered on it."""
+    """A new-style ``torch.autograd.Function`` running the custom op ``op`` with the autograd formula
+    registered on it (its forward calls the op, so tracers such as ``make_fx`` see the opaque op)."""
 
     def forward(*args):
         return op(*args)
 
+    def apply(cls, *args):
+        # Function.apply binds the arguments with inspect.signature and unwraps functorch wrappers
+        # on every call (~60 us on a two-vertex graph); outside torch.func transforms neither is
+        # needed, so go straight to the C++ apply, as Function.apply itself ends up doing
+        if torch._C._are_functorch_transforms_active():
+            return torch.autograd.Function.apply.__func__(cls, *args)
+        return super(torch.autograd.Function, cls).apply(*args)
+
     return type(name, (torch.autograd.Function,), {
         "__doc__": f"``{op._name}`` as a Function with its registered autograd formula (``torch.func`` can transform it).",
         "forward": staticmethod(forward),
+        "apply": classmethod(apply),
         "setup_context": staticmethod(setup_context),
         "backward": staticmethod(backward),
     })
@@ -154,8 +164,7 @@ def _no_arg(like: Tensor) -> Tensor:
 
 
 # ---------------------------------------------------------------------------------- spmm
-@torch.library.custom_op("gnnkit::spmm", mutates_args=())
-def spmm_op(x: Tensor, w: Optional[Tensor], src: Tensor, dst: Tensor, indptr: Tensor, indices: Tensor,
+def _spmm(x: Tensor, w: Optional[Tensor], src: Tensor, dst: Tensor, indptr: Tensor, indices: Tensor,
             eid: Optional[Tensor], rindptr: Optional[Tensor], rindices: Optional[Tensor], reid: Optional[Tensor],
             num_nodes: int, num_src_nodes: int, reduce: str) -> tuple[Tensor, Tensor]:
     """``(out [N, H, F], arg)``: ``arg [N, H, F]`` winning edge ids for max/min, ``[0]`` otherwise."""
@@ -164,6 +173,9 @@ def spmm_op(x: Tensor, w: Optional[Tensor], src: Tensor, dst: Tensor, indptr: Te
     xc, wc = _to(x, dt), _to(w, dt)
     out, arg = _dispatch.lookup("spmm", xc)(topo, xc, wc, reduce)
     return out.to(x.dtype), _no_arg(x) if arg is None else arg
+
+
+spmm_op = torch.library.custom_op("gnnkit::spmm", _spmm, mutates_args=())
 
 
 @spmm_op.register_fake
@@ -257,8 +269,7 @@ def _arg_weight_grad(dy: Tensor, x: Tensor, arg: Tensor, g: Topology) -> Tensor:
 
 
 # ------------------------------------------------------------------------ segment_reduce
-@torch.library.custom_op("gnnkit::segment_reduce", mutates_args=())
-def segment_reduce_op(m: Tensor, src: Tensor, dst: Tensor, indptr: Tensor, indices: Tensor, eid: Optional[Tensor],
+def _segment_reduce(m: Tensor, src: Tensor, dst: Tensor, indptr: Tensor, indices: Tensor, eid: Optional[Tensor],
                       rindptr: Optional[Tensor], rindices: Optional[Tensor], reid: Optional[Tensor], num_nodes: int,
                       num_src_nodes: int, reduce: str) -> tuple[Tensor, Tensor]:
     """``(out [N, H, F], arg)`` of edge messages ``m [E, H, F]``; ``arg`` holds edge ids for max/min."""
@@ -266,6 +277,9 @@ def segment_reduce_op(m: Tensor, src: Tensor, dst: Tensor, indptr: Tensor, indic
     mc = _to(m, _compute_dtype(m))
     out, arg = _dispatch.lookup("segment_reduce", mc)(topo, mc, reduce)
     return out.to(m.dtype), _no_arg(m) if arg is None else arg
+
+
+segment_reduce_op = torch.library.custom_op("gnnkit::segment_reduce", _segment_reduce, mutates_args=())
 
 
 @segment_reduce_op.register_fake
@@ -299,14 +313,16 @@ SegmentReduce = _as_function("SegmentReduce", segment_reduce_op, _segment_reduce
 
 
 # ----------------------------------------------------------------------------- sddmm_dot
-@torch.library.custom_op("gnnkit::sddmm_dot", mutates_args=())
-def sddmm_dot_op(x_src: Tensor, x_dst: Tensor, src: Tensor, dst: Tensor, indptr: Tensor, indices: Tensor,
+def _sddmm_dot(x_src: Tensor, x_dst: Tensor, src: Tensor, dst: Tensor, indptr: Tensor, indices: Tensor,
                  eid: Optional[Tensor], rindptr: Optional[Tensor], rindices: Optional[Tensor], reid: Optional[Tensor],
                  num_nodes: int, num_src_nodes: int) -> Tensor:
     """``out [E, H] = <x_src[src_e], x_dst[dst_e]>`` per head, in ``x_dst``'s dtype."""
     topo = Topology.from_args(src, dst, indptr, indices, eid, rindptr, rindices, reid, num_nodes, num_src_nodes)
     dt = _compute_dtype(x_src, x_dst)
     return _dispatch.lookup("sddmm_dot", x_dst.to(dt))(topo, _to(x_src, dt), _to(x_dst, dt)).to(x_dst.dtype)
+
+
+sddmm_dot_op = torch.library.custom_op("gnnkit::sddmm_dot", _sddmm_dot, mutates_args=())
 
 
 @sddmm_dot_op.register_fake
@@ -337,14 +353,16 @@ SDDMMDot = _as_function("SDDMMDot", sddmm_dot_op, _sddmm_setup, _sddmm_backward)
 
 
 # -------------------------------------------------------------------------- edge_softmax
-@torch.library.custom_op("gnnkit::edge_softmax", mutates_args=())
-def edge_softmax_op(score: Tensor, src: Tensor, dst: Tensor, indptr: Tensor, indices: Tensor, eid: Optional[Tensor],
+def _edge_softmax(score: Tensor, src: Tensor, dst: Tensor, indptr: Tensor, indices: Tensor, eid: Optional[Tensor],
                     rindptr: Optional[Tensor], rindices: Optional[Tensor], reid: Optional[Tensor], num_nodes: int,
                     num_src_nodes: int) -> Tensor:
     """Softmax of ``score [E, H]`` over each destination's in-edges (max-shifted, float32 or wider)."""
     topo = Topology.from_args(src, dst, indptr, indices, eid, rindptr, rindices, reid, num_nodes, num_src_nodes)
     sc = _to(score, _compute_dtype(score))
     return _dispatch.lookup("segment_softmax", sc)(topo, sc).to(score.dtype)
+
+
+edge_softmax_op = torch.library.custom_op("gnnkit::edge_softmax", _edge_softmax, mutates_args=())
 
 
 @edge_softmax_op.register_fake
@@ -367,8 +385,7 @@ edge_softmax_op.register_autograd(_edge_softmax_backward, setup_context=_edge_so
 EdgeSoftmax = _as_function("EdgeSoftmax", edge_softmax_op, _edge_softmax_setup, _edge_softmax_backward)
 
 
-@torch.library.custom_op("gnnkit::edge_softmax_backward", mutates_args=())
-def edge_softmax_backward_op(y: Tensor, grad: Tensor, src: Tensor, dst: Tensor, indptr: Tensor, indices: Tensor,
+def _edge_softmax_backward(y: Tensor, grad: Tensor, src: Tensor, dst: Tensor, indptr: Tensor, indices: Tensor,
                              eid: Optional[Tensor], rindptr: Optional[Tensor], rindices: Optional[Tensor],
                              reid: Optional[Tensor], num_nodes: int, num_src_nodes: int) -> Tensor:
     """Vector-Jacobian product of :func:`edge_softmax_op`: ``y * (grad - sum_{in-edges}(y * grad))``."""
@@ -376,6 +393,9 @@ def edge_softmax_backward_op(y: Tensor, grad: Tensor, src: Tensor, dst: Tensor, 
     dt = _compute_dtype(y, grad)
     yc = _to(y, dt)
     return _dispatch.lookup("segment_softmax_backward", yc)(topo, yc, _to(grad, dt)).to(y.dtype)
+
+
+edge_softmax_backward_op = torch.library.custom_op("gnnkit::edge_softmax_backward", _edge_softmax_backward, mutates_args=())
 
 
 @edge_softmax_backward_op.register_fake
