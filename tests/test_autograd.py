@@ -10,6 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import dense_adjacency, tie_free
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch.func import functional_call
 from torch.testing import assert_close
 
@@ -103,6 +105,36 @@ def test_spmm_bipartite_gradgradcheck(reduce):
     g = Graph(torch.tensor([0, 4, 4, 2, 1]), torch.tensor([0, 0, 1, 1, 2]), 3, num_src_nodes=5)  # dst 2 has one edge
     x, w = tie_free((5, FEAT)).requires_grad_(True), weight("[E]", g.num_edges)
     assert torch.autograd.gradgradcheck(lambda x, w: ops.spmm(g, x, w, reduce), (x, w))
+
+
+@st.composite
+def small_graphs(draw) -> Graph:
+    """Up to 5 vertices and 8 edges, zero edges, duplicates and self-loops included."""
+    n = draw(st.integers(1, 5))
+    edges = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=8))
+    return Graph([u for u, _ in edges], [v for _, v in edges], n)
+
+
+@settings(max_examples=15, deadline=None)
+@given(g=small_graphs(), reduce=st.sampled_from(["sum", "mean"]))
+def test_spmm_second_derivative_on_random_small_graphs_equals_dense(g, reduce):
+    # f(x, w) = sum((A_w x)^2) with A_w the (mean-normalised) weighted adjacency; compare the
+    # gradient of <grad_x f, v> in x and w with the same dense float64 formula
+    x, v = rand(g.num_nodes, FEAT, seed=0), rand(g.num_nodes, FEAT, seed=1).detach()
+    w = (torch.rand(g.num_edges, dtype=torch.float64) + 0.5).requires_grad_(True)
+
+    def dense(x, w):
+        a = dense_adjacency(g, w)
+        if reduce == "mean":
+            a = a / g.in_degrees().clamp(min=1).to(a.dtype)[:, None]
+        return a @ x
+
+    results = []
+    for f in (lambda x, w: ops.spmm(g, x, w, reduce), dense):
+        (gx,) = torch.autograd.grad(f(x, w).pow(2).sum(), x, create_graph=True)
+        results.append(torch.autograd.grad((gx * v).sum(), (x, w), allow_unused=True, materialize_grads=True))
+    for got, want in zip(*results):
+        assert_close(got, want)
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,8 @@ A vertex with no in-edges aggregates to 0 for every reduction, with zero gradien
 differentiable to any order (``create_graph=True``, gradient penalties, Hessian-vector products,
 ``torch.func.grad``/``vjp``), and ``torch.compile(fullgraph=True)`` traces them without a graph
 break once the graph's layouts are cached (they are built on first use by data-dependent code:
-run one eager step, forward and backward, before the compiled one). ``gather`` is an ``index_select``. ``gat_attention``'s fused CUDA kernels are
-once-differentiable.
+run one eager step, forward and backward, before the compiled one). ``gather`` is an
+``index_select``. ``gat_attention``'s fused CUDA kernels are once-differentiable.
 
 Dtypes: each op returns the dtype of its main input (``x``, ``m``, ``x_dst``, ``score``). The
 kernels compute in float32/float64; a bfloat16 or float16 input (``torch.autocast("cpu",
