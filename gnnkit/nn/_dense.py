@@ -64,9 +64,10 @@ def multi_linear(xs: list[Tensor] | tuple[Tensor, ...], weights: list[Tensor] | 
     for i, (x, w) in enumerate(zip(xs, weights)):
         if x.dim() != 2 or w.dim() != 2 or x.shape[1] != w.shape[1] or x.shape[0] != n or w.shape[0] != weights[0].shape[0]:
             raise ValueError(f"xs[{i}] {tuple(x.shape)} and weights[{i}] {tuple(w.shape)} do not form [N, F] @ [F_out, F]ᵀ with N={n}, F_out={weights[0].shape[0]}")
-    if torch.compiler.is_compiling():
+    if torch.compiler.is_compiling() or torch.is_autocast_enabled(xs[0].device.type):
         # the compiler plans its own buffers, and the huge-page pool behind ops.empty is Python with a
-        # lock that dynamo cannot trace: give it the plain sum of products
+        # lock that dynamo cannot trace; autocast casts only ops on its list (matmul, not mm with out=):
+        # both get the plain sum of products
         out = xs[0] @ weights[0].t()  # [N, F_out]
         for x, w in zip(xs[1:], weights[1:]):
             out = out + x @ w.t()
