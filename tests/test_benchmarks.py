@@ -110,3 +110,16 @@ def test_multiview_benchmark_runs_the_same_model_on_every_engine(workload):
     expect = ours(x)
     torch.testing.assert_close(dgl_model(x), expect, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(pyg_model(x), expect, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_precision_benchmark_quick_runs_and_reports_the_cpu():
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "precision.py"), "--quick", "--backend", "aot_eager",
+         "--workloads", "gcn"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "torch CPU capability" in proc.stdout
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("| gcn |"))
+    assert len(row.strip("|").split("|")) == 6  # workload, three modes, two ratios

@@ -22,7 +22,7 @@ __all__ = ["multi_linear"]
 
 class _MultiLinear(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, bias, *xw):
+    def forward(bias, *xw):
         xs, ws = xw[0::2], xw[1::2]
         out = empty((xs[0].shape[0], ws[0].shape[0]), xs[0].dtype, xs[0].device)
         torch.mm(xs[0], ws[0].t(), out=out)
@@ -30,9 +30,13 @@ class _MultiLinear(torch.autograd.Function):
             out.addmm_(x, w.t())
         if bias is not None:
             out.add_(bias)
+        return out
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:  # a separate setup_context lets torch.func transform it
+        bias, *xw = inputs
         ctx.save_for_backward(*xw)
         ctx.has_bias = bias is not None
-        return out
 
     @staticmethod
     def backward(ctx, grad):
@@ -43,7 +47,9 @@ class _MultiLinear(torch.autograd.Function):
             x, w = xw[i], xw[i + 1]
             gx = None
             if ctx.needs_input_grad[1 + i]:
-                gx = torch.mm(grad, w, out=empty((grad.shape[0], w.shape[1]), grad.dtype, grad.device))
+                # under create_graph (double backward) the product must be recorded, which out= forbids
+                out = None if torch.is_grad_enabled() else empty((grad.shape[0], w.shape[1]), grad.dtype, grad.device)
+                gx = torch.mm(grad, w, out=out)
             gw = torch.mm(grad.t(), x) if ctx.needs_input_grad[2 + i] else None
             grads += [gx, gw]
         gb = grad.sum(0) if ctx.has_bias and ctx.needs_input_grad[0] else None
@@ -58,6 +64,14 @@ def multi_linear(xs: list[Tensor] | tuple[Tensor, ...], weights: list[Tensor] | 
     for i, (x, w) in enumerate(zip(xs, weights)):
         if x.dim() != 2 or w.dim() != 2 or x.shape[1] != w.shape[1] or x.shape[0] != n or w.shape[0] != weights[0].shape[0]:
             raise ValueError(f"xs[{i}] {tuple(x.shape)} and weights[{i}] {tuple(w.shape)} do not form [N, F] @ [F_out, F]ᵀ with N={n}, F_out={weights[0].shape[0]}")
+    if torch.compiler.is_compiling() or torch.is_autocast_enabled(xs[0].device.type):
+        # the compiler plans its own buffers, and the huge-page pool behind ops.empty is Python with a
+        # lock that dynamo cannot trace; autocast casts only ops on its list (matmul, not mm with out=):
+        # both get the plain sum of products
+        out = xs[0] @ weights[0].t()  # [N, F_out]
+        for x, w in zip(xs[1:], weights[1:]):
+            out = out + x @ w.t()
+        return out if bias is None else out + bias
     args = []
     for x, w in zip(xs, weights):
         args += [x.contiguous(), w]

@@ -19,6 +19,20 @@ kernels do not follow these rules yet for max/min, ``edge_softmax`` and ``gat_at
 - ``edge_softmax``: a NaN score makes its destination's whole row NaN, as ``torch.softmax``;
   so does a ``+inf`` score (``exp(inf - inf)`` is NaN, also as ``torch.softmax``). A row
   whose scores are all ``-inf`` (fully masked) gives zeros, where torch gives NaN.
+
+``spmm``, ``segment_reduce``, ``sddmm`` and ``edge_softmax`` are ``torch.library`` custom ops
+(:mod:`gnnkit.ops._library`) whose backward passes are built from the same ops: they are
+differentiable to any order (``create_graph=True``, gradient penalties, Hessian-vector products,
+``torch.func.grad``/``vjp``), and ``torch.compile(fullgraph=True)`` traces them without a graph
+break once the graph's layouts are cached (they are built on first use by data-dependent code:
+run one eager step, forward and backward, before the compiled one). ``gather`` is an
+``index_select``. ``gat_attention``'s fused CUDA kernels are once-differentiable.
+
+Dtypes: each op returns the dtype of its main input (``x``, ``m``, ``x_dst``, ``score``). The
+kernels compute in float32/float64; a bfloat16 or float16 input (``torch.autocast("cpu",
+dtype=torch.bfloat16)``) is computed in float32, so sums and softmax accumulate in float32, and
+rounded once on output. Under autocast ``spmm`` also accepts ``edge_weight`` in another float
+dtype (the float32 ``gcn_norm`` weights beside bfloat16 features).
 """
 from __future__ import annotations
 
@@ -27,7 +41,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from ..graph import Graph
-from . import _cpu, _dispatch, reference
+from . import _cpu, _dispatch, _library, reference
 
 __all__ = [
     "spmm",
@@ -159,134 +173,13 @@ def _edge_weight(w: Tensor | None, g: Graph, heads: int) -> Tensor | None:
 
 
 # ------------------------------------------------------------------ autograd
-def _scatter_arg_grad(dy: Tensor, arg: Tensor, rows: Tensor, num_rows: int) -> Tensor:
-    """``d[rows[arg[v,h,f]], h, f] += dy[v,h,f]`` for every element whose arg is valid."""
-    _, h, f = dy.shape
-    if rows.numel() == 0:  # no edges: every arg is -1, and rows[clamp(-1)] would index an empty tensor
-        return dy.new_zeros(num_rows, h, f)
-    valid = arg >= 0
-    hf = torch.arange(h * f, device=dy.device).view(1, h, f)
-    pos = rows[arg.clamp(min=0)] * (h * f) + hf  # [N, H, F] flat targets
-    d = dy.new_zeros(num_rows * h * f)
-    d.index_add_(0, pos[valid], dy[valid])
-    return d.view(num_rows, h, f)
-
-
-class _SpMM(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, g: Graph, x: Tensor, w: Tensor | None, reduce: str) -> Tensor:
-        out, arg = _dispatch.lookup("spmm", x)(g, x, w, reduce)
-        ctx.g, ctx.reduce = g, reduce
-        ctx.save_for_backward(x, w, arg)
-        return out
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, dy: Tensor):
-        g, reduce = ctx.g, ctx.reduce
-        x, w, arg = ctx.saved_tensors
-        dy = dy.contiguous()
-        need_x, need_w = ctx.needs_input_grad[1], ctx.needs_input_grad[2]
-        dx = dw = None
-        if reduce in ("sum", "mean"):
-            if reduce == "mean":
-                dy = dy / g.in_degrees().clamp(min=1).to(dy.dtype).view(-1, 1, 1)
-            if need_x:  # A^T dY: the same op on the reversed graph, whose edge i is our edge i
-                dx, _ = _dispatch.lookup("spmm", dy)(g.reverse(), dy, w, "sum")
-            if need_w:  # dL/dw_e = <dy[dst_e], x[src_e]>
-                dw = _dispatch.lookup("sddmm_dot", dy)(g, x, dy)
-        else:
-            if need_x:
-                wsel = dy if w is None else dy * _select_weight(w, arg, dy.shape)
-                dx = _scatter_arg_grad(wsel, arg, g.src, g.num_src_nodes)
-            if need_w:
-                dw = _arg_weight_grad(dy, x, arg, g)
-        if dw is not None and w.shape[1] != dw.shape[1]:
-            dw = dw.sum(1, keepdim=True)  # one weight broadcast over all heads
-        return None, dx, dw, None
-
-
-def _select_weight(w: Tensor, arg: Tensor, shape: torch.Size) -> Tensor:
-    """``w[arg[v,h,f], h]`` (or head 0 when w is shared by heads), 0 where arg is -1."""
-    n, h, f = shape
-    if w.shape[0] == 0:  # no edges: nothing was selected
-        return w.new_zeros(shape)
-    head = torch.arange(h, device=w.device).view(1, h, 1) if w.shape[1] == h else torch.zeros(1, 1, 1, dtype=torch.int64, device=w.device)
-    return torch.where(arg >= 0, w[arg.clamp(min=0), head], torch.zeros((), dtype=w.dtype, device=w.device))
-
-
-def _arg_weight_grad(dy: Tensor, x: Tensor, arg: Tensor, g: Graph) -> Tensor:
-    """``dw[arg, h] += dy * x[src[arg], h, f]`` summed over features (max/min backward)."""
-    n, h, f = dy.shape
-    if g.num_edges == 0:  # no edges: no weight won anything
-        return dy.new_zeros(0, h)
-    valid = arg >= 0
-    a = arg.clamp(min=0)
-    heads = torch.arange(h, device=dy.device).view(1, h, 1).expand(n, h, f)
-    feats = torch.arange(f, device=dy.device).view(1, 1, f).expand(n, h, f)
-    xsel = x[g.src[a], heads, feats]  # [N, H, F]
-    pos = a * h + heads  # flat index into [E, H]
-    dw = dy.new_zeros(g.num_edges * h)
-    dw.index_add_(0, pos[valid], (dy * xsel)[valid])
-    return dw.view(g.num_edges, h)
-
-
-class _SegmentReduce(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, g: Graph, m: Tensor, reduce: str) -> Tensor:
-        out, arg = _dispatch.lookup("segment_reduce", m)(g, m, reduce)
-        ctx.g, ctx.reduce = g, reduce
-        ctx.save_for_backward(arg)
-        return out
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, dy: Tensor):
-        g, reduce = ctx.g, ctx.reduce
-        (arg,) = ctx.saved_tensors
-        if reduce == "sum":
-            return None, dy.index_select(0, g.dst), None
-        if reduce == "mean":
-            dy = dy / g.in_degrees().clamp(min=1).to(dy.dtype).view(-1, 1, 1)
-            return None, dy.index_select(0, g.dst), None
-        ids = torch.arange(g.num_edges, device=dy.device)
-        return None, _scatter_arg_grad(dy.contiguous(), arg, ids, g.num_edges), None
-
-
-class _SDDMMDot(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, g: Graph, x_src: Tensor, x_dst: Tensor) -> Tensor:
-        ctx.g = g
-        ctx.save_for_backward(x_src, x_dst)
-        return _dispatch.lookup("sddmm_dot", x_src)(g, x_src, x_dst)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, dout: Tensor):
-        g = ctx.g
-        x_src, x_dst = ctx.saved_tensors
-        dout = dout.contiguous()
-        d_src = d_dst = None
-        if ctx.needs_input_grad[1]:  # sum over out-edges of u of dout_e * x_dst[v]
-            d_src, _ = _dispatch.lookup("spmm", x_dst)(g.reverse(), x_dst, dout, "sum")
-        if ctx.needs_input_grad[2]:  # sum over in-edges of v of dout_e * x_src[u]
-            d_dst, _ = _dispatch.lookup("spmm", x_src)(g, x_src, dout, "sum")
-        return None, d_src, d_dst
-
-
-class _EdgeSoftmax(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, g: Graph, score: Tensor) -> Tensor:
-        y = _dispatch.lookup("segment_softmax", score)(g, score)
-        ctx.g = g
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, dy: Tensor):
-        (y,) = ctx.saved_tensors
-        return None, _dispatch.lookup("segment_softmax_backward", y)(ctx.g, y, dy.contiguous())
+# spmm, segment_reduce, sddmm (dot) and edge_softmax are torch.library custom ops (_library):
+# their backward passes are built from the same ops, so they are differentiable to any order and
+# torch.compile sees one opaque node per op. The fused attention below is a CUDA kernel pair
+# with a hand-written backward, so it stays once-differentiable.
+def _wants_grad(*tensors: Tensor | None) -> bool:
+    """Whether a backward can run, so the op needs the graph's reversed layout too."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
 
 class _GATAttention(torch.autograd.Function):
@@ -337,9 +230,10 @@ def spmm(g: Graph, x: Tensor, edge_weight: Tensor | None = None, reduce: str = "
     _check_reduce(reduce)
     x3 = _node_input(x, g, "x", side="src")
     w = _edge_weight(edge_weight, g, x3.shape[1])
-    if w is not None and w.dtype != x3.dtype:
+    if w is not None and w.dtype != x3.dtype and not torch.is_autocast_enabled(x3.device.type):
+        # under autocast a bfloat16 x meets float32 weights (gcn_norm); the op computes in float32
         raise TypeError(f"edge_weight dtype {w.dtype} differs from x dtype {x3.dtype}")
-    out = _SpMM.apply(g, x3, w, reduce)
+    out, _ = _library.call(_library.SpMM, _library.spmm_op, x3, w, *_library.topology(g, _wants_grad(x3, w)), reduce)
     return out.view((g.num_nodes,) + tuple(x.shape[1:]))
 
 
@@ -361,7 +255,7 @@ def segment_reduce(g: Graph, m: Tensor, reduce: str = "sum") -> Tensor:
     _check_graph(g)
     _check_reduce(reduce)
     m3 = _edge_input(m, g, "m")
-    out = _SegmentReduce.apply(g, m3, reduce)
+    out, _ = _library.call(_library.SegmentReduce, _library.segment_reduce_op, m3, *_library.topology(g, False), reduce)
     return out.view((g.num_nodes,) + tuple(m.shape[1:]))
 
 
@@ -401,7 +295,7 @@ def sddmm(g: Graph, x_src: Tensor, x_dst: Tensor, op: str = "dot") -> Tensor:
     if x_src.dtype != x_dst.dtype:  # the kernel reads both through one pointer type
         raise TypeError(f"x_src dtype {x_src.dtype} differs from x_dst dtype {x_dst.dtype}")
     xs, xd = _node_input(x_src, g, "x_src", side="src"), _node_input(x_dst, g, "x_dst")
-    out = _SDDMMDot.apply(g, xs, xd)  # [E, H]
+    out = _library.call(_library.SDDMMDot, _library.sddmm_dot_op, xs, xd, *_library.topology(g, _wants_grad(xs, xd)))  # [E, H]
     return out.view(-1) if x_src.dim() == 2 else out
 
 
@@ -428,7 +322,7 @@ def edge_softmax(g: Graph, score: Tensor) -> Tensor:
     if score.dim() not in (1, 2) or score.shape[0] != g.num_edges:
         raise ValueError(f"score must have shape [E] or [E, H] with E = {g.num_edges}, got {tuple(score.shape)}")
     s2 = (score.unsqueeze(1) if score.dim() == 1 else score).contiguous()  # [E, H]
-    return _EdgeSoftmax.apply(g, s2).view(score.shape)
+    return _library.call(_library.EdgeSoftmax, _library.edge_softmax_op, s2, *_library.topology(g, False)).view(score.shape)
 
 
 segment_softmax = edge_softmax
