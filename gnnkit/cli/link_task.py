@@ -65,7 +65,9 @@ class LinkModel(nn.Module):
 
     def score(self, h: Tensor, pairs: Tensor) -> Tensor:
         """``[K]`` logits of the pairs ``[2, K]``."""
-        return self.decoder(h[pairs[0]], h[pairs[1]])
+        # index_select, not h[pairs[i]]: the backward of advanced indexing accumulates rows in an
+        # order that varies with 2+ threads (torch 2.13 CPU), and a resumed run must be bit-identical
+        return self.decoder(h.index_select(0, pairs[0]), h.index_select(0, pairs[1]))
 
 
 @dataclass
