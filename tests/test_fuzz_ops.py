@@ -146,12 +146,17 @@ def _run(fn: Callable[..., Any], inputs: list[torch.Tensor]) -> tuple[Any, list[
 
 @contextlib.contextmanager
 def num_threads(n: int) -> Iterator[None]:
-    before = torch.get_num_threads()
+    """``n`` torch threads, and every kernel call of any size split across them (no work floor)."""
+    from gnnkit.ops import _cpu
+
+    before, floor = torch.get_num_threads(), _cpu._WORK_PER_THREAD
     torch.set_num_threads(n)
+    _cpu._WORK_PER_THREAD = 1  # fuzz graphs are tiny: without this they would all run on one thread
     try:
         yield
     finally:
         torch.set_num_threads(before)
+        _cpu._WORK_PER_THREAD = floor
 
 
 def assert_same(fn: Callable[..., Any], *inputs: torch.Tensor, threads: int = 1) -> Any:
