@@ -423,7 +423,10 @@ IEEE_WARNINGS = pytest.mark.filterwarnings("ignore:invalid value encountered:Run
 
 def shuffled(g: Graph, order: int) -> tuple[Graph, torch.Tensor]:
     """``g`` with its edges in a random order (order 0 keeps it), and the permutation."""
-    perm = torch.randperm(g.num_edges, generator=torch.Generator().manual_seed(order)) if order else torch.arange(g.num_edges)
+    if order == 0:
+        perm = torch.arange(g.num_edges)
+    else:
+        perm = torch.randperm(g.num_edges, generator=torch.Generator().manual_seed(order))
     return Graph(g.src[perm], g.dst[perm], g.num_nodes, num_src_nodes=g.num_src_nodes), perm
 
 
@@ -434,7 +437,7 @@ def non_finite_x() -> torch.Tensor:
     x[13, 1, 2] = NAN  # into 1 and 3 (twice)
     x[4, 0, 1] = INF  # into 0, 3 and 4 (three times)
     x[9, 1, 0] = -INF  # into 3 (twice), 4, 5 and 11
-    x[7, 0, 2] = INF  # into 1 and 3, and 7 -> 1 has weight 0 for head 0 below: inf * 0 is a NaN message
+    x[7, 0, 2] = INF  # into 1, 3 and 7; 7 -> 1 has weight 0 for head 0 below: inf * 0 is a NaN message
     return x
 
 
