@@ -412,6 +412,115 @@ def test_gat_rejects_bad_input():
         T.gat_forward(g, x, a, a, 0.2, 1.0, 0)
 
 
+# ------------------------------------------------------- non-finite values
+# The rules of gnnkit.ops's docstring: a NaN message makes a max/min NaN (arg: the smallest edge id
+# holding a NaN), a NaN or +inf score makes its softmax row NaN, an all -inf row gives zeros. Each
+# input is shuffled into several edge orders, so a NaN falls in different tiles and chunks of the hub.
+NAN, INF = float("nan"), float("inf")
+# the interpreter runs the kernels in numpy, which warns at the intended inf * 0 and inf - inf
+IEEE_WARNINGS = pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+
+
+def shuffled(g: Graph, order: int) -> tuple[Graph, torch.Tensor]:
+    """``g`` with its edges in a random order (order 0 keeps it), and the permutation."""
+    if order == 0:
+        perm = torch.arange(g.num_edges)
+    else:
+        perm = torch.randperm(g.num_edges, generator=torch.Generator().manual_seed(order))
+    return Graph(g.src[perm], g.dst[perm], g.num_nodes, num_src_nodes=g.num_src_nodes), perm
+
+
+def non_finite_x() -> torch.Tensor:
+    """``[14, H, F]`` features of hub_graph with NaN, +inf and -inf at sources of several rows (the hub among them)."""
+    x = randn(14, H, FEAT)
+    x[1, 0, 0] = NAN  # into 1, 3 (twice) and 2 (the duplicated 1 -> 2: two NaN messages tie)
+    x[13, 1, 2] = NAN  # into 1 and 3 (twice)
+    x[4, 0, 1] = INF  # into 0, 3 and 4 (three times)
+    x[9, 1, 0] = -INF  # into 3 (twice), 4, 5 and 11
+    x[7, 0, 2] = INF  # into 1, 3 and 7; 7 -> 1 has weight 0 for head 0 below: inf * 0 is a NaN message
+    return x
+
+
+def non_finite_w(g: Graph, perm: torch.Tensor) -> torch.Tensor:
+    """``[E, H]`` weights that follow each edge through ``perm``; 7 -> 1 has weight 0 for head 0,
+    2 -> 7 weight +inf for head 1."""
+    w = weight(hub_graph(), H)[perm]
+    w[(g.src == 7) & (g.dst == 1), 0] = 0.0
+    w[(g.src == 2) & (g.dst == 7), 1] = INF
+    return w
+
+
+@IEEE_WARNINGS
+@pytest.mark.parametrize("order", [0, 1, 2])
+@pytest.mark.parametrize("hw", [None, H])
+@pytest.mark.parametrize("reduce", ["max", "min"])
+def test_spmm_max_min_nan_inf_equal_reference_in_any_edge_order(reduce, hw, order, layout):
+    g, perm = shuffled(hub_graph(), order)
+    x = non_finite_x()
+    w = None if hw is None else non_finite_w(g, perm)
+    out, arg = T.spmm(g, x, w, reduce)
+    ref, ref_arg = reference.spmm(g, x, w, reduce)
+    assert_close(out, ref, equal_nan=True)  # NaN and +/-inf at the same positions, finite values close
+    assert torch.equal(arg, ref_arg)  # the winner of a NaN output: the smallest edge id holding a NaN
+    assert bool(out[3, 0, 0].isnan()) and bool(out[2, 0, 0].isnan()) and bool(out[3, 1, 2].isnan())
+    if hw is not None:
+        assert bool(out[1, 0, 2].isnan())  # the inf * 0 message
+
+
+@IEEE_WARNINGS
+@pytest.mark.parametrize("order", [0, 1])
+@pytest.mark.parametrize("reduce", ["max", "min"])
+def test_segment_reduce_max_min_nan_inf_equal_reference_in_any_edge_order(reduce, order, layout):
+    g, perm = shuffled(hub_graph(), order)
+    m = randn(g.num_edges, H, FEAT)[perm]
+    hub = (g.dst == 3).nonzero().view(-1)  # [19] edge ids into the hub
+    m[hub[[2, 11]], 0, 1] = NAN  # two NaN messages (in different chunks of the split layout): the smaller id wins
+    m[hub[5], 1, 0], m[hub[6], 1, 0] = INF, -INF
+    out, arg = T.segment_reduce(g, m, reduce)
+    ref, ref_arg = reference.segment_reduce(g, m, reduce)
+    assert_close(out, ref, equal_nan=True)
+    assert torch.equal(arg, ref_arg)
+    assert bool(out[3, 0, 1].isnan()) and int(arg[3, 0, 1]) == int(hub[[2, 11]].min())
+
+
+@IEEE_WARNINGS
+@pytest.mark.parametrize("order", [0, 1, 2])
+def test_edge_softmax_nan_inf_rows_equal_reference_in_any_edge_order(order, layout):
+    base = hub_graph()
+    score = randn(base.num_edges, H, dtype=f64) * 3
+    hub = (base.dst == 3).nonzero().view(-1)
+    score[hub[7], 0] = NAN  # the hub's row, head 0: all NaN
+    score[hub[12], 1] = -INF  # one -inf among finite scores: weight 0, the rest a normal softmax
+    score[(base.dst == 11).nonzero().view(-1)[2], 1] = INF  # row 11, head 1: all NaN, as torch.softmax
+    score[base.dst == 4, 0] = -INF  # row 4, head 0: all -inf, zeros
+    g, perm = shuffled(base, order)
+    score = score[perm]
+    y = T.segment_softmax(g, score)
+    assert_close(y, reference.segment_softmax(g, score), equal_nan=True)
+    assert bool(y[g.dst == 3, 0].isnan().all()) and bool(y[g.dst == 11, 1].isnan().all())
+    assert bool((y[g.dst == 4, 0] == 0).all()) and not bool(y[g.dst == 3, 1].isnan().any())
+
+
+@IEEE_WARNINGS
+@pytest.mark.parametrize("order", [0, 1, 2])
+def test_gat_forward_nan_inf_equals_reference_in_any_edge_order(order, layout):
+    """The fused forward (``ops.gat_attention``'s kernel): the softmax rule, then the IEEE weighted sum."""
+    g, _ = shuffled(hub_graph(), order)
+    x, a_src, a_dst = randn(14, H, FEAT, dtype=f64), randn(14, H, dtype=f64, seed=1), randn(14, H, dtype=f64, seed=2)
+    a_src[13, 0] = NAN  # rows 1 and 3 (the hub), head 0: NaN
+    a_src[11, 1] = INF  # rows 3, 5 and 11, head 1: NaN (exp(inf - inf))
+    a_src[8, 1] = -INF  # 8 -> 10 is row 10's only edge: all -inf, zeros; 8 -> 3 gets weight 0
+    a_dst[4, 0] = -INF  # row 4, head 0: every score -inf, zeros
+    x[9, 0, 1] = INF  # 9 -> 4 under weight 0: 0 * inf is NaN in the weighted sum, as in the reference
+    out, lse = T.gat_forward(g, x, a_src, a_dst, 0.2, 0.0, 0)
+    ref, ref_lse = reference.gat_forward(g, x, a_src, a_dst, 0.2, 0.0, 0)
+    tol = dict(rtol=1e-6, atol=1e-6, equal_nan=True)  # the kernels get the slope as float32
+    assert_close(out, ref, **tol)
+    assert_close(lse, ref_lse, **tol)
+    assert bool(out[[1, 3], 0].isnan().all()) and bool(out[[3, 5, 11], 1].isnan().all())
+    assert bool((out[10, 1] == 0).all()) and bool(out[4, 0, 1].isnan()) and bool((out[4, 0, [0, 2]] == 0).all())
+
+
 # ------------------------------------------------------ the binding boundary
 def test_non_contiguous_inputs_and_other_weight_dtypes_are_handled():
     g = hub_graph()

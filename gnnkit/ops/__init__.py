@@ -8,9 +8,8 @@ Backward passes reuse the same ops: the gradient of ``spmm`` with respect to ``x
 
 A vertex with no in-edges aggregates to 0 for every reduction, with zero gradient.
 
-Non-finite values propagate the same way in the compiled CPU kernels and the reference
-ops, following torch: a NaN is never turned into a plausible number. (The Triton CUDA
-kernels do not follow these rules yet for max/min, ``edge_softmax`` and ``gat_attention``.)
+Non-finite values propagate the same way in the compiled CPU kernels, the Triton CUDA
+kernels and the reference ops, following torch: a NaN is never turned into a plausible number.
 
 - ``sum``/``mean``: IEEE arithmetic (a NaN or ``inf - inf`` among the messages gives NaN).
 - ``max``/``min``: a NaN in any incoming message gives NaN for that destination and

@@ -30,3 +30,22 @@ def head_tile_program(H, NFT):
     """``(unit, head, feature tile)`` of this program in a grid of ``units × H × NFT`` programs."""
     pid = tl.program_id(0).to(tl.int64)
     return pid // (H * NFT), (pid // NFT) % H, pid % NFT
+
+
+@triton.jit
+def softmax_shift(m):
+    """The exponent shift for a running max ``m``: 0 where ``m`` is -inf (only -inf scores so far),
+    so ``exp(s - shift)`` gives 0 there rather than ``exp(-inf + inf)``, a NaN."""
+    return tl.where(m == float("-inf"), 0.0, m)
+
+
+@triton.jit
+def softmax_lse(m, l):
+    """``lse = m + log(l)`` of an online softmax's running max ``m`` and sum ``l``.
+
+    ``l == 0`` (no in-edges, or only -inf scores) gives +inf, so the weights come out 0. A NaN or
+    +inf score makes ``l`` NaN (``exp(NaN)``, ``exp(inf - inf)``), whatever max the tiles kept,
+    so ``lse`` is NaN and the whole row comes out NaN, as ``torch.softmax``.
+    """
+    pos = (l > 0) | (l != l)
+    return tl.where(pos, m + tl.log(tl.where(pos, l, 1.0)), float("inf"))

@@ -22,6 +22,9 @@ Forward keeps ``lse [R, H]`` and nothing per edge. Backward (FlashAttention's tr
 ``dx`` (recomputing ``alpha_e d_e``) and ``da_src`` (summing ``dp``). No [E, H, F] tensor
 exists at any point.
 
+Non-finite scores follow ``edge_softmax``'s rule (a NaN or +inf score makes the row NaN per
+head, an all -inf row gets weights 0), then the weighted sum is IEEE arithmetic.
+
 Layouts: x [M, H, F] (source features), a_src [M, H], a_dst [R, H], out [R, H, F],
 lse [R, H]; partials of split rows: part_m/part_l [P, H], part_acc [P, H, F].
 """
@@ -30,7 +33,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from ._common import chunk_span, edge_ids, head_tile_program
+from ._common import chunk_span, edge_ids, head_tile_program, softmax_lse, softmax_shift
 
 
 @triton.jit
@@ -38,6 +41,14 @@ def _dropout_scale(seed, e, hh, H, P):
     # one uniform per (edge, head); int64 offsets select Philox's 64-bit counter path
     r = tl.rand(seed, e * H + hh)
     return tl.where(r >= P, 1.0 / (1.0 - P), 0.0)
+
+
+@triton.jit
+def _normalise(acc, l):
+    # acc / l, as the reference's spmm with weights exp(s - lse): l == 0 (no in-edges, or only -inf
+    # scores) leaves acc, a sum of 0 * x (0, or NaN for a non-finite x); a NaN l (a NaN or +inf
+    # score) gives NaN
+    return acc / tl.where((l > 0) | (l != l), l, 1.0)
 
 
 @triton.jit
@@ -69,9 +80,10 @@ def gat_forward_kernel(
         pre = tl.load(a_src + src * H + hh, mask=emask, other=0.0).to(ACC) + ad
         s = tl.where(pre > 0, pre, pre * slope)
         s = tl.where(emask, s, float("-inf"))
-        m_new = tl.maximum(m, tl.max(s, axis=0))  # finite: every block holds at least one entry
-        scale = tl.exp(m - m_new)
-        p = tl.exp(s - m_new)
+        m_new = tl.maximum(m, tl.max(s, axis=0))  # -inf while every score so far is -inf
+        m_safe = softmax_shift(m_new)
+        scale = tl.exp(m - m_safe)
+        p = tl.exp(s - m_safe)  # NaN for a NaN score (tl.max dropped it) or any score once m is +inf
         l = l * scale + tl.sum(p, axis=0)
         if DROPOUT:
             e = edge_ids(eid, pos, emask, HAS_EID)
@@ -85,11 +97,11 @@ def gat_forward_kernel(
     pslot = tl.maximum(slot, 0)
     out_lim = tl.where(direct, F, 0)
     part_lim = tl.where(direct, 0, F)
-    res = tl.where(l > 0, acc / tl.where(l > 0, l, 1.0), 0.0)  # an empty row aggregates to 0
+    res = _normalise(acc, l)
     tl.store(out + row * D + hh * F + offs_f, res.to(out.dtype.element_ty), mask=offs_f < out_lim)
     tl.store(part_acc + pslot * D + hh * F + offs_f, acc, mask=offs_f < part_lim)
     first = ft == 0
-    lse_v = tl.where(l > 0, m + tl.log(tl.where(l > 0, l, 1.0)), float("inf"))
+    lse_v = softmax_lse(m, l)
     tl.store(lse + row * H + hh, lse_v.to(lse.dtype.element_ty), mask=first & direct)
     tl.store(part_m + pslot * H + hh, m, mask=first & (slot >= 0))
     tl.store(part_l + pslot * H + hh, l, mask=first & (slot >= 0))
@@ -116,7 +128,7 @@ def lse_combine_kernel(
     mx = tl.load(part_m + p0 * H + hh).to(ACC)
     for p in range(p0 + 1, p1):
         mx = tl.maximum(mx, tl.load(part_m + p * H + hh).to(ACC))
-    m_safe = tl.where(mx == float("-inf"), 0.0, mx)
+    m_safe = softmax_shift(mx)
     offs_f = ft * BLOCK_F + tl.arange(0, BLOCK_F)
     fmask = offs_f < F
     l = tl.sum(tl.zeros([BLOCK_F], dtype=ACC), axis=0)
@@ -126,10 +138,10 @@ def lse_combine_kernel(
         l += wk * tl.load(part_l + p * H + hh).to(ACC)
         if HAS_ACC:
             acc += wk * tl.load(part_acc + (p * H + hh) * F + offs_f, mask=fmask, other=0.0).to(ACC)
-    lse_v = tl.where(l > 0, mx + tl.log(tl.where(l > 0, l, 1.0)), float("inf"))
+    lse_v = softmax_lse(mx, l)  # a NaN partial sum (a NaN or +inf score in its chunk) makes l NaN
     tl.store(lse + row * H + hh, lse_v.to(lse.dtype.element_ty), mask=ft == 0)
     if HAS_ACC:
-        res = tl.where(l > 0, acc / tl.where(l > 0, l, 1.0), 0.0)
+        res = _normalise(acc, l)
         tl.store(out + (row * H + hh) * F + offs_f, res.to(out.dtype.element_ty), mask=fmask)
 
 

@@ -9,14 +9,15 @@ Backward, the same two passes with MODE 1: ``S[v, h] = sum_row y * g``, then
 ``dscore = y * (g - S[dst])``.
 
 ``lse`` is +inf for a row whose scores are all -inf, so its weights come out 0 (as the
-reference's guarded denominator gives).
+reference's guarded denominator gives). A NaN or +inf score makes the running sum NaN,
+so ``lse`` and the whole row (per head) are NaN, as ``torch.softmax``.
 """
 from __future__ import annotations
 
 import triton
 import triton.language as tl
 
-from ._common import chunk_span, edge_ids
+from ._common import chunk_span, edge_ids, softmax_lse, softmax_shift
 
 
 @triton.jit
@@ -47,11 +48,12 @@ def softmax_stats_kernel(
             e = edge_ids(eid, pos, emask, HAS_EID)
             m2 = emask[:, None] & hmask[None, :]
             s = tl.load(y + e[:, None] * H + hh[None, :], mask=m2, other=float("-inf")).to(ACC)
+            # tl.max drops a NaN score, but exp(NaN - m) makes l NaN, and softmax_lse keeps it
             m_new = tl.maximum(m, tl.max(s, axis=0))
-            m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)  # all -inf so far: exp() gives 0, not NaN
+            m_safe = softmax_shift(m_new)
             l = l * tl.exp(m - m_safe) + tl.sum(tl.exp(s - m_safe[None, :]), axis=0)
             m = m_new
-        lse = tl.where(l > 0, m + tl.log(tl.where(l > 0, l, 1.0)), float("inf"))
+        lse = softmax_lse(m, l)
         tl.store(stat + row * H + hh, lse.to(stat.dtype.element_ty), mask=hh < out_lim)
         tl.store(part_m + pslot * H + hh, m, mask=hh < part_lim)
         tl.store(part_l + pslot * H + hh, l, mask=hh < part_lim)

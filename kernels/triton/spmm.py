@@ -8,6 +8,11 @@ Layouts (D = H * F, the flattened feature width):
     HAS_EID is False: entry j is edge j), w [E, HW] with HW in {1, H}, x [M, D],
     out [R, D], arg [R, D] int64 (edge id of the max/min winner, -1 for an empty row),
     part [P, D] / part_arg [P, D]: the partials of split rows, in ACC precision.
+
+Non-finite values (the rules of ``gnnkit.ops``): sum/mean are IEEE arithmetic; for max/min
+a NaN message wins over every number, so the output is NaN whatever the edge order, and
+``arg`` is the smallest edge id holding a NaN, as the reference gives; +inf/-inf are
+ordinary extremes.
 """
 from __future__ import annotations
 
@@ -17,6 +22,36 @@ import triton.language as tl
 from ._common import edge_ids
 
 _I64_MAX = tl.constexpr(9223372036854775807)  # "no edge" in an arg-min over edge ids
+
+
+@triton.jit
+def _max_nan(a, b):
+    # IEEE maximum, NaN-propagating: tl.max reduces with maxNum, which drops a NaN
+    return tl.maximum(a, b, propagate_nan=tl.PropagateNan.ALL)
+
+
+@triton.jit
+def _min_nan(a, b):
+    return tl.minimum(a, b, propagate_nan=tl.PropagateNan.ALL)
+
+
+@triton.jit
+def _merge_extreme(acc, best, v, e, IS_MAX: tl.constexpr):
+    """Merge candidates ``(v, e)`` (value, edge id) into the running ``(acc, best)`` of a max/min.
+
+    A NaN beats every number; otherwise the larger (max) or smaller (min) value wins; a tie,
+    NaN against NaN included, goes to the smaller edge id. ``best < 0`` marks "nothing yet".
+    """
+    v_nan = v != v
+    acc_nan = acc != acc
+    if IS_MAX:
+        better = v > acc  # false when either side is NaN
+    else:
+        better = v < acc
+    better = better | (v_nan & ~acc_nan)
+    same = (v == acc) | (v_nan & acc_nan)
+    upd = better | (same & (e < best)) | (best < 0)
+    return tl.where(upd, v, acc), tl.where(upd, e, best)
 
 
 @triton.jit
@@ -85,22 +120,18 @@ def spmm_chunk_kernel(
             v = tl.load(x + src[:, None] * D + offs_k[None, :], mask=m2, other=0.0).to(ACC)
             if HAS_W:
                 v = v * tl.load(w + e[:, None] * HW + w_col[None, :], mask=m2, other=0.0).to(ACC)
+            # one reduction per tile, as with tl.max, but NaN-propagating: a NaN is the tile's extreme
             if REDUCE == 2:
                 v = tl.where(m2, v, float("-inf"))
-                vt = tl.max(v, axis=0)
+                vt = tl.reduce(v, 0, _max_nan)
             else:
                 v = tl.where(m2, v, float("inf"))
-                vt = tl.min(v, axis=0)
-            # the winner of the tile is the smallest edge id holding the extreme value
+                vt = tl.reduce(v, 0, _min_nan)
+            # the winner of the tile is the smallest edge id holding the extreme value (or a NaN)
+            hit = tl.where((vt != vt)[None, :], v != v, v == vt[None, :])
             ecand = tl.where(emask, e, _I64_MAX)
-            et = tl.min(tl.where(v == vt[None, :], ecand[:, None], _I64_MAX), axis=0)
-            if REDUCE == 2:
-                better = vt > acc
-            else:
-                better = vt < acc
-            upd = better | ((vt == acc) & (et < best)) | (best < 0)
-            acc = tl.where(upd, vt, acc)
-            best = tl.where(upd, et, best)
+            et = tl.min(tl.where(hit, ecand[:, None], _I64_MAX), axis=0)
+            acc, best = _merge_extreme(acc, best, vt, et, REDUCE == 2)
         res = tl.where(best >= 0, acc, 0.0)  # an empty row aggregates to 0
 
     # the row's only chunk writes the result, a chunk of a split row its partial: each
@@ -125,9 +156,9 @@ def spmm_combine_kernel(
 ):
     """Merge the partials ``part[split_ptr[s]:split_ptr[s+1]]`` of split row ``split_row[s]``.
 
-    Partials are visited in chunk order, so sums are reproducible and a max/min tie goes
-    to the smallest edge id as in a single pass. Also used as a plain segment sum of
-    partials (REDUCE 0) by the fused attention kernels.
+    Partials are visited in chunk order, so sums are reproducible, and a max/min merges them
+    as a single pass merges tiles (a NaN wins; ties go to the smallest edge id). Also used as
+    a plain segment sum of partials (REDUCE 0) by the fused attention kernels.
     """
     pid = tl.program_id(0).to(tl.int64)
     s = pid // NFT
@@ -151,12 +182,6 @@ def spmm_combine_kernel(
         for p in range(p0 + 1, p1):
             v = tl.load(part + p * D + offs_k, mask=kmask, other=0.0).to(ACC)
             a = tl.load(part_arg + p * D + offs_k, mask=kmask, other=0)
-            if REDUCE == 2:
-                better = v > acc
-            else:
-                better = v < acc
-            upd = better | ((v == acc) & (a < best))
-            acc = tl.where(upd, v, acc)
-            best = tl.where(upd, a, best)
+            acc, best = _merge_extreme(acc, best, v, a, REDUCE == 2)
         tl.store(out + row * D + offs_k, acc.to(out.dtype.element_ty), mask=kmask)
         tl.store(arg + row * D + offs_k, best, mask=kmask)
