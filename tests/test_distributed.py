@@ -437,6 +437,11 @@ def test_watchdog_ends_an_orphaned_rank_with_a_message():
     # rank 1 was killed: rank 0's communication error is a consequence
     ({0: [("started", 0, ""), ("peer", 5, "rank 0: communication failed")], 1: [("started", 0, "")]},
      "rank 1 failed first: it ended without a message"),
+    # rank 1 was killed and the agent stopped rank 0 before it saw the dead peer (a race CI hit):
+    # rank 0's SIGTERM note keeps it from looking as silent as the killed rank
+    ({0: [("started", 0, ""), ("stopped", 5, "stopped by the launcher after another rank failed")],
+      1: [("started", 0, "")]},
+     "rank 1 failed first: it ended without a message"),
     # rank 1's own error came first; torchrun then stopped rank 0 without a note
     ({0: [("started", 0, "")], 1: [("started", 0, ""), ("error", 4, "rank 1: cannot resume: x")]},
      "rank 1 failed first: rank 1: cannot resume: x"),

@@ -445,6 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     rank = int(os.environ.get("RANK", 0))
     exit_with_parent()
     _note_status(rank, "started")
+    _note_when_stopped(rank)
     try:
         rank, world = init_distributed("gloo", timeout_s=args.timeout)
         acc = run(args, rank, world)
@@ -494,6 +495,20 @@ def _note_status(rank: int, kind: str, message: str = "") -> None:
         Path(folder, f"rank{rank}.{kind}").write_text(f"{time.time()}\n{message}")
 
 
+def _note_when_stopped(rank: int) -> None:
+    """On SIGTERM (torchrun's agent stopping the ranks after one failed) leave a ``stopped`` note, then die by it.
+
+    Without it a rank stopped by the agent before it noticed the dead peer would end as silently
+    as the rank that was killed, and :func:`first_failure` could not tell the two apart.
+    """
+    def on_sigterm(signum: int, frame) -> None:
+        _note_status(rank, "stopped", "stopped by the launcher after another rank failed")
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
 def first_failure(folder: Path, num_ranks: int) -> str | None:
     """Name the rank that failed first, from the notes of :func:`_note_status`; None if every rank finished.
 
@@ -513,7 +528,7 @@ def first_failure(folder: Path, num_ranks: int) -> str | None:
     if errors:
         _, r, message = errors[0]
         return f"rank {r} failed first: {message}"
-    silent = [r for r in ranks if not any(note(r, k) for k in ("done", "error", "peer"))]
+    silent = [r for r in ranks if not any(note(r, k) for k in ("done", "error", "peer", "stopped"))]
     if silent:
         return (f"rank {silent[0]} failed first: it ended without a message (killed by a signal, or a crash in "
                 "native code); the other ranks stopped because of it")
