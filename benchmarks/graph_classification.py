@@ -30,11 +30,13 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _worker import run_worker  # noqa: E402  one runner for every alternating-rounds benchmark
 
 ENGINES = ("gnnkit", "pyg")
 FEATURES, HIDDEN, LAYERS, CLASSES, BATCH = 32, 64, 5, 2, 32
@@ -186,15 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for r in range(rounds):
         for engine in args.engines:  # alternate engines, one fresh process each
-            cmd = [sys.executable, __file__, "--worker", engine, "--graphs", str(graphs), "--epochs", str(epochs)]
-            env = dict(os.environ)
-            if args.threads:
-                cmd += ["--threads", str(args.threads)]
-                env["OMP_NUM_THREADS"] = str(args.threads)
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, env=env)
-            if proc.returncode != 0:
-                raise RuntimeError(f"{engine} failed:\n{proc.stderr[-3000:]}")
-            res = json.loads(proc.stdout.strip().splitlines()[-1])
+            res = run_worker(__file__, [engine, "--graphs", str(graphs), "--epochs", str(epochs)], args.threads, engine)
             res["round"] = r
             results.append(res)
             print(f"  {engine:7s} round {r}: epochs {', '.join(f'{t:.2f}' for t in res['epoch_s'])} s (CPU "

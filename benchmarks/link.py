@@ -30,7 +30,6 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -38,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _worker import run_worker  # noqa: E402
 from sampling import graph_file  # noqa: E402  the same cached power-law graph as the sampling benchmark
 
 ENGINES = ("gnnkit", "dgl")
@@ -195,14 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for r in range(args.rounds or (1 if args.quick else 3)):
         for engine in args.engines:  # alternate engines: a shared machine's load falls on both
-            cmd = [sys.executable, __file__, "--worker", engine, str(path), "--steps", str(steps),
-                   "--batch-size", str(args.batch_size), "--threads", str(args.threads),
-                   "--fanouts", *map(str, args.fanouts)]
-            env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))  # read by DGL's OpenMP runtime at import
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, env=env)
-            if proc.returncode != 0:
-                raise RuntimeError(f"{engine} failed:\n{proc.stderr[-3000:]}")
-            res = json.loads(proc.stdout.strip().splitlines()[-1])
+            res = run_worker(__file__, [engine, str(path), "--steps", str(steps), "--batch-size", str(args.batch_size),
+                                        "--fanouts", *map(str, args.fanouts)], args.threads, engine)
             res["round"] = r
             results.append(res)
             extra = f" (sampling {res['sample_ms']:.1f} ms, compute {res['compute_ms']:.1f} ms)" if args.profile else ""

@@ -32,13 +32,15 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _worker import run_worker  # noqa: E402  one runner for every alternating-rounds benchmark
 
 ENGINES = ("gnnkit", "dgl")
 WORKLOADS = {  # name -> (fan-outs input layer first, batch size)
@@ -191,15 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     for workload in args.workloads:
         for r in range(rounds):
             for engine in args.engines:  # alternate engines within a workload
-                cmd = [sys.executable, __file__, "--worker", engine, workload, str(path), "--batches", str(batches)]
-                env = dict(os.environ)
-                if args.threads:
-                    cmd += ["--threads", str(args.threads)]
-                    env["OMP_NUM_THREADS"] = str(args.threads)  # read by DGL's OpenMP runtime at import
-                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, env=env)
-                if proc.returncode != 0:
-                    raise RuntimeError(f"{engine} on {workload} failed:\n{proc.stderr[-3000:]}")
-                res = json.loads(proc.stdout.strip().splitlines()[-1])
+                res = run_worker(__file__, [engine, workload, str(path), "--batches", str(batches)], args.threads,
+                                 f"{engine} on {workload}")
                 res["round"] = r
                 results.append(res)
                 print(f"  {workload:24s} {engine:7s} round {r}: {res['median_ms']:8.1f} ms/batch "
