@@ -7,7 +7,7 @@ import torch
 
 from gnnkit.checkpoint import load_checkpoint, previous_path
 from conftest import kill_checkpoint_write
-from gnnkit.cli.train import main
+from gnnkit.cli import main
 
 RAW = Path(__file__).resolve().parents[2] / "shared" / "data" / "planetoid"
 # small GAT: it has the most random state (input and attention dropout)
@@ -32,7 +32,7 @@ def _same_weights(a: Path, b: Path) -> bool:
 
 @pytest.mark.parametrize("model", ["gcn", "sage", "gat", "gin"])
 def test_train_prints_epochs_and_test_accuracy_last(capsys, model):
-    out = _run(capsys, "train", "--model", model, "--epochs", "3", "--hidden", "8", "--heads", "2")
+    out = _run(capsys, "train", "--model", model, "--epochs", "3", "--hidden", "8", "--heads", "2", "--verbose")
     lines = out.out.strip().splitlines()
     assert re.fullmatch(r"test accuracy: [01]\.\d{4}", lines[-1]), lines[-1]
     epoch_lines = [line for line in lines if line.startswith("epoch")]
@@ -170,7 +170,8 @@ def test_data_dir_trains_on_the_raw_files_like_the_bundled_copy(capsys):
     (["train", "--dataset", "citeseer"], r"'citeseer' is not bundled \(bundled: \['cora'\]\)"),
     (["train", "--data-dir", "/nonexistent/planetoid"], r"/nonexistent/planetoid/ind\.cora\.x"),
     (["train", "--load", "/nonexistent/model.pt"], "--load /nonexistent/model.pt does not exist"),
-    (["bench"], "invalid choice: 'bench'"),
+    (["bench", "--benchmarks-dir", "/nonexistent/benchmarks"], "no benchmarks folder at /nonexistent/benchmarks"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
     ([], "required"),
 ])
 def test_bad_arguments_exit_with_a_message(capsys, argv, message):

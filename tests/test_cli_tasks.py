@@ -13,7 +13,7 @@ import gnnkit.data
 import gnnkit.models
 from conftest import kill_checkpoint_write
 from gnnkit.checkpoint import load_checkpoint
-from gnnkit.cli.train import main
+from gnnkit.cli import main
 from gnnkit.graph import Graph
 from gnnkit.link import hits_at_k
 
@@ -41,7 +41,7 @@ def _same_weights(a: Path, b: Path) -> bool:
 
 # ------------------------------------------------------------------ link
 def test_link_quick_run_prints_ap_then_auc_above_the_seeded_level(capsys):
-    out = _run(capsys, "train", "--task", "link", "--epochs", "20")
+    out = _run(capsys, "train", "--task", "link", "--epochs", "20", "--verbose")
     lines = out.out.strip().splitlines()
     epoch_lines = [line for line in lines if line.startswith("epoch")]
     assert len(epoch_lines) == 20 and all(re.search(r"val loss \d\.\d{4} \| val auc [01]\.\d{4}$", x) for x in epoch_lines)
@@ -204,7 +204,7 @@ def graph_contract(monkeypatch):
 
 def test_graph_quick_run_separates_rings_from_stars(rings_and_stars, graph_contract, capsys):
     out = _run(capsys, "train", "--task", "graph", "--dataset", "SHAPES", "--data-dir", str(rings_and_stars),
-               "--epochs", "15", "--hidden", "16", "--layers", "2", "--batch-size", "8")
+               "--epochs", "15", "--hidden", "16", "--layers", "2", "--batch-size", "8", "--verbose")
     epoch_lines = [line for line in out.out.splitlines() if line.startswith("epoch")]
     assert len(epoch_lines) == 15 and all(re.search(r"val acc [01]\.\d{4}$", x) for x in epoch_lines)
     # seed 0 measured 1.0 on the 6 test graphs (degree sums tell the shapes apart)

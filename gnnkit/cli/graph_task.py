@@ -55,7 +55,7 @@ def _target(data: Dataset, args: argparse.Namespace) -> tuple[Tensor, bool, int]
 def _inputs(g: Graph, in_features: int) -> Tensor:
     """``[N, F]`` float vertex features of a batch (the constant 1 where the dataset has none)."""
     if "x" not in g.ndata:
-        return torch.ones(g.num_nodes, in_features)
+        return torch.ones(g.num_nodes, in_features, device=g.device)
     x = g.ndata["x"]
     return (x[:, None] if x.dim() == 1 else x).to(torch.float32)  # OGB's integer atom features as numbers
 
@@ -67,10 +67,15 @@ def _loss(logits: Tensor, y: Tensor, binary: bool) -> Tensor:
     return F.binary_cross_entropy_with_logits(logits[known], y[known])
 
 
-def _predict(model: nn.Module, data: Dataset, index: Tensor, batch_size: int, in_features: int) -> Tensor:
+def _predict(model: nn.Module, data: Dataset, index: Tensor, batch_size: int, in_features: int,
+             device: torch.device) -> Tensor:
+    """``[B, C]`` logits of the graphs ``index``, on the CPU (labels and OGB's Evaluator live there)."""
     from ..data import GraphDataLoader
 
-    outs = [model(b.graph, _inputs(b.graph, in_features)) for b in GraphDataLoader(data, batch_size, index=index)]
+    outs = []
+    for b in GraphDataLoader(data, batch_size, index=index):
+        g = b.graph.to(device)
+        outs.append(model(g, _inputs(g, in_features)).cpu())
     return torch.cat(outs) if outs else torch.zeros(0)
 
 
@@ -84,6 +89,9 @@ def _score(data: Dataset, y: Tensor, binary: bool, index: Tensor, logits: Tensor
 
 def run_graph(args: argparse.Namespace, data: Dataset) -> list[tuple[str, float]]:
     """Train (or, with ``--load``, evaluate) a graph classifier; returns ``[(metric, value)]``.
+
+    ``args.device`` (default CPU) is where the model and each batch live; with ``--load``,
+    ``args.split`` (``"valid"`` or ``"test"``, default test) picks the graphs scored.
 
     Raises:
         UsageError: a node or link dataset, regression labels, a ``--load`` file for another
@@ -101,6 +109,7 @@ def run_graph(args: argparse.Namespace, data: Dataset) -> list[tuple[str, float]
         split = stratified_split(y if not binary else y[:, 0].nan_to_num(0).long(), seed=args.seed)
     in_features = data.num_features or 1  # the constant feature 1 where the files have none
     hp = graph_hyperparameters(args)
+    device = getattr(args, "device", torch.device("cpu"))
     config = dict(in_features=in_features, num_classes=outputs, hidden_features=hp["hidden"],
                   num_layers=hp["layers"], conv=args.model, dropout=hp["dropout"])
     if args.load is not None:
@@ -108,12 +117,13 @@ def run_graph(args: argparse.Namespace, data: Dataset) -> list[tuple[str, float]
         config = saved["config"]
         model = GraphClassifier(**config)
         model.load_state_dict(saved["model"])
-        model.eval()
+        model.to(device).eval()
+        index = split[getattr(args, "split", "test")]
         with torch.no_grad():
-            logits = _predict(model, data, split["test"], hp["batch_size"], in_features)
-        return [_score(data, y, binary, split["test"], logits)]
+            logits = _predict(model, data, index, hp["batch_size"], in_features, device)
+        return [_score(data, y, binary, index, logits)]
     try:
-        model = GraphClassifier(**config)
+        model = GraphClassifier(**config).to(device)
     except ValueError as exc:  # e.g. a convolution GraphClassifier does not offer
         raise UsageError(f"--task graph --model {args.model}: {exc}") from exc
     opt = torch.optim.Adam(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
@@ -125,15 +135,15 @@ def run_graph(args: argparse.Namespace, data: Dataset) -> list[tuple[str, float]
         total, count = 0.0, 0
         for batch in loader:
             opt.zero_grad()
-            labels = y[batch.index]
-            loss = _loss(model(batch.graph, _inputs(batch.graph, in_features)), labels, binary)
+            labels, g = y[batch.index].to(device), batch.graph.to(device)
+            loss = _loss(model(g, _inputs(g, in_features)), labels, binary)
             loss.backward()
             opt.step()
             total, count = total + loss.item() * labels.shape[0], count + labels.shape[0]
         return total / max(count, 1)
 
     def validate() -> tuple[float, float]:
-        logits = _predict(model, data, split["valid"], hp["batch_size"], in_features)
+        logits = _predict(model, data, split["valid"], hp["batch_size"], in_features, device)
         return _score(data, y, binary, split["valid"], logits)[1], float(_loss(logits, y[split["valid"]], binary))
 
     identity = {"task": "graph", "dataset": args.dataset.lower(), "seed": args.seed, "config": config,
@@ -143,5 +153,5 @@ def run_graph(args: argparse.Namespace, data: Dataset) -> list[tuple[str, float]
     if args.save is not None:
         save_model(args.save, model, config, task="graph")
     with torch.no_grad():
-        logits = _predict(model, data, split["test"], hp["batch_size"], in_features)
+        logits = _predict(model, data, split["test"], hp["batch_size"], in_features, device)
     return [_score(data, y, binary, split["test"], logits)]

@@ -81,6 +81,12 @@ class _LinkData:
     test: tuple[Tensor, Tensor]
     metric: str  # "auc" or OGB's "hits@K"
 
+    def to(self, device: torch.device) -> "_LinkData":
+        """The same data on ``device``."""
+        return _LinkData(self.graph.to(device), None if self.x is None else self.x.to(device), self.train_pos.to(device),
+                         (self.val[0].to(device), self.val[1].to(device)),
+                         (self.test[0].to(device), self.test[1].to(device)), self.metric)
+
 
 def _is_symmetric(g: Graph) -> bool:
     return bool(EdgeSet.from_graph(g).contains(g.dst, g.src).all())
@@ -126,10 +132,12 @@ def _score(model: LinkModel, h: Tensor, pairs: tuple[Tensor, Tensor], metric: st
     return hits_at_k(s_pos, s_neg, int(metric.split("@")[1]))
 
 
-def _test(model: LinkModel, d: _LinkData, name: str) -> list[tuple[str, float]]:
+def _test(model: LinkModel, d: _LinkData, name: str, split: str = "test") -> list[tuple[str, float]]:
+    """The metrics of ``model`` on the ``split`` pairs (``"valid"`` or ``"test"``), the headline last."""
+    pos, neg = d.val if split == "valid" else d.test
     with torch.no_grad():
         h = model.embed(d.graph, d.x)
-        s_pos, s_neg = model.score(h, d.test[0]), model.score(h, d.test[1])
+        s_pos, s_neg = model.score(h, pos), model.score(h, neg)
     if d.metric == "auc":
         return [("ap", average_precision(s_pos, s_neg)), ("auc", auc(s_pos, s_neg))]
     return [(d.metric, ogb_link_eval(name, s_pos, s_neg)[d.metric])]  # OGB's own Evaluator
@@ -155,30 +163,34 @@ def link_hyperparameters(args: argparse.Namespace) -> dict:
 def run_link(args: argparse.Namespace, data: Dataset) -> list[tuple[str, float]]:
     """Train (or, with ``--load``, evaluate) a link predictor; returns ``[(metric, value), ...]``, the headline last.
 
+    ``args.device`` (default CPU) is where the model and graph live; with ``--load``,
+    ``args.split`` (``"valid"`` or ``"test"``, default test) picks the pairs scored.
+
     Raises:
         UsageError: a graph-classification dataset, an unsupported OGB split layout or metric,
             a ``--load`` file for another task or graph, or a checkpoint of another run.
     """
     _check(data, args)
+    device = getattr(args, "device", torch.device("cpu"))
     if args.load is not None:
         saved = load_saved(args.load, "link")
         cfg = saved["config"]
-        d = _prepare(data, args, cfg["split_seed"])
+        d = _prepare(data, args, cfg["split_seed"]).to(device)
         model = LinkModel(GNNConfig(**cfg["encoder"]), cfg["decoder"], cfg["num_embeddings"])
         try:
             model.load_state_dict(saved["model"])
         except RuntimeError as exc:  # shapes of another dataset: say which file and why
             raise UsageError(f"--load {args.load} does not fit dataset {args.dataset!r}: {str(exc)[:300]}") from exc
-        model.eval()
-        return _test(model, d, data.name)
+        model.to(device).eval()
+        return _test(model, d, data.name, getattr(args, "split", "test"))
     hp = link_hyperparameters(args)
-    d = _prepare(data, args, args.seed)
+    d = _prepare(data, args, args.seed).to(device)
     n = d.graph.num_nodes
     in_features = d.x.shape[1] if d.x is not None else hp["hidden"]
     encoder = GNNConfig(model=args.model, in_features=in_features, out_features=hp["out"], hidden_features=hp["hidden"],
                         heads=hp["heads"], dropout=hp["dropout"], activation=hp["activation"])
     num_embeddings = 0 if d.x is not None else n
-    model = LinkModel(encoder, hp["decoder"], num_embeddings)
+    model = LinkModel(encoder, hp["decoder"], num_embeddings).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
     negatives = UniformNegativeSampler(n, k=hp["negatives"])
 

@@ -1,8 +1,9 @@
 """The training-loop skeleton every ``gnnkit train --task`` shares.
 
 A task supplies a model, an optimizer, ``train_epoch(epoch) -> loss`` and
-``validate() -> (score, loss)``; :func:`fit` runs the epochs with a tqdm progress bar and
-one line per epoch, selects the model on the validation score (never on test; ties go to
+``validate() -> (score, loss)``; :func:`fit` runs the epochs with a tqdm progress bar whose
+postfix shows the epoch's metrics (one line per epoch instead with ``--verbose``; a
+``--log-dir`` gets them as CSV, PNG and TensorBoard files), selects the model on the validation score (never on test; ties go to
 the lower validation loss), stops when ``patience`` epochs improved neither score nor
 loss, and writes an atomic checkpoint after every epoch that ``--resume`` continues from
 with the identical result. Everything random inside an epoch must draw from torch's global
@@ -21,6 +22,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..checkpoint import Checkpointer, CheckpointError, atomic_save, load_checkpoint
+from .run_log import RunLog
 
 __all__ = ["UsageError", "fit", "load_saved", "save_model"]
 
@@ -28,7 +30,7 @@ __all__ = ["UsageError", "fit", "load_saved", "save_model"]
 class UsageError(ValueError):
     """Arguments that parse but do not fit together (or name a dataset or file that is not there).
 
-    :func:`gnnkit.cli.train.main` reports it like an argparse error: the message on stderr and exit status 2.
+    :func:`gnnkit.cli.main` reports it like an argparse error: the message on stderr and exit status 2.
     """
 
 
@@ -89,7 +91,8 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train_epoch: Callabl
         epochs: the most epochs; a finished run resumed with more epochs trains on.
         patience: stop after this many epochs in which neither the score nor the loss improved (0: never).
         identity: what a checkpoint must match to be resumed (dataset, seed, configuration).
-        args: ``checkpoint``, ``resume``, ``quiet``, ``dataset`` and ``model`` of the command line.
+        args: ``checkpoint``, ``resume``, ``quiet``, ``dataset`` and ``model`` of the command line, and
+            optionally ``verbose`` (a line per epoch) and ``log_dir`` (a :class:`~gnnkit.cli.run_log.RunLog`).
 
     Raises:
         UsageError: ``--resume`` without ``--checkpoint``, every checkpoint file damaged, or a
@@ -118,6 +121,24 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train_epoch: Callabl
     start = epochs if stopped else min(state["epoch"], epochs)
     bar = tqdm(range(start, epochs), initial=start, total=epochs, desc=f"{args.model} on {args.dataset}",
                unit="epoch", disable=args.quiet, file=sys.stderr)
+    verbose = getattr(args, "verbose", False) and not args.quiet
+    log_dir = getattr(args, "log_dir", None)
+    run_log = RunLog(log_dir) if log_dir is not None else None
+    try:
+        _epochs(bar, model, optimizer, train_epoch, validate, metric, patience, identity, state, checkpointer,
+                verbose, run_log)
+    finally:
+        bar.close()
+        if run_log is not None:
+            run_log.close()
+    model.load_state_dict(state["best_model"])
+    model.eval()
+
+
+def _epochs(bar: tqdm, model: nn.Module, optimizer: torch.optim.Optimizer, train_epoch: Callable[[int], float],
+            validate: Callable[[], tuple[float, float]], metric: str, patience: int, identity: dict, state: dict,
+            checkpointer: Checkpointer | None, verbose: bool, run_log: RunLog | None) -> None:
+    """The epochs of :func:`fit`, updating ``state`` (and checkpoint, bar and log) after each."""
     for epoch in bar:
         model.train()
         loss = train_epoch(epoch)
@@ -136,14 +157,13 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train_epoch: Callabl
         state.update(best_val_score=max(state["best_val_score"], val_score),
                      best_val_loss=min(state["best_val_loss"], val_loss))
         state["epoch"] = epoch + 1
-        if not args.quiet:
+        bar.set_postfix({"loss": f"{loss:.3f}", f"val_{metric}": f"{val_score:.3f}"})
+        if verbose:
             tqdm.write(f"epoch {epoch + 1:4d} | loss {loss:.4f} | val loss {val_loss:.4f} | val {metric} {val_score:.4f}")
-            bar.set_postfix({"loss": f"{loss:.3f}", f"val_{metric}": f"{val_score:.3f}"})
+        if run_log is not None:
+            run_log.log(epoch + 1, {"loss": loss, "val_loss": val_loss, f"val_{metric}": val_score})
         if checkpointer is not None:
             checkpointer.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state,
                                "rng": torch.get_rng_state(), **identity})
         if patience and state["bad_epochs"] >= patience:
             break
-    bar.close()
-    model.load_state_dict(state["best_model"])
-    model.eval()

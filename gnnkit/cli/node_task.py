@@ -38,6 +38,11 @@ def _check(data: Dataset, args: argparse.Namespace) -> None:
                          f"with features")
 
 
+def _split_mask(data: Dataset, split: str) -> Tensor:
+    """The vertex mask of ``split`` (``"valid"`` or ``"test"``)."""
+    return data.val_mask if split == "valid" else data.test_mask
+
+
 def _evaluate_saved(args: argparse.Namespace, data: Dataset) -> float:
     saved = load_saved(args.load, "node")
     config = GNNConfig(**saved["config"])
@@ -46,15 +51,20 @@ def _evaluate_saved(args: argparse.Namespace, data: Dataset) -> float:
             f"--load {args.load} holds a model for {config.in_features} features and {config.out_features} classes, "
             f"but dataset {args.dataset!r} has {data.num_features} and {data.num_classes}"
         )
+    device = getattr(args, "device", torch.device("cpu"))
     model = GNN(config)
     model.load_state_dict(saved["model"])
-    model.eval()
+    model.to(device).eval()
+    mask = _split_mask(data, getattr(args, "split", "test")).to(device)
     with torch.no_grad():
-        return _accuracy(model(data.graph, data.x), data.y, data.test_mask)
+        return _accuracy(model(data.graph.to(device), data.x.to(device)), data.y.to(device), mask)
 
 
 def run_node(args: argparse.Namespace, data: Dataset) -> float:
     """Train (or, with ``--load``, evaluate) a node classifier on ``data``; returns the test accuracy.
+
+    ``args.device`` (a ``torch.device``, default CPU) is where the model and the graph live;
+    with ``--load``, ``args.split`` (``"valid"`` or ``"test"``, default test) picks the vertices scored.
 
     Raises:
         UsageError: a dataset that is not single-label node classification with features,
@@ -64,14 +74,15 @@ def run_node(args: argparse.Namespace, data: Dataset) -> float:
     if args.load is not None:
         return _evaluate_saved(args, data)
     hp = node_hyperparameters(args)
-    g, x, y = data.graph, data.x, data.y
+    device = getattr(args, "device", torch.device("cpu"))
+    g, x, y = data.graph.to(device), data.x.to(device), data.y.to(device)
     config = GNNConfig(
         model=args.model, in_features=data.num_features, out_features=data.num_classes,
         hidden_features=hp["hidden"], heads=hp["heads"], dropout=hp["dropout"], activation=hp["activation"],
     )
-    model = GNN(config)
+    model = GNN(config).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
-    train_mask, val_mask = data.train_mask, data.val_mask
+    train_mask, val_mask = data.train_mask.to(device), data.val_mask.to(device)
 
     def train_epoch(epoch: int) -> float:
         opt.zero_grad()
@@ -89,7 +100,7 @@ def run_node(args: argparse.Namespace, data: Dataset) -> float:
     fit(model, opt, train_epoch, validate, metric="acc", epochs=hp["epochs"], patience=hp["patience"],
         identity=identity, args=args)
     with torch.no_grad():
-        test_acc = _accuracy(model(g, x), y, data.test_mask)
+        test_acc = _accuracy(model(g, x), y, data.test_mask.to(device))
     if args.save is not None:
         save_model(args.save, model, config.to_dict())
     return test_acc

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from .argtypes import non_negative_float, non_negative_int, positive_float, positive_int, probability
+from .device import add_device_argument, resolve_device
 from ..data import PLANETOID, Dataset, load_dataset
 from ..models import MODELS
 from .graph_task import run_graph
@@ -27,7 +28,7 @@ from .loop import UsageError
 from .node_task import run_node
 from .recipes import DEFAULTS  # re-exported: gnnkit.cli.train.DEFAULTS
 
-__all__ = ["main", "build_parser", "train", "run_task", "train_partitioned", "DEFAULTS", "UsageError", "TASKS",
+__all__ = ["main", "add_parser", "run", "build_parser", "train", "run_task", "train_partitioned", "DEFAULTS", "UsageError", "TASKS",
            "GRAPH_DATASETS"]
 
 TASKS = ("node", "link", "graph")
@@ -55,13 +56,20 @@ datasets (--dataset):
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gnnkit", description="Sparse graph neural networks on PyTorch.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train a node classifier, link predictor or graph classifier",
-                       description="Train a model for a node, link or graph task; the last line printed is the "
-                                   "test metric, e.g. 'test accuracy: X'.",
-                       epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+_EXAMPLES = """
+examples:
+  gnnkit train --dataset cora --model gat --epochs 200 --save gat.pt
+  gnnkit train --task link --epochs 50 --log-dir runs/link --device auto
+  gnnkit train --config run.toml --seed 3        # flags override the file's values
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``train`` subcommand to ``subparsers`` (of the ``gnnkit`` parser) and return its parser."""
+    t = subparsers.add_parser("train", help="train a node classifier, link predictor or graph classifier",
+                              description="Train a model for a node, link or graph task; the last line printed is the "
+                                          "test metric, e.g. 'test accuracy: X'.",
+                              epilog=_EPILOG + _EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("--task", choices=TASKS, default="node", help="what to predict (default: node)")
     t.add_argument("--dataset", default="cora", help="dataset name (see 'datasets' below; default: cora)")
     t.add_argument("--data-dir", type=Path,
@@ -82,14 +90,28 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=positive_int, help="--task graph: graphs per mini-batch (default 32)")
     t.add_argument("--layers", type=positive_int, help="--task graph: GIN layers (default 5)")
     t.add_argument("--threads", type=positive_int, help="torch CPU threads")
+    add_device_argument(t)
     t.add_argument("--checkpoint", type=Path, help="write a resumable checkpoint here after every epoch")
     t.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
     t.add_argument("--save", type=Path, help="write the selected model (state_dict + config) here")
-    t.add_argument("--load", type=Path, help="evaluate a model written by --save instead of training")
+    t.add_argument("--load", type=Path, help="evaluate a model written by --save instead of training "
+                                             "(gnnkit eval MODEL does the same on any split)")
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    t.add_argument("--verbose", action="store_true",
+                   help="one line per epoch (loss, validation loss and score) instead of the progress bar's postfix")
+    t.add_argument("--log-dir", type=Path,
+                   help="write metrics.csv (one row per epoch), curves.png and, with tensorboard installed, "
+                        "TensorBoard event files here")
     t.add_argument("--parts", type=positive_int, default=1,
                    help="--task node: train partition-parallel on N local processes (torchrun, gloo; gcn, sage, gin); "
                         "the same as `torchrun --nproc-per-node N -m gnnkit.cli.dist_train`")
+    return t
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """A ``gnnkit`` parser holding only the ``train`` subcommand (for scripts that call :func:`train`)."""
+    parser = argparse.ArgumentParser(prog="gnnkit", description="Sparse graph neural networks on PyTorch.")
+    add_parser(parser.add_subparsers(dest="command", required=True))
     return parser
 
 
@@ -130,6 +152,7 @@ def run_task(args: argparse.Namespace) -> list[tuple[str, float]]:
     """
     args.model = args.model or DEFAULT_MODEL[args.task]
     _check_combination(args)
+    args.device = resolve_device(getattr(args, "device", "cpu"))
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -183,25 +206,33 @@ def train_partitioned(args: argparse.Namespace) -> int:
     return launch(args.parts, argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command == "train" and args.parts > 1:
-        try:
-            if args.task != "node":
-                raise UsageError(f"--parts applies to --task node only, got --task {args.task}")
-            args.model = args.model or DEFAULT_MODEL["node"]
-            return train_partitioned(args)
-        except UsageError as exc:
-            parser.error(f"train: {exc}")
-    if args.command == "train":
-        try:
-            results = run_task(args)
-        except UsageError as exc:
-            parser.error(f"train: {exc}")  # exits with status 2
-        for metric, value in results:
-            print(f"test {metric}: {value:.4f}")
+def run(args: argparse.Namespace) -> int:
+    """``gnnkit train``: train (or ``--load`` and evaluate) and print the test metrics, the headline last.
+
+    Returns:
+        The exit status (that of the torchrun launch with ``--parts``).
+
+    Raises:
+        UsageError: as :func:`run_task` and :func:`train_partitioned`.
+    """
+    if args.parts > 1:
+        if args.task != "node":
+            raise UsageError(f"--parts applies to --task node only, got --task {args.task}")
+        args.model = args.model or DEFAULT_MODEL["node"]
+        if resolve_device(args.device).type != "cpu":
+            raise UsageError(f"--parts trains on the CPU (torchrun with gloo); --device {args.device} is not supported "
+                             f"with --parts")
+        return train_partitioned(args)
+    for metric, value in run_task(args):
+        print(f"test {metric}: {value:.4f}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``gnnkit`` with ``argv`` (the subcommand first): the same as :func:`gnnkit.cli.main`."""
+    from . import main as cli_main
+
+    return cli_main(argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,106 @@
+"""Partition a dataset or an edge list into N parts, write one file per part and print the edge cut.
+
+The parts come from :func:`gnnkit.scale.partition.partition`. ``--out DIR`` receives
+``part-<p>-of-<N>.pt`` (:meth:`gnnkit.scale.partition.Part.state_dict`: owned and halo vertex
+ids, the part's edges; read back with ``Part.from_state_dict(torch.load(f, weights_only=True))``)
+and ``partitioning.pt`` (the ``[N]`` assignment, method, edge cut). The printed summary gives
+the sizes, the edge cut and the balance (largest part over the mean).
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .argtypes import positive_int
+
+__all__ = ["add_parser", "run"]
+
+_EXAMPLES = """examples:
+  gnnkit partition --dataset cora --parts 4 --out parts/cora
+  gnnkit partition --edges graph.txt --num-nodes 1000 --parts 8 --method random --out parts/g
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``partition`` subcommand to ``subparsers`` and return its parser."""
+    from ..scale.partition import METHODS
+
+    p = subparsers.add_parser("partition", help="partition a dataset or edge list into N parts and write them",
+                              description=__doc__.split("\n\n")[1].replace("``", "'"), epilog=_EXAMPLES,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", default="cora", help="a dataset gnnkit train reads (default: cora)")
+    p.add_argument("--data-dir", type=Path, help="directory with the dataset's files (as for gnnkit train)")
+    p.add_argument("--edges", type=Path, help="an edge list instead of --dataset: one 'src dst' line per edge "
+                                              "(0-based ids, '#' comments); needs --num-nodes")
+    p.add_argument("--num-nodes", type=positive_int, help="vertices of the --edges graph")
+    p.add_argument("--parts", type=positive_int, required=False, default=2, help="number of parts (default 2)")
+    p.add_argument("--method", choices=METHODS, default="metis", help="partitioning method (default: metis)")
+    p.add_argument("--balance-edges", action="store_true", help="balance vertices plus owned edges per part")
+    p.add_argument("--seed", type=int, default=0, help="seed of metis and random")
+    p.add_argument("--out", type=Path, help="write the parts into this folder (default: only print the summary)")
+    return p
+
+
+def _read_edges(path: Path, num_nodes: int | None):
+    """The ``--edges`` file as a Graph over ``num_nodes`` vertices."""
+    import numpy as np
+    import torch
+
+    from ..data.textfile import read_table
+    from ..graph import Graph
+    from .loop import UsageError
+
+    if num_nodes is None:
+        raise UsageError("--edges needs --num-nodes (the number of vertices is never guessed from the largest id)")
+    try:
+        table = read_table(path, np.int64, None, "'src dst' lines")
+    except (FileNotFoundError, ValueError) as exc:
+        raise UsageError(f"--edges: {exc}") from exc
+    if table.size == 0:
+        table = np.zeros((0, 2), dtype=np.int64)
+    if table.shape[1] < 2:
+        raise UsageError(f"--edges {path}: expected 'src dst' lines, got {table.shape[1]} column(s)")
+    try:
+        return Graph(torch.from_numpy(table[:, 0].copy()), torch.from_numpy(table[:, 1].copy()), num_nodes)
+    except (ValueError, IndexError) as exc:
+        raise UsageError(f"--edges {path} with --num-nodes {num_nodes}: {exc}") from exc
+
+
+def run(args: argparse.Namespace) -> int:
+    """Partition, print the summary and (with ``--out``) write the parts; returns 0.
+
+    Raises:
+        UsageError: an unknown dataset or unreadable edge list, ``--parts`` above the vertex count,
+            a method whose package is missing.
+    """
+    from ..checkpoint import atomic_save
+    from ..data import load_dataset
+    from ..scale.partition import partition
+    from .loop import UsageError
+
+    if args.edges is not None:
+        g, name = _read_edges(args.edges, args.num_nodes), str(args.edges)
+    else:
+        if args.num_nodes is not None:
+            raise UsageError("--num-nodes applies to --edges only")
+        try:
+            data = load_dataset(args.dataset, root=args.data_dir)
+        except (ValueError, FileNotFoundError) as exc:
+            raise UsageError(f"--dataset {args.dataset!r}: {exc}") from exc
+        if data.task == "graph":
+            raise UsageError(f"--dataset {args.dataset!r} holds many graphs; partition needs one graph")
+        g, name = data.graph, args.dataset
+    try:
+        parts = partition(g, args.parts, method=args.method, seed=args.seed, reorder=False,
+                          balance_edges=args.balance_edges)
+    except (ValueError, ImportError) as exc:
+        raise UsageError(f"--parts {args.parts} --method {args.method}: {exc}") from exc
+    print(f"{name}: " + parts.summary())
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        for part in parts:
+            atomic_save(part.state_dict(), args.out / f"part-{part.part_id}-of-{parts.num_parts}.pt")
+        atomic_save({"assignment": parts.assignment, "method": parts.method, "edge_cut": parts.edge_cut,
+                     "num_parts": parts.num_parts}, args.out / "partitioning.pt")
+        print(f"wrote {parts.num_parts} parts to {args.out}")
+    return 0
