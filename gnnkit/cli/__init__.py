@@ -46,7 +46,7 @@ def _summary(module: str) -> str:
     if spec is None or spec.origin is None:
         return ""
     doc = ast.get_docstring(ast.parse(Path(spec.origin).read_text(encoding="utf-8"))) or ""
-    return doc.strip().splitlines()[0].rstrip(".") if doc.strip() else ""
+    return doc.strip().splitlines()[0].rstrip(".").replace("``", "'") if doc.strip() else ""
 
 
 def _chosen(argv: list[str]) -> str | None:
@@ -92,13 +92,13 @@ def main(argv: list[str] | None = None) -> int:
 
     Usage errors exit through ``argparse`` (``SystemExit(2)`` with the message on stderr).
     """
-    from .config import ConfigError, config_arguments, read_toml
-    from .loop import UsageError
-
     argv = sys.argv[1:] if argv is None else list(argv)
     command = _chosen(argv)
     parser, subparsers = build_parser(command if command in dict(COMMANDS) else None)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # --help and --version exit here, before anything below is imported
+    from .config import ConfigError, config_arguments, read_toml
+    from .loop import UsageError
+
     sub = subparsers[args.command]
     if args.config is not None:
         try:

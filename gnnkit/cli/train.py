@@ -1,7 +1,8 @@
-"""The ``gnnkit`` command: ``gnnkit train --task node|link|graph --dataset cora --model gcn --seed 0``.
+"""Train a node classifier, link predictor or graph classifier and print its test metric.
 
-One command per task, each in its own module on one shared loop (:mod:`gnnkit.cli.loop`):
-a tqdm progress bar, one line per epoch (loss, validation loss and score), model selection
+``gnnkit train --task node|link|graph --dataset cora --model gcn --seed 0``: one module per
+task on one shared loop (:mod:`gnnkit.cli.loop`): a tqdm progress bar with the epoch's
+metrics as its postfix (one line per epoch with ``--verbose``), model selection
 on validation (never on test), atomic per-epoch checkpoints that a killed run resumes from
 with the identical result, ``--save``/``--load``, and the test result as the last line:
 
