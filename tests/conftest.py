@@ -134,3 +134,13 @@ def kill_checkpoint_write(monkeypatch, at: int, partial: bool = False) -> None:
         real_save(obj, path, previous)
 
     monkeypatch.setattr(checkpoint, "atomic_save", killed)
+
+
+def usage_error(capsys, argv: list[str]) -> str:
+    """Run ``gnnkit ARGV`` in this process, check it exits with status 2 and return its stderr."""
+    from gnnkit.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    return capsys.readouterr().err

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import usage_error
 from gnnkit.cli import main
 from gnnkit.cli.bench import default_benchmarks_dir, table_lines
 from gnnkit.data import load_dataset
@@ -22,13 +23,6 @@ BRAIN_SPEC = ROOT / "examples" / "configs" / "brain_lifecycle.toml"
 def _run(capsys, *argv: str):
     assert main(list(argv)) == 0
     return capsys.readouterr()
-
-
-def _usage_error(capsys, argv: list[str]) -> str:
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    assert exc.value.code == 2
-    return capsys.readouterr().err
 
 
 # ------------------------------------------------------------------ eval
@@ -56,18 +50,18 @@ def test_eval_of_a_link_model_prints_ap_then_auc_like_train(tmp_path, capsys):
     (["eval", "m.pt", "--split", "train"], r"argument --split: invalid choice: 'train'"),
 ])
 def test_eval_usage_errors_exit_2(capsys, argv, message):
-    assert re.search(message, _usage_error(capsys, argv))
+    assert re.search(message, usage_error(capsys, argv))
 
 
 def test_eval_batch_size_of_a_node_model_exits_2(tmp_path, capsys):
     _run(capsys, "train", "--epochs", "1", "--hidden", "4", "--quiet", "--save", str(tmp_path / "m.pt"))
-    err = _usage_error(capsys, ["eval", str(tmp_path / "m.pt"), "--batch-size", "8"])
+    err = usage_error(capsys, ["eval", str(tmp_path / "m.pt"), "--batch-size", "8"])
     assert "--batch-size applies to graph models only" in err
 
 
 def test_eval_of_a_file_that_is_no_model_exits_2(tmp_path, capsys):
     torch.save({"task": "dance"}, tmp_path / "x.pt")
-    assert "is not a model written by 'gnnkit train --save'" in _usage_error(capsys, ["eval", str(tmp_path / "x.pt")])
+    assert "is not a model written by 'gnnkit train --save'" in usage_error(capsys, ["eval", str(tmp_path / "x.pt")])
 
 
 # ------------------------------------------------------------------ partition
@@ -100,7 +94,7 @@ def test_partition_of_an_edge_list_file(tmp_path, capsys):
     (["partition", "--dataset", "nope"], r"--dataset 'nope'"),
 ])
 def test_partition_usage_errors_exit_2(capsys, argv, message):
-    assert re.search(message, _usage_error(capsys, argv))
+    assert re.search(message, usage_error(capsys, argv))
 
 
 # ------------------------------------------------------------------ bench
@@ -133,7 +127,7 @@ def test_bench_list_and_failure(bench_dir, capsys):
 
 
 def test_bench_unknown_name_exits_2(bench_dir, capsys):
-    assert "NAME nope: no such script" in _usage_error(capsys, ["bench", "nope", "--benchmarks-dir", str(bench_dir)])
+    assert "NAME nope: no such script" in usage_error(capsys, ["bench", "nope", "--benchmarks-dir", str(bench_dir)])
 
 
 def test_bench_finds_the_checkout_benchmarks(capsys):
@@ -174,5 +168,5 @@ def test_brain_runs_the_example_config_quickly(tmp_path, capsys):
 def test_brain_bad_spec_exits_2_naming_the_key(tmp_path, capsys, text, message):
     spec = tmp_path / "spec.toml"
     spec.write_text(text)
-    err = _usage_error(capsys, ["brain", str(spec), "--out", str(tmp_path / "out"), "--quiet"])
+    err = usage_error(capsys, ["brain", str(spec), "--out", str(tmp_path / "out"), "--quiet"])
     assert re.search(message, err), err

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import usage_error
 from gnnkit.cli import main
 
 BASE = ["train", "--epochs", "2", "--quiet"]
@@ -20,13 +21,6 @@ def _toml(tmp_path: Path, text: str) -> str:
 
 def _saved_config(path: Path) -> dict:
     return torch.load(path, weights_only=True)["config"]
-
-
-def _usage_error(capsys, argv: list[str]) -> str:
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    assert exc.value.code == 2
-    return capsys.readouterr().err
 
 
 def test_config_value_is_used(tmp_path, capsys):
@@ -79,12 +73,12 @@ def test_boolean_keys_switch_flags(tmp_path, capsys):
     ("epochs = \n", r"is not valid TOML"),
 ])
 def test_bad_config_exits_2_naming_the_key(tmp_path, capsys, text, message):
-    err = _usage_error(capsys, [*BASE, "--config", _toml(tmp_path, text)])
+    err = usage_error(capsys, [*BASE, "--config", _toml(tmp_path, text)])
     assert f"--config {tmp_path / 'run.toml'}" in err and re.search(message, err), err
 
 
 def test_missing_config_file_exits_2(tmp_path, capsys):
-    err = _usage_error(capsys, [*BASE, "--config", str(tmp_path / "none.toml")])
+    err = usage_error(capsys, [*BASE, "--config", str(tmp_path / "none.toml")])
     assert f"--config {tmp_path / 'none.toml'} does not exist" in err
 
 
@@ -92,5 +86,20 @@ def test_config_serves_other_commands(tmp_path, capsys):
     cfg = _toml(tmp_path, "parts = 3\nmethod = 'contiguous'\n")
     assert main(["partition", "--config", cfg]) == 0
     assert "3 parts by contiguous" in capsys.readouterr().out
-    err = _usage_error(capsys, ["partition", "--config", _toml(tmp_path, "epochs = 3\n")])
+    err = usage_error(capsys, ["partition", "--config", _toml(tmp_path, "epochs = 3\n")])
     assert "unknown key 'epochs'" in err  # a train option is not a partition option
+
+
+def test_readme_config_example_parses(tmp_path):
+    """The ``toml`` block of README's command-line section is a valid ``gnnkit train`` config."""
+    from gnnkit.cli import build_parser
+    from gnnkit.cli.config import config_arguments, read_toml
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```toml\n(.*?)```", readme, re.S).group(1)
+    path = Path(_toml(tmp_path, block))
+    parser, subparsers = build_parser("train")
+    extra = config_arguments(subparsers["train"], read_toml(path), path)
+    args = parser.parse_args(["train", *extra, "--seed", "3"])
+    assert (args.model, args.epochs, args.weight_decay, args.seed, args.verbose) == ("gat", 300, 5e-4, 3, True)
+    assert args.log_dir == Path("runs/gat")

@@ -28,6 +28,14 @@ def _gnnkit(*argv: str, env: dict[str, str] | None = None, cwd: Path | None = No
                           timeout=300, cwd=cwd or ROOT)
 
 
+def _python(code: str, cache: Path) -> subprocess.CompletedProcess:
+    """``python -c CODE`` with a fresh kernel cache folder ``cache``."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "GNNKIT_CACHE_DIR": str(cache)}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
 def test_version_prints_the_package_version():
     proc = _gnnkit("--version")
     assert proc.returncode == 0 and proc.stdout.strip() == f"gnnkit {gnnkit.__version__}"
@@ -36,9 +44,7 @@ def test_version_prints_the_package_version():
 def test_help_lists_every_command_and_the_exit_codes_without_importing_them(tmp_path):
     code = ("import sys\nfrom gnnkit.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit as e:\n"
             "    print(e.code, sorted(m for m in sys.modules if m.startswith('gnnkit.cli.') or m == 'gnnkit.data'))")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "GNNKIT_CACHE_DIR": str(tmp_path / "cache")}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
-    assert proc.returncode == 0, proc.stderr
+    proc = _python(code, tmp_path / "cache")
     for name, _ in COMMANDS:
         assert re.search(rf"^\s+{name}\b", proc.stdout, re.M), name
     for line in ("0  success", "1  runtime failure", "2  usage error", "--config FILE.toml"):
@@ -61,9 +67,7 @@ def test_each_command_help_shows_an_example(capsys, name):
 def test_every_command_help_builds_no_kernel(tmp_path):
     code = ("import sys\nfrom gnnkit.cli import COMMANDS, main\nfor name, _ in COMMANDS:\n    try:\n"
             "        main([name, '--help'])\n    except SystemExit as e:\n        assert e.code == 0, name\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "GNNKIT_CACHE_DIR": str(tmp_path / "cache")}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
-    assert proc.returncode == 0, proc.stderr
+    _python(code, tmp_path / "cache")
     assert not (tmp_path / "cache").exists()  # the kernels are built by the first op, not by parsers or imports
 
 
