@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import usage_error
 from gnnkit.cli import main
@@ -103,3 +105,21 @@ def test_readme_config_example_parses(tmp_path):
     args = parser.parse_args(["train", *extra, "--seed", "3"])
     assert (args.model, args.epochs, args.weight_decay, args.seed, args.verbose) == ("gat", 300, 5e-4, 3, True)
     assert args.log_dir == Path("runs/gat")
+
+
+@settings(max_examples=25, deadline=None)
+@given(epochs=st.integers(1, 10_000), hidden=st.integers(1, 512), weight_decay=st.floats(0, 1, allow_nan=False),
+       model=st.sampled_from(["gcn", "sage", "gat", "gin"]), quiet=st.booleans(), dash=st.booleans())
+def test_config_and_flags_parse_to_the_same_namespace(tmp_path_factory, epochs, hidden, weight_decay, model, quiet, dash):
+    from gnnkit.cli import build_parser
+    from gnnkit.cli.config import config_arguments, read_toml
+
+    key = "weight-decay" if dash else "weight_decay"
+    path = tmp_path_factory.mktemp("cfg") / "run.toml"
+    path.write_text(f"epochs = {epochs}\nhidden = {hidden}\n{key} = {weight_decay!r}\nmodel = '{model}'\n"
+                    f"quiet = {str(quiet).lower()}\n")
+    parser, subparsers = build_parser("train")
+    from_file = parser.parse_args(["train", *config_arguments(subparsers["train"], read_toml(path), path)])
+    flags = ["train", "--epochs", str(epochs), "--hidden", str(hidden), "--weight-decay", repr(weight_decay),
+             "--model", model] + ["--quiet"] * quiet
+    assert vars(from_file) == vars(parser.parse_args(flags))

@@ -196,3 +196,9 @@ def test_log_dir_works_for_link_tasks(tmp_path, capsys):
     with open(tmp_path / "metrics.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["epoch"] for r in rows] == ["1", "2"] and "val_auc" in rows[0]
+
+
+def test_parts_refuses_log_dir(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--parts", "2", "--log-dir", str(tmp_path)])
+    assert exc.value.code == 2 and "--parts does not support --log-dir" in capsys.readouterr().err

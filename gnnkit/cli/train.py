@@ -191,8 +191,8 @@ def train_partitioned(args: argparse.Namespace) -> int:
 
     if args.model not in SUPPORTED_MODELS:
         raise UsageError(f"--parts needs --model in {SUPPORTED_MODELS}, got {args.model!r}")
-    given = [flag for flag, value in (("--load", args.load), ("--heads", args.heads), ("--patience", args.patience))
-             if value is not None]
+    given = [flag for flag, value in (("--load", args.load), ("--heads", args.heads), ("--patience", args.patience),
+                                      ("--log-dir", getattr(args, "log_dir", None))) if value is not None]
     if given:
         raise UsageError(f"--parts does not support {', '.join(given)}")
     if args.resume and args.checkpoint is None:
