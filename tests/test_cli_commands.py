@@ -170,3 +170,17 @@ def test_brain_bad_spec_exits_2_naming_the_key(tmp_path, capsys, text, message):
     spec.write_text(text)
     err = usage_error(capsys, ["brain", str(spec), "--out", str(tmp_path / "out"), "--quiet"])
     assert re.search(message, err), err
+
+
+def test_brain_runs_another_generator_without_the_default_arguments(tmp_path, capsys):
+    spec = tmp_path / "spec.toml"
+    spec.write_text("[topology]\ngenerator = 'small_world'\nnum_nodes = 40\nk = 6\np = 0.1\n"
+                    "[task]\ntrain_size = 64\ntest_size = 64\n"
+                    "[lifecycle]\nstages = 1\nsteps_per_stage = 2\nschedule = 'constant'\nfinal_keep = 0.5\n"
+                    "[metrics]\nreport = ['density']\n[costs]\nreport = []\n")
+    _run(capsys, "brain", str(spec), "--out", str(tmp_path / "out"), "--quiet", "--no-plots")
+    with open(tmp_path / "out" / "metrics.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["stage", "synapses", "train_loss", "accuracy", "density"]
+    assert int(rows[1]["synapses"]) == round(0.5 * int(rows[0]["synapses"]))
+    assert not (tmp_path / "out" / "metrics.png").exists()

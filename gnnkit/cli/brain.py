@@ -83,32 +83,32 @@ def load_spec(path: Path, quick: bool) -> dict[str, Any]:
     except ConfigError as exc:
         raise UsageError(str(exc).replace("--config", "SPEC", 1)) from exc
     spec: dict[str, Any] = {"seed": 0, **{k: dict(v) for k, v in _DEFAULTS.items()}}
+    if isinstance(raw.get("topology"), dict) and "generator" in raw["topology"]:
+        spec["topology"] = {}  # another generator takes other arguments: the default's do not carry over
     layers = [raw] + ([raw.get("quick", {})] if quick else [])
     for layer in layers:
         for key, value in layer.items():
-            if key == "quick":
+            if key == "quick" and layer is raw:
                 continue
             if key == "seed":
                 if not isinstance(value, int) or isinstance(value, bool):
                     raise UsageError(f"SPEC {path}: seed must be an integer, got {value!r}")
                 spec["seed"] = value
             elif key in _DEFAULTS and isinstance(value, dict):
-                unknown = [k for k in value if k not in _DEFAULTS[key] and key not in ("topology", "task")]
+                # the topology's keys are its generator's keyword arguments, which the generator checks
+                unknown = [k for k in value if k not in _DEFAULTS[key]] if key != "topology" else []
                 if unknown:
                     raise UsageError(f"SPEC {path}: unknown key {unknown[0]!r} in [{key}] "
                                      f"(known: {', '.join(_DEFAULTS[key])})")
                 spec[key].update(value)
             else:
                 raise UsageError(f"SPEC {path}: unknown section {key!r} (known: seed, {', '.join(_DEFAULTS)}, quick)")
-    checks = ((spec["topology"]["generator"], GENERATORS, "[topology] generator"),
+    checks = ((spec["topology"].get("generator"), GENERATORS, "[topology] generator"),
               *((m, METRICS, "[metrics] report") for m in spec["metrics"]["report"]),
               *((c, COSTS, "[costs] report") for c in spec["costs"]["report"]))
     for value, allowed, where in checks:
         if value not in allowed:
             raise UsageError(f"SPEC {path}: {where} must be one of {allowed}, got {value!r}")
-    unknown_task = [k for k in spec["task"] if k not in _DEFAULTS["task"]]
-    if unknown_task:
-        raise UsageError(f"SPEC {path}: unknown key {unknown_task[0]!r} in [task] (known: {', '.join(_DEFAULTS['task'])})")
     return spec
 
 
@@ -173,6 +173,7 @@ def _plot(rows: list[dict], out: Path) -> None:
         return
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     keys = [k for k in rows[0] if k != "stage"]
     cols = min(4, len(keys))
@@ -183,6 +184,7 @@ def _plot(rows: list[dict], out: Path) -> None:
         ax.plot(stages, [r[key] for r in rows], marker="o", ms=3)
         ax.set_title(key, fontsize=9)
         ax.set_xlabel("stage")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
     fig.tight_layout()
