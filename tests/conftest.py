@@ -115,6 +115,19 @@ def graph_factory():
     return random_graph
 
 
+@pytest.fixture(scope="session")
+def raw_cora(tmp_path_factory: pytest.TempPathFactory):
+    """A directory holding the eight raw Planetoid files of Cora, written from the bundled ``cora.npz``.
+
+    Written once per session in the published pickle format (``tests/planetoid_files.py``), so the
+    tests of the raw reader need no files outside the repository. Read-only for the tests.
+    """
+    from gnnkit.data import BUNDLED
+    from planetoid_files import write_planetoid
+
+    return write_planetoid(BUNDLED["cora"], tmp_path_factory.mktemp("planetoid"), "cora")
+
+
 def kill_checkpoint_write(monkeypatch, at: int, partial: bool = False) -> None:
     """Make the ``at``-th call of ``gnnkit.checkpoint.atomic_save`` raise KeyboardInterrupt, as a killed run.
 
