@@ -1,8 +1,11 @@
 """Shared test helpers and the suite's collection rules.
 
-Helpers: seeded random graphs, tie-free values and the dense oracle adjacency. Import them with
-``from conftest import random_graph, dense_adjacency, tie_free`` (pytest puts ``tests/`` on
-``sys.path``). Everything here is for tests only; the dense matrices are oracles.
+Helpers: seeded random graphs, tie-free values, the dense oracle adjacency and ``DEVICES`` (the
+devices to parametrise over: ``"cuda"`` only where it exists). Import them with
+``from conftest import random_graph, dense_adjacency, tie_free, DEVICES`` (pytest puts ``tests/`` on
+``sys.path``). Fixture ``raw_cora``: a directory with Cora's raw Planetoid files, written from the
+bundled copy, so no test reads a path outside the repository. Everything here is for tests only;
+the dense matrices are oracles.
 
 Rules (so that ``-rs`` lists only skips that say something):
 
