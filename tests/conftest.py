@@ -1,8 +1,11 @@
 """Shared test helpers and the suite's collection rules.
 
-Helpers: seeded random graphs, tie-free values and the dense oracle adjacency. Import them with
-``from conftest import random_graph, dense_adjacency, tie_free`` (pytest puts ``tests/`` on
-``sys.path``). Everything here is for tests only; the dense matrices are oracles.
+Helpers: seeded random graphs, tie-free values, the dense oracle adjacency and ``DEVICES`` (the
+devices to parametrise over: ``"cuda"`` only where it exists). Import them with
+``from conftest import random_graph, dense_adjacency, tie_free, DEVICES`` (pytest puts ``tests/`` on
+``sys.path``). Fixture ``raw_cora``: a directory with Cora's raw Planetoid files, written from the
+bundled copy, so no test reads a path outside the repository. Everything here is for tests only;
+the dense matrices are oracles.
 
 Rules (so that ``-rs`` lists only skips that say something):
 
@@ -113,6 +116,19 @@ def tie_free(shape: tuple[int, ...], seed: int = 0, dtype: torch.dtype = torch.f
 @pytest.fixture
 def graph_factory():
     return random_graph
+
+
+@pytest.fixture(scope="session")
+def raw_cora(tmp_path_factory: pytest.TempPathFactory):
+    """A directory holding the eight raw Planetoid files of Cora, written from the bundled ``cora.npz``.
+
+    Written once per session in the published pickle format (``tests/planetoid_files.py``), so the
+    tests of the raw reader need no files outside the repository. Read-only for the tests.
+    """
+    from gnnkit.data import BUNDLED
+    from planetoid_files import write_planetoid
+
+    return write_planetoid(BUNDLED["cora"], tmp_path_factory.mktemp("planetoid"), "cora")
 
 
 def kill_checkpoint_write(monkeypatch, at: int, partial: bool = False) -> None:

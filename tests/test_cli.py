@@ -9,7 +9,6 @@ from gnnkit.checkpoint import load_checkpoint, previous_path
 from conftest import kill_checkpoint_write
 from gnnkit.cli import main
 
-RAW = Path(__file__).resolve().parents[2] / "shared" / "data" / "planetoid"
 # small GAT: it has the most random state (input and attention dropout)
 SMALL_GAT = ["train", "--model", "gat", "--hidden", "4", "--heads", "2", "--quiet"]
 
@@ -148,10 +147,9 @@ def test_save_then_load_gives_the_same_accuracy(tmp_path, capsys):
     assert _last_line(trained) == _last_line(loaded)
 
 
-@pytest.mark.skipif(not (RAW / "ind.cora.x").is_file(), reason=f"raw Planetoid files not found at {RAW}")
-def test_data_dir_trains_on_the_raw_files_like_the_bundled_copy(capsys):
+def test_data_dir_trains_on_the_raw_files_like_the_bundled_copy(raw_cora, capsys):
     bundled = _run(capsys, "train", "--epochs", "3", "--hidden", "4", "--quiet")
-    raw = _run(capsys, "train", "--epochs", "3", "--hidden", "4", "--quiet", "--data-dir", str(RAW))
+    raw = _run(capsys, "train", "--epochs", "3", "--hidden", "4", "--quiet", "--data-dir", str(raw_cora))
     assert _last_line(raw) == _last_line(bundled)
 
 

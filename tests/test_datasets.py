@@ -2,6 +2,7 @@
 import json
 import os
 import pickle
+import pickletools
 import re
 import shutil
 import subprocess
@@ -21,8 +22,6 @@ from gnnkit.data import BUNDLED, Dataset, load_dataset, load_edgelist, load_npz,
 from gnnkit.data.dataset import split_graphs
 from gnnkit.data.__main__ import main as convert_main
 
-RAW = Path(__file__).resolve().parents[2] / "shared" / "data" / "planetoid"
-needs_raw = pytest.mark.skipif(not (RAW / "ind.cora.x").is_file(), reason=f"raw Planetoid files not found at {RAW}")
 
 
 def _write_planetoid(root: Path, name: str, x: np.ndarray, y: np.ndarray, num_train: int, num_allx: int,
@@ -75,29 +74,42 @@ def test_bundled_cora_has_the_standard_sizes_and_split():
     assert d.y.dtype == torch.int64 and d.y.shape == (2708,) and int(d.y.max()) == 6
 
 
-@needs_raw
-def test_bundled_cora_equals_the_raw_files():
-    a, b = load_dataset("cora"), load_dataset("cora", data_dir=RAW)
+def test_bundled_cora_equals_the_raw_files(raw_cora):
+    # raw_cora is written from the bundled file (conftest): this is the raw reader's round trip
+    a, b = load_dataset("cora"), load_dataset("cora", data_dir=raw_cora)
     assert a.graph.equal(b.graph)
     for name in ("x", "y", "train_mask", "val_mask", "test_mask"):
         assert torch.equal(getattr(a, name), getattr(b, name)), name
     assert a.num_classes == b.num_classes == 7
 
 
-@needs_raw
-def test_bundled_npz_is_what_the_converter_writes(tmp_path):
-    assert convert_main(["--convert", str(RAW), "cora", str(tmp_path / "cora.npz")]) == 0
+def test_raw_cora_fixture_uses_the_published_pickle_format(raw_cora):
+    # the names (and protocol) of Yang et al.'s Python 2 pickles, so the reader is tested on that format
+    globals_, protocols = set(), set()
+    for suffix in ("x", "y", "tx", "ty", "allx", "ally", "graph"):
+        for op, arg, _ in pickletools.genops((raw_cora / f"ind.cora.{suffix}").read_bytes()):
+            if op.name == "GLOBAL":
+                globals_.add(arg)
+            elif op.name == "PROTO":
+                protocols.add(arg)
+            assert op.name not in ("BINUNICODE", "SHORT_BINBYTES", "BINBYTES"), (suffix, op.name)  # Python 2 str only
+    assert protocols == {2}
+    assert globals_ == {"scipy.sparse.csr csr_matrix", "numpy.core.multiarray _reconstruct", "numpy ndarray",
+                        "numpy dtype", "collections defaultdict", "__builtin__ list"}
+
+
+def test_bundled_npz_is_what_the_converter_writes(raw_cora, tmp_path):
+    assert convert_main(["--convert", str(raw_cora), "cora", str(tmp_path / "cora.npz")]) == 0
     with np.load(tmp_path / "cora.npz", allow_pickle=False) as new, np.load(BUNDLED["cora"], allow_pickle=False) as old:
         assert sorted(new.files) == sorted(old.files)
         for key in old.files:
             assert new[key].dtype == old[key].dtype and np.array_equal(new[key], old[key]), key
 
 
-@needs_raw
-def test_npz_round_trip_and_unnormalised_features(tmp_path):
-    save_npz(RAW, "cora", tmp_path / "c.npz")
+def test_npz_round_trip_and_unnormalised_features(raw_cora, tmp_path):
+    save_npz(raw_cora, "cora", tmp_path / "c.npz")
     d = load_npz(tmp_path / "c.npz", normalize_features=False)
-    raw = read_planetoid(RAW, "cora", normalize_features=False)
+    raw = read_planetoid(raw_cora, "cora", normalize_features=False)
     assert torch.equal(d.x, raw.x) and set(d.x.unique().tolist()) == {0.0, 1.0}
 
 
@@ -172,10 +184,9 @@ def test_missing_file_is_named(tmp_path):
         load_dataset("foo", data_dir=tmp_path)
 
 
-@needs_raw
-def test_missing_dataset_lists_what_the_directory_holds():
+def test_missing_dataset_lists_what_the_directory_holds(raw_cora):
     with pytest.raises(FileNotFoundError, match=r"ind\.citeseer\.x .*\['cora'\]"):
-        load_dataset("citeseer", data_dir=RAW)
+        load_dataset("citeseer", data_dir=raw_cora)
 
 
 def test_unknown_bundled_name_lists_what_exists():

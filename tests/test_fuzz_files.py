@@ -1,6 +1,7 @@
 """A byte-mutation fuzzer over every kind of file gnnkit reads: each damaged file loads or raises a documented error.
 
-The corpus is real files: the raw Cora Planetoid pickles (``shared/data/planetoid``), the bundled
+The corpus is real files: the raw Cora Planetoid pickles (written from the bundled Cora in the
+published pickle format by ``tests/planetoid_files.py``), the bundled
 ``cora.npz``, ``gnnkit.save`` outputs of a batched graph and of a heterogeneous graph, a TU
 dataset folder and an edge-list folder as the dataset tests write them, and a checkpoint from
 ``gnnkit.checkpoint.save_checkpoint``. A seeded mutation flips bits, overwrites bytes with
@@ -38,7 +39,6 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-RAW = ROOT.parent / "shared" / "data" / "planetoid"  # as tests/test_datasets.py finds the raw Cora files
 CORA_FILES = [f"ind.cora.{s}" for s in ("x", "y", "tx", "ty", "allx", "ally", "graph", "test.index")]
 # Allowed outcomes besides loading: the loaders' documented errors. CheckpointError is a ValueError;
 # read_planetoid documents pickle.UnpicklingError for a pickle asking for a class outside its allowlist.
@@ -155,13 +155,11 @@ def build_corpus(root: Path) -> None:
     import gnnkit
     from gnnkit.checkpoint import save_checkpoint
     from gnnkit.data import BUNDLED
+    from planetoid_files import write_planetoid
     from test_datasets import _write_edgelist, _write_tu
     from test_io import _base_graph, _hetero
 
-    (root / "planetoid").mkdir(parents=True)
-    for name in CORA_FILES:
-        if (RAW / name).is_file():  # else the tests that need them skip, naming RAW
-            shutil.copyfile(RAW / name, root / "planetoid" / name)
+    write_planetoid(BUNDLED["cora"], root / "planetoid", "cora")
     shutil.copyfile(BUNDLED["cora"], root / "cora.npz")
     torch.manual_seed(0)
     gnnkit.save(root / "graph.npz", _base_graph())
@@ -263,18 +261,12 @@ def _check(corpus: Path, count_scale: int, first_seed: int) -> None:
         assert any(case[4] != "loaded" for case in outcomes if case[0] == target), target
 
 
-@pytest.fixture
-def needs_raw() -> None:
-    if not (RAW / "ind.cora.x").is_file():
-        pytest.skip(f"raw Planetoid files not found at {RAW}")
-
-
-def test_fuzz_files_load_or_raise_documented_errors(needs_raw, corpus):
+def test_fuzz_files_load_or_raise_documented_errors(corpus):
     _check(corpus, 1, first_seed=0)
 
 
 @pytest.mark.slow
-def test_fuzz_files_many_mutations_slow(needs_raw, corpus):
+def test_fuzz_files_many_mutations_slow(corpus):
     _check(corpus, 10, first_seed=10_000)
 
 
@@ -292,9 +284,7 @@ def test_fuzz_files_found_checkpoint_missing_fields_are_checkpoint_errors(corpus
 
 def test_fuzz_files_corpus_loads_unmutated(corpus):
     # the harness's baseline: every pristine target loads
-    for target, (load, _, _) in TARGETS.items():
-        if target == "planetoid" and not (RAW / "ind.cora.x").is_file():
-            continue
+    for load, _, _ in TARGETS.values():
         load(corpus)
 
 
