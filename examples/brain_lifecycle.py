@@ -89,8 +89,8 @@ class Config:
     seeds: list[int] = field(default_factory=lambda: list(range(10)))
 
 
-QUICK = dict(num_neurons=80, mean_degree=16.0, train_size=512, test_size=256, stages=3, steps_per_stage=20,
-             batch_size=64, seeds=[0, 1, 2], damage_trials=2)
+QUICK = dict(num_neurons=60, mean_degree=12.0, train_size=256, test_size=128, stages=2, steps_per_stage=12,
+             batch_size=32, seeds=[0, 1, 2], damage_trials=2)
 
 
 # ------------------------------------------------------------------ the task

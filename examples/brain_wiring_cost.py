@@ -73,7 +73,7 @@ class Config:
     accuracy_tolerance: float = 0.02  # the 95% CI of the accuracy difference must lie within +-this
 
 
-QUICK = dict(steps=40, gammas=[0.0, 0.3], test_size=512, seeds=[0, 1, 2], gamma_comm=0.3, gamma_l1=0.3)
+QUICK = dict(steps=20, gammas=[0.0, 0.3], test_size=256, seeds=[0, 1, 2], gamma_comm=0.3, gamma_l1=0.3)
 SWEEP_SEEDS = [0, 1]
 
 
