@@ -18,6 +18,7 @@ With few seeds a paired permutation test is exact: for ``n`` pairs scipy enumera
 """
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -37,8 +38,9 @@ class ConfidenceInterval:
 
     Attributes:
         estimate: the statistic of the observed data.
-        low, high: interval bounds; equal to ``estimate`` when every sample is the same value
-            (the bootstrap distribution is a point there and BCa is undefined).
+        low: lower bound; equal to ``estimate`` when every sample is the same value (the
+            bootstrap distribution is a point there and BCa is undefined).
+        high: upper bound; likewise.
         confidence_level: e.g. 0.95.
         method: scipy's ``method`` (``"BCa"``, ``"percentile"`` or ``"basic"``).
         n: number of observations (pairs for a paired difference).
@@ -75,7 +77,8 @@ class Comparison:
         effect_size_name: ``"cohen_dz"`` or ``"cohen_d"``.
         alternative: ``"greater"`` tests ``x > y``, ``"less"`` ``x < y``, or ``"two-sided"``.
         test: a one-line description of the test, e.g. for a table caption.
-        n_x, n_y: sample sizes.
+        n_x: size of ``x``.
+        n_y: size of ``y``.
         label: free text naming the comparison (e.g. ``"decreasing vs constant: efficiency"``).
     """
 
@@ -140,6 +143,12 @@ def _paired_mean_difference(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.
     return np.mean(x - y, axis=axis)
 
 
+def _rng_kwargs(fn: Callable[..., Any], seed: int) -> dict[str, Any]:
+    """scipy >= 1.15 takes ``rng``; older releases (the package allows >= 1.9) take ``random_state``."""
+    name = "rng" if "rng" in inspect.signature(fn).parameters else "random_state"
+    return {name: np.random.default_rng(seed)}
+
+
 def _interval(samples: tuple[np.ndarray, ...], statistic: Callable[..., Any], confidence_level: float, method: str,
               n_resamples: int, seed: int) -> ConfidenceInterval:
     from scipy import stats
@@ -149,7 +158,7 @@ def _interval(samples: tuple[np.ndarray, ...], statistic: Callable[..., Any], co
     if all(np.ptp(s) == 0 for s in samples):  # every resample equals the data: a point, and BCa divides by 0
         return ConfidenceInterval(estimate, estimate, estimate, confidence_level, method, n)
     res = stats.bootstrap(samples, statistic, vectorized=True, confidence_level=confidence_level, method=method,
-                          n_resamples=n_resamples, rng=np.random.default_rng(seed))
+                          n_resamples=n_resamples, **_rng_kwargs(stats.bootstrap, seed))
     low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
     return ConfidenceInterval(estimate, low, high, confidence_level, method, n)
 
@@ -245,7 +254,8 @@ def compare(
         effect, effect_name = (float(a.mean() - b.mean()) / pooled if pooled > 0 else math.nan), "cohen_d"
         test = f"two-sample permutation test of the mean difference, {alternative}, n={a.size}+{b.size}"
     res = stats.permutation_test((a, b), statistic, permutation_type=permutation_type, vectorized=True,
-                                 n_resamples=n_resamples, alternative=alternative, rng=np.random.default_rng(seed))
+                                 n_resamples=n_resamples, alternative=alternative,
+                                 **_rng_kwargs(stats.permutation_test, seed))
     return Comparison(difference=float(statistic(a, b)), ci=ci, pvalue=float(res.pvalue), effect_size=effect,
                       effect_size_name=effect_name, alternative=alternative, test=test, n_x=int(a.size),
                       n_y=int(b.size), label=label)
@@ -300,7 +310,7 @@ SUMMARY_COLUMNS = ("kind", "name", "metric", "estimate", "ci_low", "ci_high", "p
 def summary_rows(
     means: dict[str, dict[str, ConfidenceInterval]], comparisons: Sequence[Comparison]
 ) -> list[dict[str, Any]]:
-    """Long-format table rows (keys :data:`SUMMARY_COLUMNS`) for a CSV of a claim's statistics.
+    """Long-format table rows (keys ``SUMMARY_COLUMNS``) for a CSV of a claim's statistics.
 
     Args:
         means: ``{condition: {metric: interval}}``; each becomes a ``kind="mean"`` row.
