@@ -1,4 +1,4 @@
-"""Lifecycle pruning of a spatially embedded network: constant vs. increasing vs. decreasing rate.
+"""Lifecycle pruning of a spatially embedded network: constant vs. increasing vs. decreasing rate, with statistics.
 
 Neurons sit in the unit square and start over-connected by the exponential distance rule
 (``gnnkit.brain.spatial_graph``). Input neurons lie at the left edge, output neurons at the
@@ -11,16 +11,29 @@ last stage fine-tunes the survivors. All three schedules start from the same net
 end at the same number of synapses; Navlakha, Barth & Bar-Joseph (2015) predict that the
 decreasing rate gives the most efficient and robust network.
 
-Outputs in ``--out``: ``metrics.csv``/``metrics.json`` (one row per stage, schedule and
-seed), ``summary.json`` and the printed table (final accuracy, global and input→output
-efficiency, robustness to losing 20% of the synapses, wiring cost), and PNG plots
-``lifecycle_curves.png``, ``degree_distribution.png``, ``layout_before_after.png``.
-A checkpoint after every stage (plain tensors, loaded with ``weights_only=True``) lets a
-killed run continue with ``--resume`` exactly where it stopped.
+The claim is tested over ``--seeds`` seeds (default 10; each seed is a new network, data set and
+initialisation, shared by the three schedules, so the comparison is paired by seed):
 
-    python examples/brain_lifecycle.py --out runs/lifecycle            # ~3.5 min on 2 CPU cores (3 seeds)
+- efficiency: input->output routing efficiency, the mean of ``1/d`` (hops) over all
+  input x output neuron pairs (0 for an unreachable pair) -- the proxy for Navlakha et al.'s
+  routing cost, the mean source->target shortest-path distance (their efficiency);
+- robustness: the fraction of that efficiency kept after removing a random 20% of the synapses
+  (mean over ``damage_trials``) -- the proxy for their fault tolerance to edge loss;
+- the test: decreasing vs. constant and decreasing vs. increasing, one-sided paired permutation
+  tests (exact sign flips) of the mean difference, Holm-corrected over these 4 tests; 95% BCa
+  bootstrap intervals (``gnnkit.brain.stats``). Global efficiency, accuracy and wiring cost are
+  reported as exploratory comparisons (uncorrected).
+
+Outputs in ``--out``: ``metrics.csv``/``metrics.json`` (one row per stage, schedule and
+seed), ``summary.json``, ``claims.md``/``claims.csv`` (means with 95% CIs and the tests),
+PNG plots ``claims.png`` (per-seed points, means and CIs), ``lifecycle_curves.png``,
+``degree_distribution.png``, ``layout_before_after.png``. The last printed line is the headline
+comparison. A checkpoint after every stage (plain tensors, loaded with ``weights_only=True``)
+lets a killed run continue with ``--resume`` exactly where it stopped.
+
+    python examples/brain_lifecycle.py --out runs/lifecycle            # 10 seeds, ~10 min on one core
     python examples/brain_lifecycle.py --out runs/lifecycle --resume   # continue a killed run
-    python examples/brain_lifecycle.py --quick --out /tmp/lc           # CI: well under a minute
+    python examples/brain_lifecycle.py --quick --out /tmp/lc           # CI: seconds
 """
 from __future__ import annotations
 
@@ -55,8 +68,8 @@ CRITERIA = {
 
 @dataclass
 class Config:
-    num_neurons: int = 300
-    mean_degree: float = 40.0  # of the over-connected start
+    num_neurons: int = 200  # sized so that 10 seeds x 3 schedules take ~7 CPU-minutes
+    mean_degree: float = 30.0  # of the over-connected start
     io_fraction: float = 0.12  # width of the input (left) and output (right) strips
     time_steps: int = 6
     features: int = 8
@@ -64,7 +77,7 @@ class Config:
     train_size: int = 4096
     test_size: int = 2048
     stages: int = 8  # pruning stages; one more fine-tunes the survivors
-    steps_per_stage: int = 100
+    steps_per_stage: int = 60
     batch_size: int = 128
     lr: float = 3e-3
     final_keep: float = 0.1  # fraction of the initial synapses left at the end
@@ -73,11 +86,11 @@ class Config:
     regrow: float = 0.0  # synapse turnover per stage, relative to the removals
     damage: float = 0.2  # fraction of synapses removed at random for robustness
     damage_trials: int = 5
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    seeds: list[int] = field(default_factory=lambda: list(range(10)))
 
 
-QUICK = dict(num_neurons=100, mean_degree=20.0, train_size=768, test_size=512, stages=3, steps_per_stage=25,
-             batch_size=64, seeds=[0], damage_trials=3)
+QUICK = dict(num_neurons=60, mean_degree=12.0, train_size=256, test_size=128, stages=2, steps_per_stage=12,
+             batch_size=32, seeds=[0, 1, 2], damage_trials=2)
 
 
 # ------------------------------------------------------------------ the task
@@ -140,10 +153,23 @@ def graph_metrics(model: brain.SpatialRNN, sg: brain.SpatialGraph, inputs, outpu
         "efficiency": paths["efficiency"],
         "path_length": paths["path_length"],
         "io_efficiency": io["efficiency"],
+        "io_path_length": io["path_length"],  # mean hops over reachable input->output pairs
         "clustering": brain.average_clustering(g),
         "wiring_length": float(lengths.sum()),
         "wiring_cost": float(brain.wiring_cost(model.weight.detach(), lengths)),
     }
+
+
+def io_robustness(g: Graph, inputs: torch.Tensor, outputs: torch.Tensor, intact: float, cfg: Config, seed: int) -> float:
+    """Fraction of the input->output efficiency kept after removing a random ``cfg.damage`` of the synapses."""
+    if intact == 0:
+        return 0.0
+
+    def evaluate(keep: torch.Tensor) -> float:
+        sub = Graph(g.src[keep], g.dst[keep], g.num_nodes)
+        return brain.path_stats(sub, directed=True, sources=inputs, targets=outputs)["efficiency"]
+
+    return brain.robustness(evaluate, g.num_edges, cfg.damage, trials=cfg.damage_trials, seed=seed)[0] / intact
 
 
 # ------------------------------------------------------------------ one run
@@ -217,6 +243,7 @@ def run_schedule(cfg: Config, schedule: str, seed: int, out: Path, *, resume: bo
             row["robust_accuracy"] = acc_damaged
             row["robust_efficiency"] = brain.efficiency_robustness(model.graph, cfg.damage, trials=cfg.damage_trials,
                                                                    seed=seed)
+            row["io_robustness"] = io_robustness(model.graph, inputs, outputs, row["io_efficiency"], cfg, seed)
         rows.append(row)
         if stage < cfg.stages:
             report = lifecycle.step(stage, model, optimizer=optimizer, tracker=tracker)
@@ -243,51 +270,106 @@ def run_schedule(cfg: Config, schedule: str, seed: int, out: Path, *, resume: bo
 
 
 # ------------------------------------------------------------------ reporting
-SUMMARY_KEYS = ("edges", "accuracy", "efficiency", "io_efficiency", "robust_accuracy", "robust_efficiency", "wiring_cost")
+# metric -> (column label, higher is better)
+PRIMARY = {"io_efficiency": ("efficiency (in→out 1/d)", True), "io_robustness": ("robustness (in→out efficiency kept)", True)}
+SECONDARY = {"efficiency": ("global efficiency", True), "robust_efficiency": ("global efficiency kept", True),
+             "io_path_length": ("in→out path length (hops)", False), "accuracy": ("accuracy", True),
+             "robust_accuracy": ("accuracy after 20% loss", True), "wiring_cost": ("wiring cost Σ|w|d", False)}
+OTHERS = ("constant", "increasing")
 
 
-def summarise(records: list[dict]) -> dict:
-    out = {}
-    for schedule in SCHEDULES:
-        finals = [r["rows"][-1] for r in records if r["schedule"] == schedule]
-        if finals:
-            out[schedule] = {k: {"mean": float(np.mean([f[k] for f in finals])), "std": float(np.std([f[k] for f in finals]))}
-                             for k in SUMMARY_KEYS}
-            out[schedule]["seeds"] = len(finals)
-    return out
-
-
-def table(summary: dict) -> str:
-    head = "| schedule | synapses | accuracy | efficiency | in→out efficiency | accuracy after 20% loss | efficiency kept after 20% loss | wiring cost Σ|w|d |"
-    lines = [head, "|" + "---|" * 8]
-    for schedule, s in summary.items():
-        cells = [f"{s['edges']['mean']:.0f}"] + [f"{s[k]['mean']:.3f} ± {s[k]['std']:.3f}" for k in SUMMARY_KEYS[1:]]
-        lines.append(f"| {schedule} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def paired(records: list[dict]) -> dict:
-    """Per-seed differences (decreasing minus each other schedule) and how often decreasing is best."""
+def final_rows(records: list[dict]) -> tuple[dict, list[int]]:
+    """The adult network of each (schedule, seed), and the seeds that ran all three schedules."""
     final = {(r["schedule"], r["seed"]): r["rows"][-1] for r in records}
-    seeds = sorted({r["seed"] for r in records if all((s, r["seed"]) in final for s in SCHEDULES)})
-    out = {}
-    for key in SUMMARY_KEYS[1:]:
-        vs = {other: [final["decreasing", s][key] - final[other, s][key] for s in seeds] for other in ("constant", "increasing")}
-        sign = -1.0 if key == "wiring_cost" else 1.0  # a lower wiring cost is better
-        best = sum(sign * final["decreasing", s][key] >= max(sign * final[o, s][key] for o in SCHEDULES) for s in seeds)
-        out[key] = {**{f"minus_{o}": {"mean": float(np.mean(v)), "std": float(np.std(v))} for o, v in vs.items()},
-                    "decreasing_best": int(best), "seeds": len(seeds)}
-    return out
+    seeds = sorted({s for _, s in final if all((k, s) in final for k in SCHEDULES)})
+    return final, seeds
 
 
-def paired_table(comparison: dict) -> str:
-    lines = ["| metric | decreasing − constant | decreasing − increasing | decreasing best in (lowest for wiring cost) |",
-             "|---|---|---|---|"]
-    for key, c in comparison.items():
-        lines.append(f"| {key} | {c['minus_constant']['mean']:+.3f} ± {c['minus_constant']['std']:.3f} | "
-                     f"{c['minus_increasing']['mean']:+.3f} ± {c['minus_increasing']['std']:.3f} | "
-                     f"{c['decreasing_best']}/{c['seeds']} seeds |")
+def claim_stats(records: list[dict], n_resamples: int = 9999) -> dict:
+    """Per-schedule means with 95% CIs, and decreasing vs. each other schedule (paired by seed).
+
+    The primary family (efficiency and robustness, vs. constant and vs. increasing: 4 one-sided
+    tests) is Holm-corrected; the secondary comparisons are exploratory and uncorrected.
+    """
+    final, seeds = final_rows(records)
+    if len(seeds) < 2:
+        raise ValueError(f"the statistics need at least 2 seeds with all three schedules, got {len(seeds)}")
+    values = {(k, m): [final[k, s][m] for s in seeds] for k in SCHEDULES for m in {**PRIMARY, **SECONDARY}}
+    means = {k: {m: brain.bootstrap_ci(values[k, m], n_resamples=n_resamples) for m in {**PRIMARY, **SECONDARY}}
+             for k in SCHEDULES}
+
+    def family(metrics: dict) -> list[brain.Comparison]:
+        return [brain.compare(values["decreasing", m], values[o, m], paired=True, n_resamples=n_resamples,
+                              alternative="greater" if better else "less", label=f"decreasing vs {o}: {m}")
+                for m, (_, better) in metrics.items() for o in OTHERS]
+
+    return {"seeds": seeds, "means": means, "primary": brain.holm(family(PRIMARY)), "secondary": family(SECONDARY),
+            "values": values}
+
+
+def claims_tables(st: dict) -> str:
+    """Markdown: schedule means with 95% CIs, then the tests."""
+    keys = list(PRIMARY) + list(SECONDARY)
+    labels = {**PRIMARY, **SECONDARY}
+    lines = ["| schedule | " + " | ".join(labels[k][0] for k in keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for k in SCHEDULES:
+        lines.append(f"| {k} | " + " | ".join(f"{st['means'][k][m]:.4f}" for m in keys) + " |")
+    lines += ["", "| comparison | metric | difference [95% CI] | d_z | p (one-sided) | p (Holm) | family |",
+              "|---|---|---|---|---|---|---|"]
+    for c, fam in [(c, "primary") for c in st["primary"]] + [(c, "exploratory") for c in st["secondary"]]:
+        vs, metric = c.label.split(": ")
+        holm = f"{c.pvalue_holm:.4f}" if c.pvalue_holm is not None else "–"
+        lines.append(f"| {vs} | {labels[metric][0]} | {c:.4f} | {c.effect_size:+.2f} | {c.pvalue:.4f} | {holm} | {fam} |")
     return "\n".join(lines)
+
+
+def write_claims(st: dict, out: Path) -> None:
+    (out / "claims.md").write_text(claims_tables(st) + "\n")
+    with open(out / "claims.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=brain.stats.SUMMARY_COLUMNS)
+        w.writeheader()
+        w.writerows(brain.summary_rows(st["means"], st["primary"] + st["secondary"]))
+
+
+def verdict(comparisons: list[brain.Comparison], metric: str) -> str:
+    hits = [c for c in comparisons if c.label.endswith(": " + metric)]
+    return "reproduced" if all(c.significant() for c in hits) else "not reproduced"
+
+
+def headline(st: dict) -> str:
+    """One line: decreasing vs. each other schedule on both claims, Holm-adjusted, with the verdicts."""
+    parts = []
+    for o in OTHERS:
+        cs = {c.label.split(": ")[1]: c for c in st["primary"] if c.label.startswith(f"decreasing vs {o}:")}
+        parts.append(f"decreasing vs {o}: " + ", ".join(
+            f"{PRIMARY[m][0].split(' ')[0]} {cs[m]:.4f} p={cs[m].pvalue_holm:.3f}" for m in PRIMARY))
+    verdicts = ", ".join(f"{PRIMARY[m][0].split(' ')[0]} {verdict(st['primary'], m)}" for m in PRIMARY)
+    return "; ".join(parts) + f" (one-sided, Holm, n={len(st['seeds'])} seeds) — {verdicts}"
+
+
+def plot_claims(st: dict, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = list(PRIMARY) + ["efficiency", "robust_efficiency"]
+    labels = {**PRIMARY, **SECONDARY}
+    colors = {"constant": "tab:blue", "increasing": "tab:orange", "decreasing": "tab:green"}
+    jitter = np.random.default_rng(0).uniform(-0.12, 0.12, len(st["seeds"]))
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.4 * len(keys), 3.4))
+    for ax, m in zip(axes, keys):
+        for i, k in enumerate(SCHEDULES):
+            ci = st["means"][k][m]
+            ax.scatter(i + jitter, st["values"][k, m], s=10, color=colors[k], alpha=0.45)
+            ax.errorbar(i + 0.3, ci.estimate, yerr=[[ci.estimate - ci.low], [ci.high - ci.estimate]], fmt="o",
+                        color=colors[k], capsize=4, lw=2)
+        ax.set_xticks(range(len(SCHEDULES)), SCHEDULES)
+        ax.set_title(labels[m][0], fontsize=9)
+    fig.suptitle(f"final networks, {len(st['seeds'])} seeds: points per seed, mean with 95% bootstrap CI", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out / "claims.png", dpi=110)
+    plt.close(fig)
 
 
 def write_tables(records: list[dict], out: Path) -> None:
@@ -365,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoints in --out")
     parser.add_argument("--criterion", choices=sorted(CRITERIA), default=None)
     parser.add_argument("--regrow", type=float, default=None, help="synapse turnover per stage (0: none)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=None)
+    parser.add_argument("--seeds", type=int, default=None, help="number of seeds, 0..N-1 (default 10; at least 2)")
     parser.add_argument("--stages", type=int, default=None)
     parser.add_argument("--steps-per-stage", type=int, default=None)
     parser.add_argument("--final-keep", type=float, default=None)
@@ -374,7 +456,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-plots", action="store_true")
     args = parser.parse_args(argv)
     cfg = Config(**(QUICK if args.quick else {}))
-    for name in ("criterion", "regrow", "seeds", "stages", "steps_per_stage", "final_keep"):
+    if args.seeds is not None:
+        if args.seeds < 2:
+            parser.error(f"--seeds must be at least 2 (the intervals and tests need them), got {args.seeds}")
+        cfg.seeds = list(range(args.seeds))
+    for name in ("criterion", "regrow", "stages", "steps_per_stage", "final_keep"):
         if getattr(args, name) is not None:
             setattr(cfg, name, getattr(args, name))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -393,18 +479,20 @@ def main(argv: list[str] | None = None) -> int:
                 return 3
             records.append(rec)
     write_tables(records, args.out)
-    summary = summarise(records)
-    comparison = paired(records)
-    (args.out / "summary.json").write_text(json.dumps({"schedules": summary, "paired": comparison}, indent=1))
+    st = claim_stats(records)
+    write_claims(st, args.out)
+    (args.out / "summary.json").write_text(json.dumps({
+        "seeds": st["seeds"],
+        "means": {k: {m: asdict(ci) for m, ci in ms.items()} for k, ms in st["means"].items()},
+        "primary": [asdict(c) for c in st["primary"]], "secondary": [asdict(c) for c in st["secondary"]]}, indent=1))
     if not args.no_plots:
         plot(records, args.out)
+        plot_claims(st, args.out)
     print(f"{cfg.num_neurons} neurons, {records[0]['initial_edges']} synapses at the start, "
           f"{records[0]['rows'][-1]['edges']} at the end ({cfg.final_keep:.0%}); criterion {cfg.criterion}; "
-          f"{len(cfg.seeds)} seed(s), mean ± std")
-    print(table(summary))
-    print(paired_table(comparison))
-    best = max(summary, key=lambda s: summary[s]["io_efficiency"]["mean"])
-    print(f"most efficient (input→output) network: {best} schedule")
+          f"{len(st['seeds'])} seeds; mean [95% BCa bootstrap CI]; paired one-sided permutation tests")
+    print(claims_tables(st))
+    print(headline(st))
     return 0
 
 

@@ -7,9 +7,10 @@
 - :mod:`~gnnkit.brain.network` — :class:`SpatialRNN`, a rate RNN whose recurrent weights are the edges;
 - :mod:`~gnnkit.brain.lifecycle` — pruning schedules and criteria, regrowth, in-place rewiring;
 - :mod:`~gnnkit.brain.costs` — wiring cost, communicability-weighted wiring cost, energy penalties;
-- :mod:`~gnnkit.brain.metrics` — clustering, path length, efficiency, modularity, small-worldness, robustness.
+- :mod:`~gnnkit.brain.metrics` — clustering, path length, efficiency, modularity, small-worldness, robustness;
+- :mod:`~gnnkit.brain.stats` — bootstrap confidence intervals, permutation tests and Holm correction over seeds.
 """
-from . import connectome, costs, lifecycle, metrics, network, topology
+from . import connectome, costs, lifecycle, metrics, network, stats, topology
 from .connectome import Connectome
 from .costs import (
     activity_l1,
@@ -52,6 +53,7 @@ from .metrics import (
     wiring_length,
 )
 from .network import SpatialRNN
+from .stats import Comparison, ConfidenceInterval, bootstrap_ci, compare, holm, holm_adjust, summary_rows
 from .topology import (
     SpatialGraph,
     cortical_column,
@@ -66,7 +68,7 @@ from .topology import (
 
 __all__ = [
     # modules
-    "connectome", "costs", "lifecycle", "metrics", "network", "topology",
+    "connectome", "costs", "lifecycle", "metrics", "network", "stats", "topology",
     # topology
     "SpatialGraph", "edge_lengths", "decay_for_degree", "spatial_graph", "watts_strogatz_graph", "modular_graph",
     "hierarchical_modular_graph", "layered_graph", "cortical_column",
@@ -84,4 +86,6 @@ __all__ = [
     "density", "degree_histogram", "clustering", "average_clustering", "path_stats", "characteristic_path_length",
     "global_efficiency", "modularity", "communities_from_sets", "label_propagation", "detect_communities",
     "random_reference_graph", "small_world_sigma", "wiring_length", "efficiency_robustness", "robustness",
+    # stats
+    "ConfidenceInterval", "Comparison", "bootstrap_ci", "compare", "holm", "holm_adjust", "summary_rows",
 ]
