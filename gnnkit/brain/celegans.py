@@ -3,7 +3,8 @@ r"""The *C. elegans* connectomes shipped inside the ``cect`` package (C. elegans
 :func:`load_celegans` turns one of ``cect``'s datasets into a :class:`~gnnkit.brain.connectome.Connectome`
 with two views: ``"chemical"`` (chemical synapses, directed) and ``"electrical"`` (gap
 junctions, stored in both directions), weighted by synapse counts as ``cect`` reports them
-(Witvliet: the number of agreed presynaptic active zones; Cook: EM serial sections). Node
+(Witvliet: the number of agreed presynaptic active zones; Cook 2019/2020: the number of EM
+serial sections showing the connection; Varshney/White: synaptic contacts). Node
 data: ``"type"`` (``"sensory"``, ``"interneuron"``, ``"motor"`` or ``"other"``, ``cect``'s
 ``get_SIM_class``), ``"group"`` (the WormAtlas cell group, e.g. ``"body wall muscle"``) and
 ``"kind"`` (``"neuron"``, ``"muscle"`` or ``"other"``). None of these datasets carries cell

@@ -347,14 +347,13 @@ def read_connectome_csv(
     elif neuron_nt is not None:  # the presynaptic neuron's transmitter
         per_neuron = table[neuron_nt].to_numpy()
         labels, inv = np.unique(np.asarray([_nt_label(x, normalize_nt) for x in per_neuron.tolist()]), return_inverse=True)
-        first = {}
-        for lab in labels[inv[src]].tolist() if src.size else []:  # order of first appearance, stop when all seen
-            first.setdefault(lab, len(first))
-            if len(first) == len(labels):
-                break
-        types = first
-        lut = np.asarray([types.get(x, -1) for x in labels.tolist()], dtype=np.int64)
-        code = lut[inv.reshape(-1)][src]
+        edge_label = inv.reshape(-1)[src]  # [E] label index of each synapse
+        seen, first = np.unique(edge_label, return_index=True)
+        seen = seen[np.argsort(first)]  # views in order of first appearance among the synapses
+        types = {str(labels[i]): k for k, i in enumerate(seen.tolist())}
+        lut = np.full(len(labels), -1, dtype=np.int64)
+        lut[seen] = np.arange(seen.size)
+        code = lut[edge_label]
     else:
         types = {"chemical": 0}
         code = np.zeros(src.size, dtype=np.int64)
