@@ -111,3 +111,10 @@ def test_original_spreadsheet_equals_cache():
     fresh = load_celegans("witvliet_1", from_cache=False)
     assert fresh.equal(load_celegans("witvliet_1"))
     assert torch.equal(fresh.weight("electrical"), load_celegans("witvliet_1").weight("electrical"))
+
+
+def test_positions_by_name_for_the_loaded_cells_only():
+    names = load_celegans("witvliet_1", cells="neurons").names
+    c = load_celegans("witvliet_1", cells="neurons", positions={x: [float(i), 0.0, 1.0] for i, x in enumerate(names)})
+    assert c.positions.shape == (len(names), 3) and c.positions[3].tolist() == [3.0, 0.0, 1.0]
+    assert c.spatial("chemical").edge_lengths().shape == (c.graph("chemical").num_edges,)

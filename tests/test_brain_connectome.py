@@ -227,6 +227,8 @@ def test_subgraph_carries_names_positions_node_data_and_weights(typed):
     mask = torch.tensor([True, False, True, False, False])
     assert typed.subgraph(mask).equal(typed.subgraph([0, 2]))
     assert typed.subgraph("DVA").num_nodes == 1
+    empty = typed.subgraph([])
+    assert empty.num_nodes == 0 and empty.num_edges == 0 and empty.node_data["type"] == ()
 
 
 def test_equal_sees_every_part(typed, conn):

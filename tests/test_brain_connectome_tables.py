@@ -173,6 +173,8 @@ def test_layout_and_argument_errors(tmp_path):
         read_connectome_csv(tmp_path, columns={"count": "n"})
     with pytest.raises(ValueError, match="path must be a directory holding both tables"):
         read_connectome_csv(tmp_path / "neurons.csv")
+    with pytest.raises(ValueError, match="with connections=... given, path must be the neurons table file"):
+        read_connectome_csv(tmp_path, tmp_path / "connections.csv")
     with pytest.raises(ValueError, match="chunk_rows must be a positive int"):
         read_connectome_csv(tmp_path, chunk_rows=0)
     with pytest.raises(ValueError, match=r"neurons table not found in .*looked for \['traced-neurons.csv'"):

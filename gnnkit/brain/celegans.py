@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .connectome import Connectome
+from .connectome import Connectome, _positions_for
 
 __all__ = ["CelegansDataset", "celegans_datasets", "load_celegans", "CELL_SETS"]
 
@@ -135,7 +135,7 @@ def _import_cect():
 
 
 def load_celegans(
-    dataset: str | CelegansDataset = "witvliet_8",
+    dataset: str | CelegansDataset = "cook_2019_herm",
     *,
     stage: str | None = None,
     age_hours: float | None = None,
@@ -155,8 +155,9 @@ def load_celegans(
         cells: ``"all"``: every cell ``cect`` lists (neurons, muscles, glia, ...), in its
             own node set; ``"neurons"``: only the cells ``cect`` calls neurons
             (``Cells.is_any_neuron``), with the synapses among them.
-        positions: optional ``{name: coords}`` or ``[N, D]`` aligned with the sorted names
-            (``cect`` ships no positions for these datasets).
+        positions: optional ``{name: coords}`` (an entry for every loaded cell) or ``[N, D]``
+            aligned with the sorted names of the loaded cells (``cect`` ships no positions for
+            these datasets).
         from_cache: read ``cect``'s JSON cache (fast, the default) or re-parse its original
             spreadsheet (both are files inside the installed package).
 
@@ -217,8 +218,10 @@ def load_celegans(
     conn = Connectome.from_edges(
         rank[np.concatenate(pre)], rank[np.concatenate(post)], weight=np.concatenate(weight),
         synapse_type=np.concatenate(kind), names=names, types=["chemical", "electrical"], undirected=["electrical"],
-        node_data=node_data, positions=positions,
+        node_data=node_data,
     )
     if cells == "neurons":
         conn = conn.subgraph(np.asarray(node_data["kind"]) == "neuron")
+    if positions is not None:  # after the cell selection, so a mapping needs entries for the kept cells only
+        conn = Connectome(conn.views, conn.names, _positions_for(positions, conn.names), conn.node_data)
     return conn

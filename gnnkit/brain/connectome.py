@@ -258,6 +258,8 @@ class Connectome:
             ids = neurons
         else:
             ids = torch.as_tensor(np.asarray(neurons))
+        if ids.numel() == 0 and ids.is_floating_point():  # an empty list: no neurons
+            ids = ids.to(torch.int64)
         if ids.dtype == torch.bool:
             if ids.shape != (self.num_nodes,):
                 raise ValueError(f"a neurons mask must have shape [N] = [{self.num_nodes}], got {list(ids.shape)}")

@@ -237,6 +237,8 @@ def read_connectome_csv(
             raise ValueError(f"path must be a directory holding both tables, or the neurons table with connections=..., "
                              f"got {path!r}")
         directory = path
+    elif not os.path.isfile(path):
+        raise ValueError(f"with connections=... given, path must be the neurons table file, got {path!r}")
     lay = _resolve_layout(pd, layout, None if connections is None else os.fspath(connections), directory)
     if columns:
         unknown = set(columns) - set(CsvLayout.__dataclass_fields__)
