@@ -14,7 +14,7 @@ the ``cect`` package ships (``gnnkit.brain.load_celegans``, neurons only) and me
   connected pairs (``modularity_binary``, mean over seeds);
 - small-worldness: sigma of the binary undirected graph against ``--random`` G(n, m) references
   (``gnnkit.brain.small_world_sigma``); omega too when ``gnnkit.brain.metrics`` has
-  ``small_world_omega``.
+  ``small_world_omega`` (not in ``--quick``: its lattice references are the slow part).
 
 Each metric's trend with age is tested with Spearman's rank correlation over the 8 animals
 (scipy; two datasets share the adult age). Outputs in ``--out``: ``development.csv``,
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import inspect
 import json
 import math
 import sys
@@ -68,7 +69,7 @@ def pairs(g: Graph) -> int:
     return int(np.unique(lo * g.num_nodes + hi).size)
 
 
-def stage_metrics(c: brain.Connectome, louvain_seeds: int, num_random: int) -> dict:
+def stage_metrics(c: brain.Connectome, louvain_seeds: int, num_random: int, with_omega: bool = True) -> dict:
     chem, elec = c.graph("chemical"), c.graph("electrical")
     chem_syn = float(c.weight("chemical").double().sum())
     e_self = elec.src == elec.dst
@@ -84,10 +85,10 @@ def stage_metrics(c: brain.Connectome, louvain_seeds: int, num_random: int) -> d
         labels = brain.detect_communities(both, method="louvain", seed=seed)
         qb.append(brain.modularity(both, labels))
     sw = brain.small_world_sigma(both, reference="random", num_random=num_random, seed=0)
-    omega_fn = getattr(brain.metrics, "small_world_omega", None)  # added by another change; used when present
+    omega_fn = getattr(brain.metrics, "small_world_omega", None) if with_omega else None  # used when metrics has it
     omega = math.nan
     if omega_fn is not None:
-        res = omega_fn(both, seed=0)
+        res = omega_fn(both, **({"seed": 0} if "seed" in inspect.signature(omega_fn).parameters else {}))
         omega = float(res["omega"] if isinstance(res, dict) else res)
     n = c.num_nodes
     return {
@@ -180,7 +181,7 @@ def plot(rows: list[dict], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("runs/celegans_development"))
-    parser.add_argument("--quick", action="store_true", help="2 Louvain seeds, 1 random reference (CI)")
+    parser.add_argument("--quick", action="store_true", help="2 Louvain seeds, 1 random reference, no omega (CI)")
     parser.add_argument("--louvain-seeds", type=int, default=20)
     parser.add_argument("--random", type=int, default=20, help="G(n, m) references for sigma")
     parser.add_argument("--no-plots", action="store_true")
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     for info in tqdm(brain.celegans_datasets("witvliet"), desc="stages", file=sys.stderr):
         c = brain.load_celegans(info, cells="neurons")
         rows.append({"dataset": info.name, "stage": info.stage, "age_hours": info.age_hours,
-                     **stage_metrics(c, args.louvain_seeds, args.random)})
+                     **stage_metrics(c, args.louvain_seeds, args.random, with_omega=not args.quick)})
     trend = trends(rows)
     with open(args.out / "development.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))

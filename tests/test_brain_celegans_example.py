@@ -35,3 +35,25 @@ def test_celegans_development_quick_table_plot_and_headline(tmp_path):
     assert md.startswith("| dataset | stage | age (h) |") and "Spearman rho vs age" in md
     last = proc.stdout.strip().splitlines()[-1]
     assert last.startswith("L1 (0 h) -> adult (50 h") and "density" in last and "modularity" in last
+
+
+def test_stage_metrics_uses_small_world_omega_when_metrics_has_it(monkeypatch):
+    import importlib.util
+
+    import gnnkit.brain as brain
+
+    spec = importlib.util.spec_from_file_location("celegans_development", ROOT / "examples" / "celegans_development.py")
+    ex = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ex)
+    calls = []
+    monkeypatch.setattr(brain.metrics, "small_world_omega", lambda g, seed=0: calls.append(g.num_nodes) or {"omega": -0.25},
+                        raising=False)
+    c = brain.load_celegans("witvliet_1", cells="neurons")
+    row = ex.stage_metrics(c, louvain_seeds=1, num_random=1)
+    assert row["omega"] == -0.25 and calls == [c.num_nodes]
+    assert ex.stage_metrics(c, louvain_seeds=1, num_random=1, with_omega=False)["omega"] != row["omega"]
+    # every chemical synapse and gap junction counted once in the undirected graph
+    und, w = ex.undirected_synapse_graph(c)
+    loops = lambda t: float(c.weight(t)[c.graph(t).src == c.graph(t).dst].sum())  # noqa: E731
+    assert float(w.sum()) == pytest.approx(row["chemical_synapses"] - loops("chemical") + row["electrical_synapses"]
+                                           - loops("electrical"))
