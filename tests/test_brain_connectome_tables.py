@@ -82,6 +82,16 @@ def test_neuprint_export_with_positions_and_presynaptic_transmitter(tmp_path):
     assert one.synapse_types == ("chemical",) and one.num_edges == 4 and one.positions is None
 
 
+def test_one_position_column_of_coordinate_strings(tmp_path):
+    (tmp_path / "traced-neurons.csv").write_text('bodyId,somaLocation\n1,"[1, 2, 3]"\n2,"[4.5, 5, 6]"\n')
+    (tmp_path / "traced-total-connections.csv").write_text("bodyId_pre,bodyId_post,weight\n1,2,3\n")
+    c = read_connectome_csv(tmp_path, columns={"position": ("somaLocation",)})
+    assert c.positions.tolist() == [[1, 2, 3], [4.5, 5, 6]] and "somaLocation" not in c.node_data
+    (tmp_path / "traced-neurons.csv").write_text('bodyId,somaLocation\n1,"[1, 2, 3]"\n2,\n')
+    with pytest.raises(ValueError, match="neuron 2 .* has no finite position"):
+        read_connectome_csv(tmp_path, columns={"position": ("somaLocation",)})
+
+
 def test_string_ids_and_explicit_files(tmp_path):
     (tmp_path / "cells.csv").write_text("cell,kind\nNA,motor\nAVAL,inter\n")
     (tmp_path / "edges.csv").write_text("src,dst,n\nAVAL,NA,3\n")

@@ -59,7 +59,9 @@ class CsvLayout:
         nt: neurotransmitter column of the connections table (used when present).
         neuron_nt: neurotransmitter column of the neurons table, used for a connections
             table without ``nt``: each synapse takes its presynaptic neuron's transmitter.
-        position: position columns of the neurons table (used when all are present).
+        position: position columns of the neurons table (used when all are present); one
+            column is read as ``"[x, y, z]"`` or ``"x y z"`` strings (neuPrint's
+            ``somaLocation``, FlyWire's ``position``).
         neurons_files, connections_files: file names looked for in a directory, in order.
     """
 
@@ -270,7 +272,12 @@ def read_connectome_csv(
     positions = None
     if lay.position and all(c in ncols for c in lay.position):
         try:
-            positions = table[list(lay.position)].to_numpy(dtype=np.float64)
+            if len(lay.position) == 1:  # one column of "[x, y, z]" / "x y z" strings (neuPrint somaLocation, FlyWire)
+                parts = table[lay.position[0]].astype(str).str.strip().str.strip("[]()").str.split(r"[,\s]+", regex=True,
+                                                                                                 expand=True)
+                positions = parts.replace({"nan": np.nan, "": np.nan}).to_numpy(dtype=np.float64)
+            else:
+                positions = table[list(lay.position)].to_numpy(dtype=np.float64)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"position columns {list(lay.position)} of {neurons_path} must hold numbers: {exc}") from exc
         gaps = np.flatnonzero(~np.isfinite(positions).all(axis=1))
