@@ -398,11 +398,13 @@ class Connectome:
             if t not in types:
                 raise ValueError(f"undirected names synapse type {t!r}, which is not among {types}")
         views, weights = {}, {}
-        order = np.argsort(code, kind="stable")  # one pass splits the synapses by type
+        # one pass splits the synapses by type; 16-bit codes let numpy's stable sort be a radix sort
+        order = np.argsort(code.astype(np.int16) if len(types) < 2**15 else code, kind="stable")
         bounds = np.searchsorted(code[order], np.arange(len(types) + 1))
         for ti, t in enumerate(types):  # a loop over synapse types (a handful)
             sel = order[bounds[ti]:bounds[ti + 1]]
-            sel = sel[np.argsort(combined_key((dst[sel], src[sel]), (n, n), "connectome"), kind="stable")]  # (post, pre) order
+            if reduce is None and t not in undirected:  # coalesce below sorts the merged types itself
+                sel = sel[np.argsort(combined_key((dst[sel], src[sel]), (n, n), "connectome"), kind="stable")]  # (post, pre)
             g = Graph(torch.from_numpy(src[sel]), torch.from_numpy(dst[sel]), n)
             wt = torch.from_numpy(w[sel]).float()
             if t in undirected:  # both directions; the larger weight where both were given

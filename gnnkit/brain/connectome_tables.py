@@ -172,15 +172,15 @@ def _first_bad_int(arr: np.ndarray) -> int:
     return 0
 
 
-def _lookup(ids: np.ndarray, sorted_ids: np.ndarray, order: np.ndarray, column: str, path: str, offset: int) -> np.ndarray:
-    pos = np.searchsorted(sorted_ids, ids)
-    pos = np.minimum(pos, len(sorted_ids) - 1)
-    ok = sorted_ids[pos] == ids if len(sorted_ids) else np.zeros(ids.shape, dtype=bool)
-    if not ok.all():
-        bad = int(np.flatnonzero(~ok)[0])
-        raise ValueError(f"column {column!r} of {path} names neuron {_show(ids[bad])} (data row {offset + bad + 1}), which "
-                         f"is not in the neurons table")
-    return order[pos]
+def _lookup(ids: np.ndarray, index: Any, column: str, path: str, offset: int) -> np.ndarray:
+    """Row numbers of ``ids`` in the neurons table (a hash lookup in a pandas Index), unknown ids named."""
+    pos = index.get_indexer(ids)  # [m], -1 where the id is not in the table
+    bad = np.flatnonzero(pos < 0)
+    if bad.size:
+        raise ValueError(f"column {column!r} of {path} names neuron {_show(ids[bad[0]])} (data row "
+                         f"{offset + int(bad[0]) + 1}), which is not in the neurons table")
+    # int32 row numbers while the chunks pile up: half the memory of int64
+    return pos.astype(np.int32 if len(index) < 2**31 else np.int64)
 
 
 def _nt_label(x: Any, normalize: bool) -> str:
@@ -263,12 +263,10 @@ def read_connectome_csv(
     if not integer and raw.dtype.kind == "f" and np.isfinite(raw).all() and (raw == np.round(raw)).all() and raw.size:
         raise ValueError(f"column {lay.id!r} of {neurons_path} holds floats; neuron ids must be integers or strings")
     ids = _ids(table[lay.id], integer, lay.id, neurons_path, 0)
-    # int32 row numbers while the chunks pile up (ids < 2^31 here): half the memory of int64
-    order = np.argsort(ids, kind="stable").astype(np.int32 if ids.size < 2**31 else np.int64)
-    sorted_ids = ids[order]
-    dup = np.flatnonzero(sorted_ids[1:] == sorted_ids[:-1])
-    if dup.size:
-        raise ValueError(f"column {lay.id!r} of {neurons_path} lists neuron {_show(sorted_ids[dup[0]])} twice; ids must be unique")
+    index = pd.Index(ids)  # built once; every chunk's ids are looked up in its hash table
+    if not index.is_unique:
+        dup = ids[index.duplicated()][0]
+        raise ValueError(f"column {lay.id!r} of {neurons_path} lists neuron {_show(dup)} twice; ids must be unique")
     names = ids.astype(str).tolist()
     positions = None
     if lay.position and all(c in ncols for c in lay.position):
@@ -320,10 +318,10 @@ def read_connectome_csv(
     try:
         for chunk in reader:  # one chunk of rows at a time; everything inside is vectorised
             m = len(chunk)
-            src_parts.append(_lookup(_ids(chunk[lay.pre], integer, lay.pre, conn_path, offset),
-                                     sorted_ids, order, lay.pre, conn_path, offset))
-            dst_parts.append(_lookup(_ids(chunk[lay.post], integer, lay.post, conn_path, offset),
-                                     sorted_ids, order, lay.post, conn_path, offset))
+            src_parts.append(_lookup(_ids(chunk[lay.pre], integer, lay.pre, conn_path, offset), index, lay.pre,
+                                     conn_path, offset))
+            dst_parts.append(_lookup(_ids(chunk[lay.post], integer, lay.post, conn_path, offset), index, lay.post,
+                                     conn_path, offset))
             if lay.weight is None:
                 w = np.ones(m)
             else:
@@ -338,12 +336,10 @@ def read_connectome_csv(
                                      f"{offset + int(neg[0]) + 1} holds {w[neg[0]]:g}")
             w_parts.append(w)
             if nt_col is not None:
-                labels, first, inv = np.unique(chunk[nt_col].fillna("").astype(str).to_numpy(), return_index=True,
-                                               return_inverse=True)
-                for x in labels[np.argsort(first)].tolist():  # views in order of first appearance in the file
-                    types.setdefault(_nt_label(x, normalize_nt), len(types))
-                local = np.asarray([types[_nt_label(x, normalize_nt)] for x in labels.tolist()], dtype=np.int64)
-                code_parts.append(local.astype(np.int32)[inv.reshape(-1)] if labels.size else np.zeros(0, dtype=np.int32))
+                inv, labels = pd.factorize(chunk[nt_col].fillna("").astype(str))  # labels in order of first appearance
+                local = np.asarray([types.setdefault(_nt_label(x, normalize_nt), len(types)) for x in labels.tolist()],
+                                   dtype=np.int32)  # a handful of distinct labels per chunk
+                code_parts.append(local[inv] if len(labels) else np.zeros(0, dtype=np.int32))
             offset += m
     except pd.errors.ParserError as exc:
         raise ValueError(f"{conn_path} is not a well-formed CSV table near data row {offset + 1}: {exc}") from exc
