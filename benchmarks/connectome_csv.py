@@ -2,7 +2,7 @@
 
 A synthetic export in FlyWire's layout (``neurons.csv``: ``root_id, group, nt_type``;
 ``connections.csv``: ``pre_root_id, post_root_id, neuropil, syn_count, nt_type``, one row per
-pair and region) is written once to ``--data``. Each round runs, in separate processes and
+pair and region) is written once to ``--data`` (default: the system temp directory). Each round runs, in separate processes and
 alternating, ``gnnkit.brain.read_connectome_csv`` with its default 250k-row chunks, the same
 in one chunk, and the peer a pandas user would write: ``pd.read_csv`` of the whole table and a
 ``groupby([pre, post, nt]).syn_count.sum()`` (ids still raw, no graph). Reported: median load
@@ -18,6 +18,7 @@ import argparse
 import json
 import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def worker(engine: str, directory: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("data/bench_connectome_csv"))
+    parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "gnnkit_bench_connectome_csv")
     parser.add_argument("--neurons", type=int, default=140_000)
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--rounds", type=int, default=3)

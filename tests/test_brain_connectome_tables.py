@@ -193,3 +193,16 @@ def test_layout_and_argument_errors(tmp_path):
     with pytest.raises(ValueError, match="layout='auto' found no known layout"):
         read_connectome_csv(tmp_path)
     assert set(CSV_LAYOUTS) == {"neuprint", "flywire", "gnnkit"}
+
+
+def test_benchmark_export_loads_like_pandas_groupby(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("bench_connectome_csv",
+                                                  Path(__file__).resolve().parents[1] / "benchmarks" / "connectome_csv.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    directory = bench.make_export(tmp_path, neurons=300, rows=3000)
+    rows = {e: bench.worker(e, directory) for e in bench.ENGINES}
+    assert rows["gnnkit"]["edges"] == rows["gnnkit_one_chunk"]["edges"] == rows["pandas"]["edges"]
