@@ -126,7 +126,6 @@ def _find(dataset: str, stage: str | None, age_hours: float | None) -> CelegansD
 
 def _import_cect():
     try:
-        import cect  # noqa: F401
         from cect import Cells
     except ImportError as exc:
         raise ImportError("load_celegans needs the 'cect' package (C. elegans Connectome Toolbox): "
