@@ -215,6 +215,9 @@ def test_node_data_checked_coded_and_shown(typed):
     assert "node_data=['id', 'type', 'vec']" in repr(typed)
     from_numpy = Connectome(typed.views, typed.names, node_data={"n": np.arange(5)})
     assert isinstance(from_numpy.node_data["n"], torch.Tensor)
+    built = Connectome.from_adjacency({"chemical": CHEM, "electrical": GAP}, names=NAMES, positions=POS,
+                                      undirected=["electrical"], node_data=typed.node_data)
+    assert built.equal(typed)
 
 
 def test_subgraph_carries_names_positions_node_data_and_weights(typed):

@@ -424,6 +424,7 @@ class Connectome:
         names: Sequence[str] | None = None,
         positions: Any = None,
         undirected: Sequence[str] = (),
+        node_data: Mapping[str, Any] | None = None,
     ) -> "Connectome":
         """From dense (numpy/torch) or scipy-sparse ``[N, N]`` matrices ``A[pre, post]``.
 
@@ -433,6 +434,7 @@ class Connectome:
             names: one name per neuron (default ``"0", "1", ...``).
             positions: ``[N, D]`` or ``{name: coords}``.
             undirected: types whose synapses act both ways.
+            node_data: per-neuron data aligned with the matrix rows (see :class:`Connectome`).
 
         Raises:
             ValueError: a matrix that is not square or not finite, matrices of different
@@ -454,7 +456,7 @@ class Connectome:
             np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts]),
             weight=np.concatenate([p[3] for p in parts]),
             synapse_type=np.concatenate([np.full(p[1].size, p[0], dtype=object) for p in parts]).astype(str),
-            names=names, positions=positions, types=list(mats), undirected=undirected,
+            names=names, positions=positions, types=list(mats), undirected=undirected, node_data=node_data,
         )
 
     @staticmethod
