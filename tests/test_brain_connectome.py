@@ -199,3 +199,103 @@ def test_connectome_bad_input_rare_branches():
         Connectome.from_edges(["a"], ["b"], types=["chemical", "chemical"])
     with pytest.raises(ValueError, match="adjacency must hold at least one matrix"):
         Connectome.from_adjacency({})
+
+
+@pytest.fixture
+def typed(conn):
+    return Connectome(conn.views, conn.names, conn.positions,
+                      {"type": ["inter", "inter", "motor", "inter", "sensory"], "id": torch.arange(5) * 10,
+                       "vec": torch.ones(5, 2, dtype=torch.float64)})
+
+
+def test_node_data_checked_coded_and_shown(typed):
+    assert typed.node_data["type"] == ("inter", "inter", "motor", "inter", "sensory")
+    codes, levels = typed.codes("type")
+    assert levels == ("inter", "motor", "sensory") and codes.tolist() == [0, 0, 1, 0, 2]
+    assert "node_data=['id', 'type', 'vec']" in repr(typed)
+    from_numpy = Connectome(typed.views, typed.names, node_data={"n": np.arange(5)})
+    assert isinstance(from_numpy.node_data["n"], torch.Tensor)
+    built = Connectome.from_adjacency({"chemical": CHEM, "electrical": GAP}, names=NAMES, positions=POS,
+                                      undirected=["electrical"], node_data=typed.node_data)
+    assert built.equal(typed)
+
+
+def test_subgraph_carries_names_positions_node_data_and_weights(typed):
+    sub = typed.subgraph(["AVAL", "AVAR", "PVCL"])
+    assert sub.names == ("AVAL", "AVAR", "PVCL") and sub.node_data["type"] == ("inter", "inter", "motor")
+    assert sub.node_data["id"].tolist() == [0, 10, 20] and torch.equal(sub.positions, typed.positions[:3])
+    assert as_dict(sub, "chemical") == {k: v for k, v in as_dict(typed, "chemical").items() if
+                                        set(k) <= {"AVAL", "AVAR", "PVCL"}}
+    assert as_dict(sub, "electrical") == {("AVAL", "AVAR"): 4.0, ("AVAR", "AVAL"): 4.0}
+    mask = torch.tensor([True, False, True, False, False])
+    assert typed.subgraph(mask).equal(typed.subgraph([0, 2]))
+    assert typed.subgraph("DVA").num_nodes == 1
+    empty = typed.subgraph([])
+    assert empty.num_nodes == 0 and empty.num_edges == 0 and empty.node_data["type"] == ()
+
+
+def test_equal_sees_every_part(typed, conn):
+    assert typed.equal(typed) and not typed.equal(conn)
+    other = Connectome(typed.views, typed.names, typed.positions, {**typed.node_data, "id": torch.arange(5)})
+    assert not typed.equal(other)
+    assert not conn.equal(Connectome(conn.views, conn.names)) and not conn.equal("conn")
+
+
+def test_json_round_trip_with_node_data(typed, tmp_path):
+    path = tmp_path / "typed.json"
+    typed.write_json(path)
+    back = Connectome.read_json(path)
+    assert back.equal(typed)
+    assert back.node_data["id"].dtype == torch.int64 and back.node_data["vec"].dtype == torch.float64
+
+
+def test_csv_neurons_table_and_networkx_carry_node_data(typed, tmp_path):
+    flat = Connectome(typed.views, typed.names, typed.positions, {k: typed.node_data[k] for k in ("type", "id")})
+    flat.write_csv(tmp_path / "syn.csv", neurons_path=tmp_path / "neurons.csv")
+    header, first = (tmp_path / "neurons.csv").read_text().splitlines()[:2]
+    assert header == "name,x,y,z,type,id" and first.startswith("AVAL,0.0,")
+    with pytest.raises(ValueError, match=r"node_data\['vec'\] has shape \[5, 2\]; a CSV column"):
+        typed.write_csv(tmp_path / "s.csv", neurons_path=tmp_path / "n.csv")
+    g = typed.to_networkx()
+    assert g.nodes[4]["type"] == "sensory" and g.nodes[1]["id"] == 10
+    back = Connectome.from_networkx(g, node_keys=["type", "id", "vec"])
+    assert back.node_data["type"] == typed.node_data["type"] and torch.equal(back.node_data["id"], typed.node_data["id"])
+    with pytest.raises(ValueError, match="node_keys names attribute 'size', which node 0 does not have"):
+        Connectome.from_networkx(g, node_keys=["size"])
+
+
+def test_from_edges_type_indices_and_reduce():
+    c = Connectome.from_edges([0, 0, 1, 0], [1, 1, 2, 1], weight=[2.0, 3.0, 1.0, 4.0], synapse_type=np.array([1, 1, 0, 0]),
+                              names=["a", "b", "c"], types=["gaba", "ach"], reduce="sum")
+    assert c.synapse_types == ("gaba", "ach")
+    assert as_dict(c, "ach") == {("a", "b"): 5.0} and as_dict(c, "gaba") == {("b", "c"): 1.0, ("a", "b"): 4.0}
+    kept = Connectome.from_edges([0, 0], [1, 1], weight=[2.0, 3.0], names=["a", "b"])
+    assert kept.graph("chemical").num_edges == 2
+    assert Connectome.from_edges([0, 0], [1, 1], weight=[2.0, 3.0], names=["a", "b"], reduce="max").weight("chemical").tolist() == [3.0]
+
+
+def test_node_data_and_type_index_bad_input(conn, typed):
+    with pytest.raises(ValueError, match=r"node_data\['t'\] must give one value per neuron \(5\), got 2"):
+        Connectome(conn.views, conn.names, node_data={"t": ["a", "b"]})
+    with pytest.raises(ValueError, match=r"node_data\['t'\] must have one row per neuron \(5\), got shape \[3\]"):
+        Connectome(conn.views, conn.names, node_data={"t": torch.zeros(3)})
+    with pytest.raises(ValueError, match="node_data key 'name' is reserved"):
+        Connectome(conn.views, conn.names, node_data={"name": list("abcde")})
+    with pytest.raises(TypeError, match=r"node_data\['t'\] must be a tensor or a sequence of N strings, got str"):
+        Connectome(conn.views, conn.names, node_data={"t": "abcde"})
+    with pytest.raises(TypeError, match="node_data keys must be strings"):
+        Connectome(conn.views, conn.names, node_data={1: list("abcde")})
+    with pytest.raises(TypeError, match="node_data must be a mapping"):
+        Connectome(conn.views, conn.names, node_data=["a"])
+    with pytest.raises(ValueError, match="key must be one of the node_data keys"):
+        typed.codes("nope")
+    with pytest.raises(TypeError, match="is a tensor already"):
+        typed.codes("id")
+    with pytest.raises(ValueError, match=r"a neurons mask must have shape \[N\] = \[5\]"):
+        typed.subgraph(torch.ones(3, dtype=torch.bool))
+    with pytest.raises(ValueError, match="integer synapse_type indices need types="):
+        Connectome.from_edges([0], [1], names=["a", "b"], synapse_type=np.array([0]))
+    with pytest.raises(ValueError, match=r"synapse_type holds type index 2; indices must lie in \[0, 2\)"):
+        Connectome.from_edges([0], [1], names=["a", "b"], synapse_type=np.array([2]), types=["x", "y"])
+    with pytest.raises(ValueError, match="reduce must be None or one of"):
+        Connectome.from_edges([0], [1], names=["a", "b"], reduce="prod")

@@ -4,14 +4,20 @@
   modular/hierarchical and layered (cortical column) generators, sparse and seeded;
 - :mod:`~gnnkit.brain.connectome` — import measured wiring diagrams (matrices, CSV/JSON, networkx)
   with synapse types as views of a :class:`~gnnkit.graph.multiview.MultiViewGraph`;
+- :mod:`~gnnkit.brain.celegans` — the *C. elegans* connectomes shipped by ``cect`` (Witvliet
+  developmental series, Cook 2019 hermaphrodite and male, ...): :func:`load_celegans`;
+- :mod:`~gnnkit.brain.connectome_tables` — neuPrint/FlyWire-style neurons + connections CSV
+  exports, one view per neurotransmitter: :func:`read_connectome_csv`;
 - :mod:`~gnnkit.brain.network` — :class:`SpatialRNN`, a rate RNN whose recurrent weights are the edges;
 - :mod:`~gnnkit.brain.lifecycle` — pruning schedules and criteria, regrowth, in-place rewiring;
 - :mod:`~gnnkit.brain.costs` — wiring cost, communicability-weighted wiring cost, energy penalties;
 - :mod:`~gnnkit.brain.metrics` — clustering, path length, efficiency, modularity, small-worldness, robustness;
 - :mod:`~gnnkit.brain.stats` — bootstrap confidence intervals, permutation tests and Holm correction over seeds.
 """
-from . import connectome, costs, lifecycle, metrics, network, stats, topology
+from . import celegans, connectome, connectome_tables, costs, lifecycle, metrics, network, stats, topology
+from .celegans import CelegansDataset, celegans_datasets, load_celegans
 from .connectome import Connectome
+from .connectome_tables import CSV_LAYOUTS, CsvLayout, read_connectome_csv
 from .costs import (
     activity_l1,
     communicability,
@@ -68,12 +74,13 @@ from .topology import (
 
 __all__ = [
     # modules
-    "connectome", "costs", "lifecycle", "metrics", "network", "stats", "topology",
+    "celegans", "connectome", "connectome_tables", "costs", "lifecycle", "metrics", "network", "stats", "topology",
     # topology
     "SpatialGraph", "edge_lengths", "decay_for_degree", "spatial_graph", "watts_strogatz_graph", "modular_graph",
     "hierarchical_modular_graph", "layered_graph", "cortical_column",
     # connectome
-    "Connectome",
+    "Connectome", "CelegansDataset", "celegans_datasets", "load_celegans", "CsvLayout", "CSV_LAYOUTS",
+    "read_connectome_csv",
     # network
     "SpatialRNN",
     # lifecycle
