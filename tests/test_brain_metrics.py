@@ -10,6 +10,7 @@ import torch
 from conftest import random_graph
 from gnnkit import Graph
 from gnnkit.brain import metrics as M
+from gnnkit.brain.metrics._common import adjacency
 from gnnkit.brain.topology import modular_graph, spatial_graph, watts_strogatz_graph
 
 
@@ -107,7 +108,7 @@ def test_path_stats_disconnected_sources_targets():
 
 def test_sampled_sources_estimator_is_unbiased_within_its_standard_error():
     g = watts_strogatz_graph(1000, 8, 0.1, seed=0).graph
-    a = M._adjacency(g, directed=False)
+    a = adjacency(g, directed=False)
     dist = csgraph.shortest_path(a, unweighted=True)
     np.fill_diagonal(dist, np.inf)
     per_source = (1 / dist).sum(1) / 999

@@ -7,9 +7,11 @@
 - :mod:`~gnnkit.brain.network` — :class:`SpatialRNN`, a rate RNN whose recurrent weights are the edges;
 - :mod:`~gnnkit.brain.lifecycle` — pruning schedules and criteria, regrowth, in-place rewiring;
 - :mod:`~gnnkit.brain.costs` — wiring cost, communicability-weighted wiring cost, energy penalties;
-- :mod:`~gnnkit.brain.metrics` — clustering, path length, efficiency, modularity, small-worldness, robustness.
+- :mod:`~gnnkit.brain.metrics` — the Brain Connectivity Toolbox's metrics: clustering, paths, efficiency,
+  betweenness, modularity, participation, rich club, assortativity, k-cores, motifs, small-worldness, robustness;
+- :mod:`~gnnkit.brain.nullmodels` — degree-preserving, lattice and length-preserving rewiring.
 """
-from . import connectome, costs, lifecycle, metrics, network, topology
+from . import connectome, costs, lifecycle, metrics, network, nullmodels, topology
 from .connectome import Connectome
 from .costs import (
     activity_l1,
@@ -34,24 +36,37 @@ from .lifecycle import (
     synapse_scores,
 )
 from .metrics import (
+    MOTIF3_CLASSES,
+    assortativity,
     average_clustering,
+    betweenness,
     characteristic_path_length,
     clustering,
     communities_from_sets,
+    core_numbers,
     degree_histogram,
+    degrees,
     density,
     detect_communities,
     efficiency_robustness,
     global_efficiency,
+    kcore,
     label_propagation,
     modularity,
+    motif3_counts,
+    participation_coef,
+    participation_coef_sign,
     path_stats,
     random_reference_graph,
+    rich_club,
     robustness,
+    small_world_omega,
     small_world_sigma,
+    strengths,
     wiring_length,
 )
 from .network import SpatialRNN
+from .nullmodels import Rewired, degree_preserving_rewire, lattice_rewire, spatial_rewire
 from .topology import (
     SpatialGraph,
     cortical_column,
@@ -66,7 +81,7 @@ from .topology import (
 
 __all__ = [
     # modules
-    "connectome", "costs", "lifecycle", "metrics", "network", "topology",
+    "connectome", "costs", "lifecycle", "metrics", "network", "nullmodels", "topology",
     # topology
     "SpatialGraph", "edge_lengths", "decay_for_degree", "spatial_graph", "watts_strogatz_graph", "modular_graph",
     "hierarchical_modular_graph", "layered_graph", "cortical_column",
@@ -84,4 +99,8 @@ __all__ = [
     "density", "degree_histogram", "clustering", "average_clustering", "path_stats", "characteristic_path_length",
     "global_efficiency", "modularity", "communities_from_sets", "label_propagation", "detect_communities",
     "random_reference_graph", "small_world_sigma", "wiring_length", "efficiency_robustness", "robustness",
+    "degrees", "strengths", "betweenness", "participation_coef", "participation_coef_sign", "rich_club",
+    "assortativity", "core_numbers", "kcore", "MOTIF3_CLASSES", "motif3_counts", "small_world_omega",
+    # null models
+    "Rewired", "degree_preserving_rewire", "lattice_rewire", "spatial_rewire",
 ]
