@@ -143,14 +143,14 @@ def test_participation_coef_equals_bct(gw, k):
     for weight in (None, w):
         wu, wd = dense(g, weight, False), dense(g, weight, True)
         np.testing.assert_allclose(M.participation_coef(g, labels, weight=weight).numpy(),
-                                   bct.participation_coef(wu, ci, "undirected"), atol=1e-12)
+                                   quiet(bct.participation_coef, wu, ci, "undirected"), atol=1e-12)
         np.testing.assert_allclose(M.participation_coef(g, labels, weight=weight, kind="out").numpy(),
-                                   bct.participation_coef(wd, ci, "out"), atol=1e-12)
+                                   quiet(bct.participation_coef, wd, ci, "out"), atol=1e-12)
         np.testing.assert_allclose(M.participation_coef(g, labels, weight=weight, kind="in").numpy(),
-                                   bct.participation_coef(wd, ci, "in"), atol=1e-12)
+                                   quiet(bct.participation_coef, wd, ci, "in"), atol=1e-12)
     signed = w * torch.where(torch.arange(g.num_edges) % 3 == 0, -1.0, 1.0).double()
     pos, neg = M.participation_coef_sign(g, labels, signed)
-    ref_pos, ref_neg = bct.participation_coef_sign(dense(g, signed, True), ci)
+    ref_pos, ref_neg = quiet(bct.participation_coef_sign, dense(g, signed, True), ci)
     np.testing.assert_allclose(pos.numpy(), ref_pos, atol=1e-12)
     np.testing.assert_allclose(neg.numpy(), ref_neg, atol=1e-12)
 
@@ -191,6 +191,12 @@ def test_assortativity_equals_bct(gw):
 @given(graphs(), st.booleans())
 def test_betweenness_equals_bct(gw, directed):
     g, w = gw
+    # one edge per (src, dst): summed parallel weights such as 2 + 1 would give lengths like 1/3 whose
+    # path sums tie in exact arithmetic but not always in floating point, where bctpy compares exactly
+    key = g.src * g.num_nodes + g.dst
+    first = torch.tensor(sorted({int(k): i for i, k in reversed(list(enumerate(key.tolist())))}.values()),
+                         dtype=torch.int64)
+    g, w = Graph(g.src[first], g.dst[first], g.num_nodes), w[first]
     a, wm = dense(g, None, directed), dense(g, w, directed)
     np.testing.assert_allclose(M.betweenness(g, directed=directed).numpy(), bct.betweenness_bin(a), atol=1e-9)
     np.testing.assert_allclose(M.betweenness(g, directed=directed, weight=w).numpy(),

@@ -116,7 +116,7 @@ def small_world_omega(
     random_reference: Sequence[Graph] | None = None,
     lattice_reference: Sequence[Graph] | None = None,
     num_references: int = 5,
-    swaps_per_edge: int = 5,
+    swaps_per_edge: int = 10,
     num_sources: int | None = None,
     seed: int = 0,
 ) -> dict[str, float]:
@@ -132,7 +132,7 @@ def small_world_omega(
     references are ``num_references`` :func:`~gnnkit.brain.nullmodels.degree_preserving_rewire`
     graphs with ``2 * swaps_per_edge`` rounds and as many
     :func:`~gnnkit.brain.nullmodels.lattice_rewire` graphs with ``swaps_per_edge`` rounds
-    (networkx's ``niter * 2`` and ``niter``). Unlike networkx's ``random_reference`` /
+    (networkx's ``niter * 2`` and ``niter``; networkx's default ``niter`` is 5). Unlike networkx's ``random_reference`` /
     ``lattice_reference``, these rewirings do not keep the graph connected; pass your own
     ``random_reference`` / ``lattice_reference`` graphs (e.g. networkx's) to use others.
 
