@@ -121,6 +121,20 @@ def test_path_length_and_efficiency_equal_bct(gw, directed):
 
 
 @FAST
+@given(graphs(), st.booleans(), st.integers(1, 40))
+def test_local_efficiency_equals_bct(gw, directed, chunk_size):
+    g, w = gw
+    a, wm = dense(g, None, directed), dense(g, w, directed)
+    # bctpy 0.6's efficiency_bin(local=True) takes only out-neighbours on a directed matrix (its
+    # ``G[u, :].T`` is the same row); efficiency_wei on the binary matrix is the toolbox's in-or-out rule
+    ref = quiet(bct.efficiency_bin, a, local=True) if not directed else quiet(bct.efficiency_wei, a, local=True)
+    np.testing.assert_allclose(M.local_efficiency(g, directed=directed, chunk_size=chunk_size).numpy(),
+                               ref, atol=1e-12)
+    np.testing.assert_allclose(M.local_efficiency(g, weight=w, directed=directed, chunk_size=chunk_size).numpy(),
+                               quiet(bct.efficiency_wei, wm, local=True), atol=1e-12)
+
+
+@FAST
 @given(graphs(), st.integers(1, 3), st.sampled_from([0.5, 1.0, 1.5]))
 def test_modularity_equals_bct_und_and_dir(gw, k, gamma):
     g, w = gw

@@ -52,6 +52,7 @@ from .metrics import (
     global_efficiency,
     kcore,
     label_propagation,
+    local_efficiency,
     modularity,
     motif3_counts,
     participation_coef,
@@ -99,7 +100,7 @@ __all__ = [
     "density", "degree_histogram", "clustering", "average_clustering", "path_stats", "characteristic_path_length",
     "global_efficiency", "modularity", "communities_from_sets", "label_propagation", "detect_communities",
     "random_reference_graph", "small_world_sigma", "wiring_length", "efficiency_robustness", "robustness",
-    "degrees", "strengths", "betweenness", "participation_coef", "participation_coef_sign", "rich_club",
+    "degrees", "strengths", "local_efficiency", "betweenness", "participation_coef", "participation_coef_sign", "rich_club",
     "assortativity", "core_numbers", "kcore", "MOTIF3_CLASSES", "motif3_counts", "small_world_omega",
     # null models
     "Rewired", "degree_preserving_rewire", "lattice_rewire", "spatial_rewire",

@@ -29,6 +29,7 @@ from .betweenness import betweenness
 from .clustering import average_clustering, clustering
 from .degree import degree_histogram, degrees, density, strengths
 from .kcore import core_numbers, kcore
+from .local_efficiency import local_efficiency
 from .modularity import communities_from_sets, detect_communities, label_propagation, modularity
 from .motifs import MOTIF3_CLASSES, motif3_counts
 from .participation import participation_coef, participation_coef_sign
@@ -47,6 +48,7 @@ __all__ = [
     "path_stats",
     "characteristic_path_length",
     "global_efficiency",
+    "local_efficiency",
     "betweenness",
     "modularity",
     "communities_from_sets",

@@ -155,6 +155,8 @@ def betweenness(
     out = np.zeros(n)
     if n == 0 or mat.nnz == 0:
         return torch.from_numpy(out)
+    # [b, E] DAG tests (Dijkstra) and [b, N] level arrays; larger batches measured no faster
+    # (64 sources at N = 10^5: 20-22 s with 4 per batch, 24-25 s with 41, loaded machine)
     per = max(1, min(src.size, batch_edges // max(mat.nnz, 1), (1 << 22) // n))
     for start in range(0, src.size, per):  # a loop over source batches
         batch = src[start : start + per]
