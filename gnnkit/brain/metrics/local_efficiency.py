@@ -18,7 +18,7 @@ def local_efficiency(
     *,
     weight: Tensor | None = None,
     directed: bool = False,
-    chunk_size: int = 2048,
+    chunk_size: int = 512,
 ) -> Tensor:
     r"""Local efficiency: the efficiency among each vertex's neighbours (Latora & Marchiori 2001).
 
@@ -41,7 +41,9 @@ def local_efficiency(
     among themselves, has 0. The neighbourhoods of a chunk of vertices become one
     block-diagonal sparse graph of at most ``chunk_size`` vertices (more only for a single
     vertex of larger degree) and one ``csgraph`` search covers them all, so there is no
-    loop over vertices; memory is ``chunk_size^2`` float64 distances.
+    loop over vertices; memory is ``chunk_size^2`` float64 distances. (The default 512 was
+    the fastest of 128–2048 at :math:`N = 10^4`, mean degree 10: 3.0 s vs 5.3–6.5 s at the
+    ends, two alternating rounds on a loaded machine.)
 
     Args:
         graph: the synapses.
