@@ -327,3 +327,18 @@ def test_new_metrics_bad_input(ws):
         M.small_world_omega(ws, random_reference=[], lattice_reference=[ws])
     with pytest.raises(TypeError, match="weight must be a torch.Tensor"):
         M.strengths(ws, [1.0])
+
+
+@pytest.mark.slow  # three worker processes (torch import each): ~25 s wall on the loaded dev machine
+def test_brain_metrics_benchmark_quick_prints_the_table():
+    # one metric and tiny sizes: the --quick path end to end (worker processes, table, sampled error)
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, str(root / "benchmarks" / "brain_metrics.py"), "--quick", "--metrics",
+                           "kcore", "--sizes", "60", "--large", "300"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| kcore |")]
+    assert len(rows) == 2 and rows[0].split("|")[4].strip() != "—"  # bctpy ran at the small size
