@@ -327,6 +327,14 @@ def test_new_metrics_bad_input(ws):
         M.small_world_omega(ws, random_reference=[], lattice_reference=[ws])
     with pytest.raises(TypeError, match="weight must be a torch.Tensor"):
         M.strengths(ws, [1.0])
+    with pytest.raises(ValueError, match="chunk_size must be >= 1"):
+        M.local_efficiency(ws, chunk_size=0)
+    with pytest.raises(ValueError, match="weight must be finite"):
+        M.participation_coef_sign(ws, torch.zeros(120, dtype=torch.int64), torch.full((ws.num_edges,), float("inf")))
+    with pytest.raises(ValueError, match=r"communities must be an integer label tensor of shape \[N\]"):
+        M.participation_coef(ws, torch.zeros(3, dtype=torch.int64))
+    with pytest.raises(ValueError, match="num_references must be >= 1"):
+        M.small_world_omega(ws, num_references=0)
 
 
 @pytest.mark.slow  # three worker processes (torch import each): ~25 s wall on the loaded dev machine
