@@ -134,8 +134,8 @@ def betweenness(
     (Watts–Strogatz, mean degree 10, rewiring 0.1): 0.17 at :math:`N = 10^3` with 256
     sources, 0.27 with 100 sources, 0.52 at :math:`N = 10^4` with 100 sources; sums such
     as the mean betweenness are far tighter (a test checks unbiasedness). Exact cost,
-    measured on a loaded 2-core machine: 1.9 s at :math:`N = 10^3`, about 0.3 s per source
-    at :math:`N = 10^5` (:math:`10^6` edges).
+    measured on the shared 2-core machine: 0.8 s at :math:`N = 10^3` (bctpy 1.2 s), about
+    0.2–0.3 s per source at :math:`N = 10^5` (:math:`10^6` edges).
 
     Args:
         graph: the synapses.
