@@ -10,6 +10,7 @@ import torch
 from conftest import random_graph
 from gnnkit import Graph
 from gnnkit.brain import metrics as M
+from gnnkit.brain.metrics._common import adjacency
 from gnnkit.brain.topology import modular_graph, spatial_graph, watts_strogatz_graph
 
 
@@ -107,7 +108,7 @@ def test_path_stats_disconnected_sources_targets():
 
 def test_sampled_sources_estimator_is_unbiased_within_its_standard_error():
     g = watts_strogatz_graph(1000, 8, 0.1, seed=0).graph
-    a = M._adjacency(g, directed=False)
+    a = adjacency(g, directed=False)
     dist = csgraph.shortest_path(a, unweighted=True)
     np.fill_diagonal(dist, np.inf)
     per_source = (1 / dist).sum(1) / 999
@@ -256,3 +257,96 @@ def test_metrics_bad_input(ws):
         M.density(Graph([0], [0], 1, num_src_nodes=3))
     with pytest.raises(ValueError, match="positions must be finite"):
         M.wiring_length(Graph([0], [1], 2), torch.tensor([[0.0], [float("nan")]]))
+
+
+def from_networkx(g: nx.Graph) -> Graph:
+    e = list(g.edges())
+    return Graph([u for u, _ in e] + [v for _, v in e], [v for _, v in e] + [u for u, _ in e], g.number_of_nodes())
+
+
+def test_small_world_omega_equals_networkx_with_the_same_references():
+    import random
+
+    g = nx.connected_watts_strogatz_graph(30, 4, 0.2, seed=1)
+    for seed in (0, 3):
+        # networkx.omega turns an int seed into one random.Random and draws the references from it in turn
+        rng = random.Random(seed)
+        gr = nx.random_reference(g, niter=2 * 2, seed=rng)
+        gl = nx.lattice_reference(g, niter=2, seed=rng)
+        got = M.small_world_omega(from_networkx(g), random_reference=[from_networkx(gr)],
+                                  lattice_reference=[from_networkx(gl)])
+        assert got["omega"] == pytest.approx(nx.omega(g, niter=2, nrand=1, seed=seed))
+
+
+def test_small_world_omega_orders_lattice_small_world_random():
+    omega = [M.small_world_omega(watts_strogatz_graph(300, 8, p, seed=0).graph, num_references=2, seed=0)["omega"]
+             for p in (0.0, 0.1, 1.0)]
+    # a ring lattice near -1, a random graph near +1; the small world between them
+    assert omega[0] < -0.5 and omega[0] < omega[1] < omega[2] and omega[2] > 0.5
+
+
+def test_betweenness_equals_networkx_and_sampling_is_unbiased():
+    g = watts_strogatz_graph(150, 6, 0.1, seed=3).graph
+    ref = nx.betweenness_centrality(nx_undirected(g), normalized=False)
+    exact = M.betweenness(g, directed=False)
+    # the undirected view counts every unordered pair twice, as bctpy's betweenness_bin does
+    assert np.allclose(exact.numpy(), [2 * ref[i] for i in range(150)])
+    batched = M.betweenness(g, directed=False, batch_edges=2000)  # 2 sources per batch
+    assert np.allclose(batched.numpy(), exact.numpy())
+    # sampled sources: the mean of 8 estimates is within 4 standard errors of the exact total
+    est = np.stack([M.betweenness(g, directed=False, num_sources=30, seed=s).numpy() for s in range(8)])
+    se = est.std(0) / math.sqrt(8)
+    total_err = abs(est.mean(0).sum() - exact.numpy().sum())
+    assert total_err < 4 * math.sqrt((se**2).sum()) + 1e-9
+
+
+def test_new_metrics_bad_input(ws):
+    with pytest.raises(ValueError, match="kind must be one of"):
+        M.degrees(ws, "both")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        M.participation_coef(ws, torch.zeros(120, dtype=torch.int64), kind="total")
+    with pytest.raises(ValueError, match="give weight .* or lengths, not both"):
+        M.betweenness(ws, weight=torch.ones(ws.num_edges), lengths=torch.ones(ws.num_edges))
+    with pytest.raises(ValueError, match="weight must be finite and >= 0"):
+        M.clustering(ws, weight=-torch.ones(ws.num_edges))
+    with pytest.raises(ValueError, match="weight must be finite"):
+        M.strengths(ws, torch.full((ws.num_edges,), float("nan")))
+    with pytest.raises(ValueError, match="weight needs directed=False"):
+        M.rich_club(ws, weight=torch.ones(ws.num_edges), directed=True)
+    with pytest.raises(ValueError, match="klevel must be >= 0"):
+        M.rich_club(ws, -1)
+    with pytest.raises(ValueError, match="flag must be 0 .* or 1-4"):
+        M.assortativity(ws, 5)
+    with pytest.raises(ValueError, match="k must be >= 0"):
+        M.kcore(ws, -1)
+    with pytest.raises(ValueError, match="chunk_wedges must be >= 1"):
+        M.motif3_counts(ws, chunk_wedges=0)
+    with pytest.raises(ValueError, match="num_sources must be >= 1"):
+        M.betweenness(ws, num_sources=0)
+    with pytest.raises(ValueError, match="must each hold at least one graph"):
+        M.small_world_omega(ws, random_reference=[], lattice_reference=[ws])
+    with pytest.raises(TypeError, match="weight must be a torch.Tensor"):
+        M.strengths(ws, [1.0])
+    with pytest.raises(ValueError, match="chunk_size must be >= 1"):
+        M.local_efficiency(ws, chunk_size=0)
+    with pytest.raises(ValueError, match="weight must be finite"):
+        M.participation_coef_sign(ws, torch.zeros(120, dtype=torch.int64), torch.full((ws.num_edges,), float("inf")))
+    with pytest.raises(ValueError, match=r"communities must be an integer label tensor of shape \[N\]"):
+        M.participation_coef(ws, torch.zeros(3, dtype=torch.int64))
+    with pytest.raises(ValueError, match="num_references must be >= 1"):
+        M.small_world_omega(ws, num_references=0)
+
+
+@pytest.mark.slow  # three worker processes (torch import each): ~25 s wall on the loaded dev machine
+def test_brain_metrics_benchmark_quick_prints_the_table():
+    # one metric and tiny sizes: the --quick path end to end (worker processes, table, sampled error)
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, str(root / "benchmarks" / "brain_metrics.py"), "--quick", "--metrics",
+                           "kcore", "--sizes", "60", "--large", "300"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| kcore |")]
+    assert len(rows) == 2 and rows[0].split("|")[4].strip() != "—"  # bctpy ran at the small size

@@ -11,10 +11,12 @@
 - :mod:`~gnnkit.brain.network` — :class:`SpatialRNN`, a rate RNN whose recurrent weights are the edges;
 - :mod:`~gnnkit.brain.lifecycle` — pruning schedules and criteria, regrowth, in-place rewiring;
 - :mod:`~gnnkit.brain.costs` — wiring cost, communicability-weighted wiring cost, energy penalties;
-- :mod:`~gnnkit.brain.metrics` — clustering, path length, efficiency, modularity, small-worldness, robustness;
+- :mod:`~gnnkit.brain.metrics` — the Brain Connectivity Toolbox's metrics: clustering, paths, efficiency,
+  betweenness, modularity, participation, rich club, assortativity, k-cores, motifs, small-worldness, robustness;
+- :mod:`~gnnkit.brain.nullmodels` — degree-preserving, lattice and length-preserving rewiring;
 - :mod:`~gnnkit.brain.stats` — bootstrap confidence intervals, permutation tests and Holm correction over seeds.
 """
-from . import celegans, connectome, connectome_tables, costs, lifecycle, metrics, network, stats, topology
+from . import celegans, connectome, connectome_tables, costs, lifecycle, metrics, network, nullmodels, stats, topology
 from .celegans import CelegansDataset, celegans_datasets, load_celegans
 from .connectome import Connectome
 from .connectome_tables import CSV_LAYOUTS, CsvLayout, read_connectome_csv
@@ -41,24 +43,38 @@ from .lifecycle import (
     synapse_scores,
 )
 from .metrics import (
+    MOTIF3_CLASSES,
+    assortativity,
     average_clustering,
+    betweenness,
     characteristic_path_length,
     clustering,
     communities_from_sets,
+    core_numbers,
     degree_histogram,
+    degrees,
     density,
     detect_communities,
     efficiency_robustness,
     global_efficiency,
+    kcore,
     label_propagation,
+    local_efficiency,
     modularity,
+    motif3_counts,
+    participation_coef,
+    participation_coef_sign,
     path_stats,
     random_reference_graph,
+    rich_club,
     robustness,
+    small_world_omega,
     small_world_sigma,
+    strengths,
     wiring_length,
 )
 from .network import SpatialRNN
+from .nullmodels import Rewired, degree_preserving_rewire, lattice_rewire, spatial_rewire
 from .stats import Comparison, ConfidenceInterval, bootstrap_ci, compare, holm, holm_adjust, summary_rows
 from .topology import (
     SpatialGraph,
@@ -74,7 +90,8 @@ from .topology import (
 
 __all__ = [
     # modules
-    "celegans", "connectome", "connectome_tables", "costs", "lifecycle", "metrics", "network", "stats", "topology",
+    "celegans", "connectome", "connectome_tables", "costs", "lifecycle", "metrics", "network", "nullmodels", "stats",
+    "topology",
     # topology
     "SpatialGraph", "edge_lengths", "decay_for_degree", "spatial_graph", "watts_strogatz_graph", "modular_graph",
     "hierarchical_modular_graph", "layered_graph", "cortical_column",
@@ -93,6 +110,10 @@ __all__ = [
     "density", "degree_histogram", "clustering", "average_clustering", "path_stats", "characteristic_path_length",
     "global_efficiency", "modularity", "communities_from_sets", "label_propagation", "detect_communities",
     "random_reference_graph", "small_world_sigma", "wiring_length", "efficiency_robustness", "robustness",
+    "degrees", "strengths", "local_efficiency", "betweenness", "participation_coef", "participation_coef_sign", "rich_club",
+    "assortativity", "core_numbers", "kcore", "MOTIF3_CLASSES", "motif3_counts", "small_world_omega",
+    # null models
+    "Rewired", "degree_preserving_rewire", "lattice_rewire", "spatial_rewire",
     # stats
     "ConfidenceInterval", "Comparison", "bootstrap_ci", "compare", "holm", "holm_adjust", "summary_rows",
 ]
