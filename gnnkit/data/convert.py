@@ -97,8 +97,8 @@ def generate(spec: GeneratorSpec, folder: str | Path, *, chunk_edges: int = DEFA
     """Write ``spec``'s graph as an edge-list folder, chunk by chunk: ``edges/part-*.npy``, ``features.npy``,
     ``labels.npy``, ``split.npz``.
 
-    Labels are uniform over ``num_classes``; features are the label's centroid plus unit
-    noise, so a model can learn them; the splits are 1 % / 0.1 % / 0.2 % of the vertices
+    Labels are uniform over ``num_classes``; features are the label's centroid (standard
+    normal) plus uniform noise in ``[-1/2, 1/2)``, so a model can learn them; the splits are 1 % / 0.1 % / 0.2 % of the vertices
     (papers100M's proportions). ``feature_dtype`` ``"bfloat16"`` writes float16 (numpy has no bfloat16).
 
     Raises:
@@ -128,7 +128,8 @@ def generate(spec: GeneratorSpec, folder: str | Path, *, chunk_edges: int = DEFA
         out = np.lib.format.open_memmap(folder / "features.npy", mode="w+", dtype=store, shape=(n, spec.num_features))
         rows = max(1, chunk_edges // max(spec.num_features, 1))
         for a in tqdm(range(0, n, rows), desc="generate: features", unit="chunk", disable=not progress):
-            x = rng.standard_normal((min(rows, n - a), spec.num_features), dtype=np.float32)  # [r, F]
+            x = rng.random((min(rows, n - a), spec.num_features), dtype=np.float32)  # [r, F]
+            x -= 0.5  # uniform noise of variance 1/12: cheaper to draw than normal noise at 6.4 G values
             x += centroids[labels[a : a + rows]]
             out[a : a + rows] = x
         out.flush()
@@ -440,7 +441,17 @@ def _convert(source: _Source, dst: Path, chunk_edges: int, bucket_edges: int, fe
             if s.size != want or d.size != want:  # the source changed between passes 1 and 2
                 raise ValueError(f"{source.where}: bucket {k} got {s.size} edges but pass 1 counted {want}; "
                                  f"was the source modified during the conversion?")
-            out.write(s[np.argsort(d, kind="stable")].tobytes())
+            # (row, position) keys are distinct, so an unstable sort of them is the stable sort by row;
+            # an int64 sort costs about half of numpy's stable int32 argsort (0.9 s against 1.7 s of CPU per 10 M)
+            if d.size < 2**32:
+                key = d.astype(np.int64)
+                key <<= 32
+                key |= np.arange(d.size, dtype=np.int64)
+                key.sort()
+                key &= 0xFFFFFFFF
+            else:  # one hub row of 2**32 edges or more: positions do not fit the low half
+                key = np.argsort(d, kind="stable")
+            out.write(s[key].tobytes())
             (bucket_dir / f"{k}.src").unlink()
             (bucket_dir / f"{k}.dst").unlink()
             bar.update(s.size)
