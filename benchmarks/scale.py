@@ -22,6 +22,7 @@ Times per 1,000 batches are the measured time of ``--batches`` batches scaled to
 
     flock /tmp/gnnkit_bigrun.lock python benchmarks/scale.py --sizes 10M 100M 1.5B --root /work/bigdata
     python benchmarks/scale.py --quick        # 20k vertices, 200k edges, 10 batches (CI smoke run)
+    python benchmarks/scale.py --merge a.json b.json --plot docs/img/scale.png   # one table and plot of several runs
 """
 from __future__ import annotations
 
@@ -52,7 +53,8 @@ from gnnkit.nn import SAGEConv  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = {"quick": (20_000, 200_000), "10M": (1_000_000, 10_000_000), "100M": (10_000_000, 100_000_000),
-         "1.5B": (100_000_000, 1_500_000_000)}
+         "300M": (100_000_000, 300_000_000),
+         "500M": (100_000_000, 500_000_000), "1.5B": (100_000_000, 1_500_000_000)}
 
 
 def _rss() -> int:
@@ -231,7 +233,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--plot", type=Path, default=None)
+    p.add_argument("--merge", type=Path, nargs="+", default=None,
+                   help="print the table and plot of earlier --json files instead of running")
     args = p.parse_args(argv)
+    if args.merge:
+        rows = sorted((r for f in args.merge for r in json.loads(f.read_text())), key=lambda r: r["num_edges"])
+        print(table(rows))
+        if args.plot:
+            plot(rows, args.plot)
+        return 0
     if args.worker:
         fn = {"generate": worker_generate, "convert": worker_convert, "train": worker_train}[args.worker]
         print(json.dumps(fn(args)))
