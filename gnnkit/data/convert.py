@@ -39,7 +39,7 @@ from tqdm import tqdm
 
 from ..graph.checks import read_npz
 from .generators import _row_blocks, chung_lu_edge_chunks
-from .ondisk import FEATURE_DTYPES, SPLIT_NAMES, OnDiskGraph, index_dtype, write_header
+from .ondisk import FEATURE_DTYPES, OnDiskGraph, index_dtype, write_header
 
 __all__ = ["convert", "generate", "describe", "GeneratorSpec", "GENERATOR_KINDS", "DEFAULT_CHUNK_EDGES"]
 
