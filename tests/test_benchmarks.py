@@ -123,3 +123,19 @@ def test_precision_benchmark_quick_runs_and_reports_the_cpu():
     assert "torch CPU capability" in proc.stdout
     row = next(line for line in proc.stdout.splitlines() if line.startswith("| gcn |"))
     assert len(row.strip("|").split("|")) == 6  # workload, three modes, two ratios
+
+
+def test_scale_benchmark_quick_generates_converts_and_trains(tmp_path):
+    out, png = tmp_path / "scale.json", tmp_path / "scale.png"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "scale.py"), "--quick", "--batches", "2", "--peer",
+         "--json", str(out), "--plot", str(png)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (row,) = json.loads(out.read_text())
+    assert row["num_nodes"] == 20_000 and row["num_edges"] == 200_000 and row["num_features"] == 16
+    assert row["train"]["mode"] == "mmap" and row["peer"]["mode"] == "memory" and row["train"]["batches"] == 2
+    # the memory-mapped and the in-memory run train on the same batches from the same initial weights
+    assert row["train"]["pass1"]["loss_first"] == row["peer"]["pass1"]["loss_first"]
+    assert "| 20,000 / 200,000 / 16 f16 |" in proc.stdout and png.stat().st_size > 0

@@ -23,7 +23,7 @@ them; :func:`dedupe_csr` removes them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -32,7 +32,7 @@ from tqdm import tqdm
 from ..graph import Graph
 from ..graph.idkeys import combined_key
 
-__all__ = ["CSRGraph", "chung_lu", "rmat", "dedupe_csr", "symmetrize_csr", "power_law_weights"]
+__all__ = ["CSRGraph", "chung_lu", "rmat", "dedupe_csr", "symmetrize_csr", "power_law_weights", "chung_lu_edge_chunks"]
 
 DEFAULT_CHUNK = 1 << 22  # 4M edges: 32 MB per int64 temporary
 
@@ -115,16 +115,21 @@ def power_law_weights(num_nodes: int, exponent: float, max_weight_ratio: float |
     (default :math:`\sqrt N`, which keeps the largest expected degree at
     :math:`\bar d \sqrt N`, the usual structural cut-off).
     """
+    beta, i0 = _power_law_shape(num_nodes, exponent, max_weight_ratio)
+    w = (np.arange(num_nodes, dtype=np.float64) + i0) ** -beta
+    w /= w.sum()
+    return w
+
+
+def _power_law_shape(num_nodes: int, exponent: float, max_weight_ratio: float | None) -> tuple[float, float]:
+    """``(beta, i0)`` of the weights ``(i + i0)**-beta``, checked (see :func:`power_law_weights`)."""
     if not exponent > 2:
         raise ValueError(f"exponent must be > 2 (a finite mean degree), got {exponent}")
     beta = 1.0 / (exponent - 1.0)
     ratio = float(np.sqrt(num_nodes)) if max_weight_ratio is None else float(max_weight_ratio)
     if not ratio >= 1:
         raise ValueError(f"max_weight_ratio must be >= 1, got {max_weight_ratio}")
-    i0 = _offset_for_ratio(num_nodes, beta, ratio)
-    w = (np.arange(num_nodes, dtype=np.float64) + i0) ** -beta
-    w /= w.sum()
-    return w
+    return beta, _offset_for_ratio(num_nodes, beta, ratio)
 
 
 def _offset_for_ratio(n: int, beta: float, ratio: float) -> float:
@@ -190,6 +195,53 @@ def chung_lu(num_nodes: int, num_edges: int, exponent: float = 2.5, seed: int = 
         rng.shuffle(src)
         indices[a : a + m] = src
     return CSRGraph(indptr, indices)
+
+
+def chung_lu_edge_chunks(num_nodes: int, num_edges: int, exponent: float = 2.5, seed: int = 0,
+                         chunk_size: int = DEFAULT_CHUNK, max_weight_ratio: float | None = None,
+                         dtype: type = np.int64) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    r"""The edges of a directed Chung-Lu graph as a stream of ``(src, dst)`` chunks, never all at once.
+
+    Both ends of every edge are drawn independently with probability proportional to the
+    weights of :func:`power_law_weights` (same exponent and head cap ``i_0``), vertex ids
+    shuffled. The draw inverts the weights' continuous form in closed form: with
+    :math:`\beta = 1/(\gamma-1)`, :math:`\ell = i_0 - \tfrac12`, :math:`h = N + i_0 - \tfrac12`,
+    a uniform :math:`u` maps to :math:`\lfloor (\ell^{1-\beta} + u (h^{1-\beta} - \ell^{1-\beta}))^{1/(1-\beta)} - \ell \rfloor`,
+    so vertex ``i`` has the probability of the integral of :math:`(t + i_0)^{-\beta}` over
+    ``[i - 1/2, i + 1/2)`` (the midpoint rule of :func:`power_law_weights`). That is O(1) per
+    edge where a binary search in a 100 M-entry cumulative table costs a cache miss per level
+    (25 s per 16 M-edge chunk on the 2-core machine, against about 1 s here).
+
+    Nothing of size ``E`` exists, so the stream can feed an out-of-core converter. Chunk
+    ``i`` is a function of ``(seed, i)``, so the stream can be replayed. Duplicate edges
+    and self-loops are kept (a multigraph).
+
+    Shape:
+        each chunk ``[m]``, ``[m]`` of ``dtype`` with ``m <= chunk_size``.
+
+    Memory: ``8 N`` bytes of permutation plus about ``24 chunk_size`` bytes.
+    """
+    _check_sizes(num_nodes, num_edges)
+    _check_chunk(chunk_size)
+    beta, i0 = _power_law_shape(num_nodes, exponent, max_weight_ratio)
+    lo, hi = i0 - 0.5, num_nodes + i0 - 0.5
+    q = 1.0 - beta
+    lo_q, span = lo**q, hi**q - lo**q
+    perm = np.random.default_rng([seed, 1 << 41]).permutation(num_nodes).astype(dtype)  # [N] hubs spread out
+    for i, a in enumerate(range(0, num_edges, chunk_size)):
+        rng = np.random.default_rng([seed, i])
+        m = min(chunk_size, num_edges - a)
+        ends = []
+        for _ in range(2):
+            t = rng.random(m)  # [m] u, then the inverse cdf in place
+            t *= span
+            t += lo_q
+            np.power(t, 1.0 / q, out=t)
+            t -= lo
+            v = t.astype(np.int64)  # floor (t >= 0)
+            np.clip(v, 0, num_nodes - 1, out=v)  # u within rounding of 0 or 1
+            ends.append(perm[v])
+        yield ends[0], ends[1]
 
 
 # --------------------------------------------------------------------- R-MAT
