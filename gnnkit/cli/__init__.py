@@ -25,6 +25,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("partition", "gnnkit.cli.partition"),
     ("bench", "gnnkit.cli.bench"),
     ("brain", "gnnkit.cli.brain"),
+    ("convert", "gnnkit.cli.convert"),
 )
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2

@@ -19,6 +19,12 @@ from .argtypes import non_negative_int, positive_int
 
 __all__ = ["add_parser", "run", "main"]
 
+_EXAMPLES = """examples:
+  gnnkit convert data/my_graph layouts/my_graph --feature-dtype float16
+  gnnkit convert /tmp/gen layouts/powerlaw --generate chung-lu:1000000:10000000:64 --chunk-edges 4000000
+  python -c "from gnnkit.data import OnDiskGraph; print(OnDiskGraph.open('layouts/powerlaw'))"
+"""
+
 
 def _spec(text: str) -> str:
     try:
@@ -31,7 +37,8 @@ def _spec(text: str) -> str:
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``convert`` subcommand to a ``gnnkit`` subcommand table and return its parser."""
     p = subparsers.add_parser("convert", help="build an out-of-core (memory-mapped) graph layout",
-                              description=__doc__.split("\n\n")[0])
+                              description=__doc__.split("\n\n")[0].replace("``", "'"), epilog=_EXAMPLES,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("src", type=Path, help="edge-list folder or OGB node dataset folder (with --generate: the "
                                           "folder the generated edge list is written to)")
     p.add_argument("dst", type=Path, help="layout folder to create")
@@ -44,7 +51,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="vertex count of an edge list without features.npy/labels.npy")
     p.add_argument("--seed", type=non_negative_int, default=0, help="generator seed")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(func=run)
     return p
 
 
@@ -69,12 +75,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m gnnkit.cli.convert ...`` (until ``gnnkit convert`` is wired into the main command table)."""
-    parser = argparse.ArgumentParser(prog="gnnkit")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_parser(sub)
-    args = parser.parse_args(["convert", *(sys.argv[1:] if argv is None else argv)])
-    return args.func(args)
+    """``python -m gnnkit.cli.convert ...``: the same as ``gnnkit convert ...``."""
+    from . import main as gnnkit_main
+
+    return gnnkit_main(["convert", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
