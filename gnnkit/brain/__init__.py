@@ -5,11 +5,13 @@
 - :mod:`~gnnkit.brain.connectome` — import measured wiring diagrams (matrices, CSV/JSON, networkx)
   with synapse types as views of a :class:`~gnnkit.graph.multiview.MultiViewGraph`;
 - :mod:`~gnnkit.brain.network` — :class:`SpatialRNN`, a rate RNN whose recurrent weights are the edges;
+- :mod:`~gnnkit.brain.dynamics` — rate and leaky integrate-and-fire networks (delays, refractoriness,
+  surrogate gradients), the LIF one equal to Brian2 spike for spike;
 - :mod:`~gnnkit.brain.lifecycle` — pruning schedules and criteria, regrowth, in-place rewiring;
 - :mod:`~gnnkit.brain.costs` — wiring cost, communicability-weighted wiring cost, energy penalties;
 - :mod:`~gnnkit.brain.metrics` — clustering, path length, efficiency, modularity, small-worldness, robustness.
 """
-from . import connectome, costs, lifecycle, metrics, network, topology
+from . import connectome, costs, dynamics, lifecycle, metrics, network, topology
 from .connectome import Connectome
 from .costs import (
     activity_l1,
@@ -19,6 +21,7 @@ from .costs import (
     weight_budget_penalty,
     wiring_cost,
 )
+from .dynamics import LIFNetwork, LIFState, RateNetwork, Surrogate, simulate
 from .lifecycle import (
     CRITERIA,
     SCHEDULES,
@@ -66,7 +69,7 @@ from .topology import (
 
 __all__ = [
     # modules
-    "connectome", "costs", "lifecycle", "metrics", "network", "topology",
+    "connectome", "costs", "dynamics", "lifecycle", "metrics", "network", "topology",
     # topology
     "SpatialGraph", "edge_lengths", "decay_for_degree", "spatial_graph", "watts_strogatz_graph", "modular_graph",
     "hierarchical_modular_graph", "layered_graph", "cortical_column",
@@ -74,6 +77,8 @@ __all__ = [
     "Connectome",
     # network
     "SpatialRNN",
+    # dynamics
+    "RateNetwork", "LIFNetwork", "LIFState", "Surrogate", "simulate",
     # lifecycle
     "SCHEDULES", "CRITERIA", "PruningSchedule", "UsageTracker", "synapse_scores", "select_survivors",
     "prune_fraction", "prune_graph", "regrow", "rewire_", "Lifecycle", "PruneReport",

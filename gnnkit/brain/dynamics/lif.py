@@ -36,7 +36,7 @@ from torch import Tensor, nn
 
 from ... import ops
 from ...graph import Graph
-from .._validate import check_graph, check_int, check_positive, check_real
+from .._validate import check_graph, check_synapse_swap, check_int, check_positive, check_real
 from .delays import as_delays, delay_graph
 from .state import check_input, check_state, init_weight
 from .surrogate import Surrogate
@@ -141,11 +141,7 @@ class LIFNetwork(nn.Module):
             ValueError: other neurons, a weight of the wrong shape, or per-synapse delays
                 (which edge kept which delay is not known here).
         """
-        check_graph(graph)
-        if graph.num_nodes != self.num_nodes:
-            raise ValueError(f"graph must keep the {self.num_nodes} neurons, got num_nodes={graph.num_nodes}")
-        if not isinstance(weight, nn.Parameter) or weight.shape != (graph.num_edges,):
-            raise ValueError(f"weight must be an nn.Parameter of shape [E] = [{graph.num_edges}]")
+        check_synapse_swap(graph, weight, self.num_nodes)
         if self.delays.numel() and bool((self.delays != self.delays[0]).any()):
             raise ValueError("replace_synapses needs uniform delays; this network has per-synapse delays, so "
                              "build a new LIFNetwork with the surviving synapses' delays")

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from ... import ops
 from ...blocks.activations import activation_fn
 from ...graph import Graph
-from .._validate import check_graph, check_int, check_positive
+from .._validate import check_graph, check_synapse_swap, check_int, check_positive
 from .state import check_input, check_state, init_weight
 
 __all__ = ["RateNetwork", "rate_update"]
@@ -76,11 +76,7 @@ class RateNetwork(nn.Module):
 
     def replace_synapses(self, graph: Graph, weight: nn.Parameter) -> None:
         """Swap in a new synapse set over the same neurons (used by :func:`gnnkit.brain.rewire_`)."""
-        check_graph(graph)
-        if graph.num_nodes != self.num_nodes:
-            raise ValueError(f"graph must keep the {self.num_nodes} neurons, got num_nodes={graph.num_nodes}")
-        if not isinstance(weight, nn.Parameter) or weight.shape != (graph.num_edges,):
-            raise ValueError(f"weight must be an nn.Parameter of shape [E] = [{graph.num_edges}]")
+        check_synapse_swap(graph, weight, self.num_nodes)
         self.graph, self.weight = graph, weight
 
     def initial_state(self, trials: int) -> Tensor:
