@@ -41,7 +41,7 @@ def simulate(
         TypeError: an unknown model. ValueError: an unknown record name, neither or
             inconsistent ``inputs``/``steps``, inputs that are not ``[T, N, B]``.
     """
-    kind = type(model) if type(model) in RECORDABLE else None
+    kind = next((k for k in RECORDABLE if isinstance(model, k)), None)
     if kind is None:
         raise TypeError(f"model must be a RateNetwork or LIFNetwork, got {type(model).__name__}")
     for name in record:
