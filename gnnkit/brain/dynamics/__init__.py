@@ -6,7 +6,7 @@
 - :mod:`~gnnkit.brain.dynamics.surrogate` — :class:`Surrogate` spike functions (fast sigmoid,
   arctan) so the ``[E]`` synapse weights train by backpropagation through time;
 - :mod:`~gnnkit.brain.dynamics.delays` — the delay buffer as one bipartite sparse product;
-- :mod:`~gnnkit.brain.dynamics.simulate` — :func:`simulate`, ``T`` steps with recording.
+- :mod:`~gnnkit.brain.dynamics.simulation` — :func:`simulate`, ``T`` steps with recording.
 
 State is a tensor argument and return value (``[N, B]``: neurons by trials); the synapse
 weights are the model's ``weight`` Parameter over ``model.graph``, so
@@ -15,7 +15,7 @@ weights are the model's ``weight`` Parameter over ``model.graph``, so
 from .delays import as_delays, delay_graph
 from .lif import LIFNetwork, LIFState
 from .rate import RateNetwork, rate_update
-from .simulate import RECORDABLE, simulate
+from .simulation import RECORDABLE, simulate
 from .surrogate import SURROGATES, Surrogate
 
 __all__ = [

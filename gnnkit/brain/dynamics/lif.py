@@ -45,20 +45,16 @@ __all__ = ["LIFState", "LIFNetwork"]
 
 
 class LIFState(NamedTuple):
-    """The state of a :class:`LIFNetwork`, passed into and returned by each step.
-
-    Attributes:
-        v: ``[N, B]`` membrane potentials.
-        i: ``[N, B]`` synaptic currents (exponential synapses; zeros with delta synapses).
-        refractory: ``[N, B]`` int64 steps of refractoriness left (0: free to integrate and fire).
-        history: ``[D, N, B]`` spikes of the last ``D`` steps (slot ``k`` is ``k + 1`` steps ago),
-            ``D`` the longest delay.
-    """
+    """The state of a :class:`LIFNetwork`, passed into and returned by each step (a tuple of tensors)."""
 
     v: Tensor
+    """``[N, B]`` membrane potentials."""
     i: Tensor
+    """``[N, B]`` synaptic currents (exponential synapses; zeros with delta synapses)."""
     refractory: Tensor
+    """``[N, B]`` int64 steps of refractoriness left (0: free to integrate and fire)."""
     history: Tensor
+    """``[D, N, B]`` spikes of the last ``D`` steps (slot ``k`` is ``k + 1`` steps ago), ``D`` the longest delay."""
 
 
 class LIFNetwork(nn.Module):
