@@ -30,7 +30,7 @@ HAS_CUDA = torch.cuda.is_available()
 DEVICES = ["cpu"] + (["cuda"] if HAS_CUDA else [])
 
 # The reference engines of the comparison tests; a skip naming one of them fails under CI=true.
-COMPARISON_DEPS = ("dgl", "torch_geometric")
+COMPARISON_DEPS = ("dgl", "torch_geometric", "brian2")
 # pytest.importorskip says "could not import 'dgl.x': ..."; skipif marks say "dgl not installed".
 _MISSING_DEP = re.compile(r"could not import '(%s)[.'\w]*|\b(%s) (is )?not installed" % (("|".join(COMPARISON_DEPS),) * 2))
 

@@ -9,6 +9,8 @@
 - :mod:`~gnnkit.brain.connectome_tables` — neuPrint/FlyWire-style neurons + connections CSV
   exports, one view per neurotransmitter: :func:`read_connectome_csv`;
 - :mod:`~gnnkit.brain.network` — :class:`SpatialRNN`, a rate RNN whose recurrent weights are the edges;
+- :mod:`~gnnkit.brain.dynamics` — rate and leaky integrate-and-fire networks (delays, refractoriness,
+  surrogate gradients), the LIF one equal to Brian2 spike for spike;
 - :mod:`~gnnkit.brain.lifecycle` — pruning schedules and criteria, regrowth, in-place rewiring;
 - :mod:`~gnnkit.brain.costs` — wiring cost, communicability-weighted wiring cost, energy penalties;
 - :mod:`~gnnkit.brain.metrics` — the Brain Connectivity Toolbox's metrics: clustering, paths, efficiency,
@@ -16,7 +18,8 @@
 - :mod:`~gnnkit.brain.nullmodels` — degree-preserving, lattice and length-preserving rewiring;
 - :mod:`~gnnkit.brain.stats` — bootstrap confidence intervals, permutation tests and Holm correction over seeds.
 """
-from . import celegans, connectome, connectome_tables, costs, lifecycle, metrics, network, nullmodels, stats, topology
+from . import (celegans, connectome, connectome_tables, costs, dynamics, lifecycle, metrics, network, nullmodels, stats,
+               topology)
 from .celegans import CelegansDataset, celegans_datasets, load_celegans
 from .connectome import Connectome
 from .connectome_tables import CSV_LAYOUTS, CsvLayout, read_connectome_csv
@@ -28,6 +31,7 @@ from .costs import (
     weight_budget_penalty,
     wiring_cost,
 )
+from .dynamics import LIFNetwork, LIFState, RateNetwork, Surrogate, simulate
 from .lifecycle import (
     CRITERIA,
     SCHEDULES,
@@ -90,7 +94,7 @@ from .topology import (
 
 __all__ = [
     # modules
-    "celegans", "connectome", "connectome_tables", "costs", "lifecycle", "metrics", "network", "nullmodels", "stats",
+    "celegans", "connectome", "connectome_tables", "costs", "dynamics", "lifecycle", "metrics", "network", "nullmodels", "stats",
     "topology",
     # topology
     "SpatialGraph", "edge_lengths", "decay_for_degree", "spatial_graph", "watts_strogatz_graph", "modular_graph",
@@ -100,6 +104,8 @@ __all__ = [
     "read_connectome_csv",
     # network
     "SpatialRNN",
+    # dynamics
+    "RateNetwork", "LIFNetwork", "LIFState", "Surrogate", "simulate",
     # lifecycle
     "SCHEDULES", "CRITERIA", "PruningSchedule", "UsageTracker", "synapse_scores", "select_survivors",
     "prune_fraction", "prune_graph", "regrow", "rewire_", "Lifecycle", "PruneReport",

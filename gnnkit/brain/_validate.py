@@ -132,3 +132,13 @@ def rng_from(seed: Any, name: str = "seed") -> np.random.Generator:
     if seed is None or isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"{name} must be an int (or a numpy Generator) so runs are reproducible, got {seed!r}")
     return np.random.default_rng(int(seed))
+
+
+def check_synapse_swap(graph: Any, weight: Any, num_nodes: int) -> Graph:
+    """A ``replace_synapses(graph, weight)`` argument pair: a graph over the same neurons, ``[E]`` Parameter weights."""
+    check_graph(graph)
+    if graph.num_nodes != num_nodes:
+        raise ValueError(f"graph must keep the {num_nodes} neurons, got num_nodes={graph.num_nodes}")
+    if not isinstance(weight, torch.nn.Parameter) or weight.shape != (graph.num_edges,):
+        raise ValueError(f"weight must be an nn.Parameter of shape [E] = [{graph.num_edges}]")
+    return graph

@@ -19,7 +19,7 @@ from .._deprecated import deprecated_names
 from ..blocks.activations import ACTIVATIONS, activation_fn
 from ..graph import Graph
 from ..nn.neurons import check_node_ids
-from ._validate import check_graph, check_int, check_positive, check_probability
+from ._validate import check_graph, check_synapse_swap, check_int, check_positive, check_probability
 
 __all__ = ["SpatialRNN"]
 
@@ -105,11 +105,7 @@ class SpatialRNN(nn.Module):
 
     def replace_synapses(self, graph: Graph, weight: nn.Parameter) -> None:
         """Swap in a new synapse set (pruning, regrowth): ``graph`` over the same neurons, ``[E']`` weights."""
-        check_graph(graph)
-        if graph.num_nodes != self.num_nodes:
-            raise ValueError(f"graph must keep the {self.num_nodes} neurons, got num_nodes={graph.num_nodes}")
-        if not isinstance(weight, nn.Parameter) or weight.shape != (graph.num_edges,):
-            raise ValueError(f"weight must be an nn.Parameter of shape [E] = [{graph.num_edges}]")
+        check_synapse_swap(graph, weight, self.num_nodes)
         self.graph = graph
         self.weight = weight
 

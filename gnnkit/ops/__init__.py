@@ -39,11 +39,12 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from ..graph import Graph
+from ..graph import CSR, Graph
 from . import _cpu, _dispatch, _library, reference
 
 __all__ = [
     "spmm",
+    "spmm_csr",
     "segment_reduce",
     "sddmm",
     "edge_softmax",
@@ -234,6 +235,67 @@ def spmm(g: Graph, x: Tensor, edge_weight: Tensor | None = None, reduce: str = "
         raise TypeError(f"edge_weight dtype {w.dtype} differs from x dtype {x3.dtype}")
     out, _ = _library.call(_library.SpMM, _library.spmm_op, x3, w, *_library.topology(g, _wants_grad(x3, w)), reduce)
     return out.view((g.num_nodes,) + tuple(x.shape[1:]))
+
+
+def spmm_csr(indptr: Tensor, indices: Tensor, x: Tensor, edge_weight: Tensor | None = None, *,
+             check: bool = True) -> Tensor:
+    r"""Sum over the rows of a raw CSR matrix: :math:`y_v = \sum_{j \in \text{row } v} w_j\, x_{\text{indices}_j}`.
+
+    The forward-only form of :func:`spmm` for matrices too large for a :class:`~gnnkit.Graph`
+    (whose ``src``/``dst`` take 16 bytes per edge): ``indices`` may be int32 when the source ids
+    fit, so a synapse costs 4 bytes of index plus its weight, and no ``[E]`` int64 array
+    is ever built (``benchmarks/brain_scale.py`` steps 10^9 synapses with it). CPU tensors run
+    on the compiled kernel (the same code as :func:`spmm`, instantiated for int32 indices);
+    other devices on ``reference.spmm_csr``, which works through the entries in bounded chunks.
+
+    Args:
+        indptr: ``[N + 1]`` int64 row offsets, ``indptr[0] = 0``, non-decreasing, ``indptr[-1] = nnz``.
+        indices: ``[nnz]`` int32 or int64 column (source) id of each entry.
+        x: ``[M, F]`` or ``[M]`` float source features.
+        edge_weight: ``[nnz]`` values in CSR order, dtype of ``x``; None means all ones.
+        check: validate ``indptr`` and the range of ``indices`` (one pass over them, O(nnz)); a
+            caller stepping the same matrix many times checks once and passes False after.
+
+    Returns:
+        ``[N, F]`` (or ``[N]``): rows without entries are 0.
+
+    Raises:
+        TypeError: wrong dtypes. ValueError: wrong shapes or devices, inputs that require a
+            gradient (this op has no backward; use :func:`spmm`), a malformed ``indptr`` or
+            out-of-range ``indices`` (with ``check``).
+    """
+    for name, t in (("indptr", indptr), ("indices", indices), ("x", x)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if indptr.dtype != torch.int64 or indptr.dim() != 1 or indptr.numel() < 1:
+        raise TypeError(f"indptr must be a 1-D int64 tensor of N + 1 row offsets, got {indptr.dtype} {tuple(indptr.shape)}")
+    if indices.dtype not in (torch.int32, torch.int64) or indices.dim() != 1:
+        raise TypeError(f"indices must be a 1-D int32 or int64 tensor, got {indices.dtype} {tuple(indices.shape)}")
+    _check_float(x, "x")
+    if x.dim() not in (1, 2):
+        raise ValueError(f"x must have shape [M] or [M, F], got {tuple(x.shape)}")
+    if edge_weight is not None:
+        _check_float(edge_weight, "edge_weight")
+        if edge_weight.shape != indices.shape or edge_weight.dtype != x.dtype:
+            raise ValueError(f"edge_weight must have shape [nnz] = [{indices.numel()}] and x's dtype {x.dtype}, got "
+                             f"{edge_weight.dtype} {tuple(edge_weight.shape)}")
+    devices = {t.device for t in (indptr, indices, x, edge_weight) if t is not None}
+    if len(devices) != 1:
+        raise ValueError(f"indptr, indices, x and edge_weight must be on one device, got {sorted(map(str, devices))}")
+    if torch.is_grad_enabled() and (x.requires_grad or (edge_weight is not None and edge_weight.requires_grad)):
+        raise ValueError("spmm_csr has no backward: call it under torch.no_grad(), or use spmm(Graph, ...) to train")
+    nnz, m = indices.numel(), x.shape[0]
+    if check:
+        if int(indptr[0]) != 0 or int(indptr[-1]) != nnz or bool((indptr[1:] < indptr[:-1]).any()):
+            raise ValueError(f"indptr must start at 0, never decrease and end at nnz = {nnz}, got "
+                             f"indptr[0] = {int(indptr[0])}, indptr[-1] = {int(indptr[-1])}")
+        if nnz and (int(indices.min()) < 0 or int(indices.max()) >= m):
+            raise ValueError(f"indices must lie in [0, {m}) (rows of x), got [{int(indices.min())}, {int(indices.max())}]")
+    x3 = x.reshape(m, 1, -1).contiguous()  # [M, 1, F]
+    w = None if edge_weight is None else edge_weight.contiguous().view(-1, 1)  # [nnz, 1]
+    csr = CSR(indptr.contiguous(), indices.contiguous(), None)
+    out, _ = _dispatch.lookup("spmm_csr", x3)(csr, x3, w, "sum")
+    return out.view((indptr.numel() - 1,) + tuple(x.shape[1:]))
 
 
 def segment_reduce(g: Graph, m: Tensor, reduce: str = "sum") -> Tensor:

@@ -159,13 +159,13 @@ def empty(shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
 
 
 def spmm_csr(csr: CSR, x: Tensor, w: Tensor | None, reduce: str) -> tuple[Tensor, Tensor | None]:
-    """Aggregate ``x [M, H, F]`` over CSR rows; ``arg`` holds CSR positions."""
+    """Aggregate ``x [M, H, F]`` over CSR rows (int64 or int32 ``indices``); ``arg`` holds CSR positions."""
     n = csr.indptr.numel() - 1
     _, h, f = x.shape
     out = empty((n, h, f), x.dtype)
     arg = torch.empty((n, h, f), dtype=torch.int64) if reduce in ("max", "min") else None
     hw = 0 if w is None else w.shape[1]
-    _fn("spmm", x.dtype)(
+    _fn("spmm_i32" if csr.indices.dtype == torch.int32 else "spmm", x.dtype)(
         _p(csr.indptr), _p(csr.indices), _p(csr.eid), _p(w), hw, _p(x), _p(out), _p(arg),
         n, h, f, _REDUCE[reduce], _threads(csr.indices.numel() * h * f),
     )

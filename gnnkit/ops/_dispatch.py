@@ -28,9 +28,11 @@ log = logging.getLogger("gnnkit")
 
 CPU_OPS = ("spmm", "segment_reduce", "sddmm_dot", "segment_softmax", "segment_softmax_backward")
 OPS = CPU_OPS + ("gat_forward", "gat_backward")  # fused attention: Triton on CUDA, the reference elsewhere
+# ops on a raw CSR (no Graph): a compiled CPU kernel, the reference elsewhere (CUDA included)
+CSR_OPS = ("spmm_csr",)
 KERNEL_DTYPES = (torch.float32, torch.float64)
 
-TABLE: dict[tuple[str, str], Callable] = {(op, "reference"): getattr(reference, op) for op in OPS}
+TABLE: dict[tuple[str, str], Callable] = {(op, "reference"): getattr(reference, op) for op in OPS + CSR_OPS}
 
 # device type -> (available, reason it is not); absent until the first op on that device
 _STATE: dict[str, tuple[bool, str | None]] = {}
@@ -55,7 +57,7 @@ def _load_cpu_kernels() -> tuple[bool, str | None]:
         except KernelBuildError as exc:
             error = str(exc)
         else:
-            TABLE.update({(op, "cpu"): getattr(_cpu, op) for op in CPU_OPS})
+            TABLE.update({(op, "cpu"): getattr(_cpu, op) for op in CPU_OPS + CSR_OPS})
             return True, None
     warnings.warn(
         f"gnnkit: compiled CPU kernels unavailable ({error}); using the pure-PyTorch "

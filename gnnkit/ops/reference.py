@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..graph import Graph
+from ..graph import CSR, Graph
 
 _SCATTER = {"max": "amax", "min": "amin"}
 
@@ -50,6 +50,25 @@ def spmm(g: Graph, x: Tensor, w: Tensor | None, reduce: str) -> tuple[Tensor, Te
     if w is not None:
         vals = vals * w.unsqueeze(-1)  # [E, Hw, 1] broadcasts over heads and features
     return _aggregate(g.dst, g.num_nodes, vals, reduce)
+
+
+def spmm_csr(csr: CSR, x: Tensor, w: Tensor | None, reduce: str) -> tuple[Tensor, Tensor | None]:
+    """``out[v] = sum_{j in row v} w_j * x[indices_j]`` over a raw CSR (int64 or int32 ``indices``,
+    ``w`` in CSR order ``[nnz, 1]``); only ``reduce="sum"``. Works through the entries in
+    chunks of 2^22, so its extra memory stays bounded however large the matrix."""
+    if reduce != "sum":
+        raise ValueError(f"spmm_csr supports reduce='sum' only, got {reduce!r}")
+    n, nnz = csr.indptr.numel() - 1, csr.indices.numel()
+    out = x.new_zeros((n,) + tuple(x.shape[1:]))  # [N, H, F]
+    step = 1 << 22
+    for start in range(0, nnz, step):  # a loop over entry chunks (memory), not over edges
+        pos = torch.arange(start, min(start + step, nnz), device=x.device)  # [C]
+        rows = torch.searchsorted(csr.indptr, pos, right=True) - 1  # [C] row of each entry
+        vals = x.index_select(0, csr.indices[start : start + step].long())  # [C, H, F]
+        if w is not None:
+            vals = vals * w[start : start + step].unsqueeze(-1)
+        out.index_add_(0, rows, vals)
+    return out, None
 
 
 def segment_reduce(g: Graph, m: Tensor, reduce: str) -> tuple[Tensor, Tensor | None]:

@@ -94,9 +94,10 @@ def load() -> ctypes.CDLL:
     p, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     for sfx in ("f32", "f64"):
         getattr(lib, f"gk_spmm_{sfx}").argtypes = [p, p, p, p, i64, p, p, p, i64, i64, i64, i32, i32]
+        getattr(lib, f"gk_spmm_i32_{sfx}").argtypes = [p, p, p, p, i64, p, p, p, i64, i64, i64, i32, i32]  # int32 indices
         getattr(lib, f"gk_sddmm_dot_{sfx}").argtypes = [p, p, p, p, p, p, i64, i64, i64, i32]
         getattr(lib, f"gk_segment_softmax_{sfx}").argtypes = [p, p, p, p, i64, i64, i32]
         getattr(lib, f"gk_segment_softmax_backward_{sfx}").argtypes = [p, p, p, p, p, i64, i64, i32]
-        for name in ("spmm", "sddmm_dot", "segment_softmax", "segment_softmax_backward"):
+        for name in ("spmm", "spmm_i32", "sddmm_dot", "segment_softmax", "segment_softmax_backward"):
             getattr(lib, f"gk_{name}_{sfx}").restype = None
     return lib

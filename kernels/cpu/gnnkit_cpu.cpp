@@ -6,7 +6,8 @@
 //
 // Layout conventions (see docs/kernels.md):
 //   indptr  [N+1] int64   row offsets of a CSR (rows = destination vertices)
-//   indices [nnz] int64   column (source) id of each stored entry
+//   indices [nnz] int64   column (source) id of each stored entry (int32 in gk_spmm_i32_*:
+//                         half the bytes per synapse for graphs whose ids fit, 10^9-synapse brains)
 //   eid     [nnz] int64   original edge id of each stored entry, or NULL (identity)
 //   w       [E, Hw]       edge weights in original edge order, Hw in {1, H}, or NULL
 //   x       [M, H, F]     source features, row-major
@@ -63,8 +64,8 @@ constexpr int64_t PREFETCH = GK_PREFETCH;  // entries ahead: hides the latency o
 // registers (TILE floats = TILE/16 zmm registers), then stored once. The row of the
 // entry PREFETCH ahead is prefetched: the gathers are random and the hardware
 // prefetcher cannot predict them.
-template <typename T, int64_t TILE>
-inline void sum_tile(const int64_t* __restrict idx, const int64_t* __restrict eid, const T* __restrict w,
+template <typename T, int64_t TILE, typename I>
+inline void sum_tile(const I* __restrict idx, const int64_t* __restrict eid, const T* __restrict w,
                      int64_t hw, int64_t wofs, int64_t begin, int64_t end, int64_t nnz, const T* __restrict x,
                      int64_t d, int64_t k0, T* __restrict o) {
   T acc[TILE];
@@ -81,8 +82,8 @@ inline void sum_tile(const int64_t* __restrict idx, const int64_t* __restrict ei
   for (int64_t k = 0; k < TILE; ++k) o[k0 + k] = acc[k];
 }
 
-template <typename T>
-inline void sum_range(const int64_t* idx, const int64_t* eid, const T* w, int64_t hw, int64_t wofs,
+template <typename T, typename I>
+inline void sum_range(const I* idx, const int64_t* eid, const T* w, int64_t hw, int64_t wofs,
                       int64_t begin, int64_t end, int64_t nnz, const T* x, int64_t d, int64_t k0, int64_t k1,
                       T* o) {
   constexpr int64_t W = 64 / sizeof(T);  // one cache line of T
@@ -97,8 +98,8 @@ inline void sum_range(const int64_t* idx, const int64_t* eid, const T* w, int64_
   }
 }
 
-template <typename T>
-void spmm(const int64_t* __restrict indptr, const int64_t* __restrict indices,
+template <typename T, typename I>
+void spmm(const int64_t* __restrict indptr, const I* __restrict indices,
           const int64_t* __restrict eid, const T* __restrict w, int64_t hw,
           const T* __restrict x, T* __restrict out, int64_t* __restrict arg,
           int64_t n, int64_t h, int64_t f, int reduce, int nthreads) {
@@ -137,7 +138,7 @@ void spmm(const int64_t* __restrict indptr, const int64_t* __restrict indices,
     }
     const bool is_max = reduce == MAX;
     for (int64_t j = begin; j < end; ++j) {
-      const T* xr = x + indices[j] * d;
+      const T* xr = x + static_cast<int64_t>(indices[j]) * d;
       const T* we = w ? w + (eid ? eid[j] : j) * hw : nullptr;
       for (int64_t hh = 0; hh < h; ++hh) {
         const T s = we ? we[hw == 1 ? 0 : hh] : T(1);
@@ -254,6 +255,12 @@ void segment_softmax_backward(const int64_t* __restrict indptr, const int64_t* _
                                   const int64_t* eid, const T* w, int64_t hw, const T* x,   \
                                   T* out, int64_t* arg, int64_t n, int64_t h, int64_t f,    \
                                   int reduce, int nthreads) {                               \
+    spmm<T>(indptr, indices, eid, w, hw, x, out, arg, n, h, f, reduce, nthreads);          \
+  }                                                                                         \
+  GK_EXPORT void gk_spmm_i32_##SUFFIX(const int64_t* indptr, const int32_t* indices,        \
+                                      const int64_t* eid, const T* w, int64_t hw, const T* x, \
+                                      T* out, int64_t* arg, int64_t n, int64_t h, int64_t f, \
+                                      int reduce, int nthreads) {                           \
     spmm<T>(indptr, indices, eid, w, hw, x, out, arg, n, h, f, reduce, nthreads);          \
   }                                                                                         \
   GK_EXPORT void gk_sddmm_dot_##SUFFIX(const int64_t* indptr, const int64_t* indices,       \
