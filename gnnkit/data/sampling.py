@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -48,8 +49,11 @@ from torch import Tensor
 from .. import ops
 from ..graph import Graph
 from ..graph.frame import DataDict
+from . import _native_sampling as _native
 
 __all__ = ["MiniBatch", "NeighborSampler", "ClusterBatch", "ClusterGCNSampler", "DataLoader", "batch_generator"]
+
+_BACKENDS = ("auto", "native", "numpy")  # NeighborSampler's implementations
 
 
 # ---------------------------------------------------------------------- helpers
@@ -137,22 +141,26 @@ class _IdMap:
 
     Relabelling a batch touches only the entries of its own vertices (and resets them),
     so it costs O(batch) rather than the O(N log N) of a sort-based ``unique``. The
-    table is allocated lazily in each process (a forked loader worker gets its own).
+    table is allocated lazily in each process and each thread (a forked loader worker and
+    a :class:`DataLoader` prefetch thread get their own, so they never share a table in use).
     """
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._pid = -1
-        self._table = np.zeros(0, dtype=np.int32)
+        self._local = threading.local()
 
     def table(self) -> np.ndarray:
-        if self._pid != os.getpid():
-            self._table = np.full(self.size, -1, dtype=np.int32)
-            self._pid = os.getpid()
-        return self._table
+        loc = self._local
+        if getattr(loc, "pid", -1) != os.getpid():
+            loc.table = np.full(self.size, -1, dtype=np.int32)
+            loc.pid = os.getpid()
+        return loc.table
 
-    def __getstate__(self) -> dict:  # never ship the table to another process
-        return {"size": self.size, "_pid": -1, "_table": np.zeros(0, dtype=np.int32)}
+    def __getstate__(self) -> dict:  # never ship a table to another process
+        return {"size": self.size}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["size"])
 
 
 # --------------------------------------------------------------- neighbour sampling
@@ -269,10 +277,18 @@ class NeighborSampler:
             (input side first, as DGL); ``-1`` takes every in-neighbour.
         replace: draw with replacement.
         seed: seed of the generator used when :meth:`sample` gets none.
+        backend: ``"native"`` (the compiled C++ sampler, threads over destination chunks),
+            ``"numpy"`` (vectorised numpy, one thread) or ``"auto"`` (native when the kernels
+            build, else numpy after one warning). Both draw from the same distribution; their
+            batches differ bit-wise for one seed (each consumes the generator its own way).
+        num_threads: threads of the native sampler (default ``torch.get_num_threads()``). A
+            batch is identical for every thread count: each chunk of 256 destinations draws from
+            a generator keyed by the batch's generator and the chunk's index.
 
     Raises:
         TypeError: ``g`` not a Graph, non-int fan-outs.
-        ValueError: a fan-out ``< 1`` other than ``-1``, no fan-outs, a bipartite ``g``, or a
+        RuntimeError: ``backend="native"`` and the kernels cannot be built or loaded.
+        ValueError: an unknown ``backend``, ``num_threads < 1``, a fan-out ``< 1`` other than ``-1``, no fan-outs, a bipartite ``g``, or a
             graph whose ``12 N`` bytes of per-vertex tables exceed this machine's memory (ids
             up to ``2**40`` on few edges): relabel it to its used vertices first.
 
@@ -280,7 +296,8 @@ class NeighborSampler:
     edges are not sorted by destination) plus a ``4 N`` byte relabelling table per process.
     """
 
-    def __init__(self, g: Graph, fanouts: Sequence[int], replace: bool = False, seed: int | None = 0) -> None:
+    def __init__(self, g: Graph, fanouts: Sequence[int], replace: bool = False, seed: int | None = 0, *,
+                 backend: str = "auto", num_threads: int | None = None) -> None:
         if not isinstance(g, Graph):
             raise TypeError(f"g must be a gnnkit.Graph, got {type(g).__name__}; use NeighborSampler.from_csr for raw arrays")
         if g.is_bipartite:
@@ -291,12 +308,14 @@ class NeighborSampler:
         _check_vertex_tables_fit(g.num_nodes)
         csr = g.csr_in()
         eid = None if csr.eid is None else csr.eid.numpy()
-        self._init(csr.indptr.numpy(), csr.indices.numpy(), eid, g.num_nodes, fanouts, replace, seed, g.ndata, g.edata)
+        self._init(csr.indptr.numpy(), csr.indices.numpy(), eid, g.num_nodes, fanouts, replace, seed, g.ndata, g.edata,
+                   backend, num_threads)
 
     @classmethod
     def from_csr(cls, indptr: Any, indices: Any, fanouts: Sequence[int], eid: Any | None = None, replace: bool = False,
                  seed: int | None = 0, *, ndata: Mapping[str, Any] | None = None,
-                 edata: Mapping[str, Any] | None = None) -> "NeighborSampler":
+                 edata: Mapping[str, Any] | None = None, backend: str = "auto",
+                 num_threads: int | None = None) -> "NeighborSampler":
         """A sampler over a CSR by destination: row ``v`` of ``(indptr, indices)`` lists the in-neighbours of ``v``.
 
         Skips building a :class:`Graph` (whose ``src``/``dst`` cost ``16 E`` bytes) for a graph
@@ -327,12 +346,23 @@ class NeighborSampler:
         self = cls.__new__(cls)
         cpu = torch.device("cpu")
         self._init(ip, ind, e, n, fanouts, replace, seed, DataDict(n, "ndata", "num_nodes", cpu, ndata),
-                   DataDict(ind.size, "edata", "num_edges", cpu, edata))
+                   DataDict(ind.size, "edata", "num_edges", cpu, edata), backend, num_threads)
         return self
 
     def _init(self, indptr: np.ndarray, indices: np.ndarray, eid: np.ndarray | None, num_nodes: int,
-              fanouts: Sequence[int], replace: bool, seed: int | None, ndata: DataDict, edata: DataDict) -> None:
+              fanouts: Sequence[int], replace: bool, seed: int | None, ndata: DataDict, edata: DataDict,
+              backend: str = "auto", num_threads: int | None = None) -> None:
+        if backend not in _BACKENDS:
+            raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
+        if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer))
+                                        or num_threads < 1):
+            raise ValueError(f"num_threads must be an int >= 1 or None (torch's thread count), got {num_threads!r}")
         self.fanouts = _check_fanouts(fanouts)
+        self.backend = backend
+        self.num_threads = None if num_threads is None else int(num_threads)
+        if backend == "native" and _native.library() is None:
+            raise RuntimeError("backend='native' needs the compiled CPU kernels, which could not be built or loaded "
+                               "(see the warning above); use backend='auto' or 'numpy'")
         self.replace = bool(replace)
         self.num_nodes = int(num_nodes)
         # views of the graph's memory (a forked worker shares the pages)
@@ -348,6 +378,10 @@ class NeighborSampler:
     def __repr__(self) -> str:
         return (f"NeighborSampler(num_nodes={self.num_nodes}, num_edges={self._indices.size}, fanouts={self.fanouts}, "
                 f"replace={self.replace})")
+
+    def _native_library(self) -> Any:
+        """The kernel library when this sampler runs natively, else ``None``."""
+        return None if self.backend == "numpy" else _native.library()
 
     # ----------------------------------------------------------------- one layer
     def _sample_positions(self, dst: np.ndarray, fanout: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -433,10 +467,22 @@ class NeighborSampler:
         layers: list[tuple[Tensor, Tensor, int, int]] = []  # (src, dst, num_dst, num_src), seed side first
         edge_ids: list[Tensor] = []
         dst = seeds_np
-        for fanout in reversed(self.fanouts):
-            pos, counts = self._sample_positions(dst, fanout, rng)
-            src_local, nodes = self._relabel(dst, self._indices[pos])
-            dst_local = np.repeat(np.arange(dst.size, dtype=np.int64), counts)
+        lib = self._native_library()
+        if lib is not None:  # one key per layer from the batch's generator; chunks of destinations derive theirs
+            keys = rng.integers(0, 2**64, size=len(self.fanouts), dtype=np.uint64)
+            threads = self.num_threads or torch.get_num_threads()
+        for layer, fanout in enumerate(reversed(self.fanouts)):
+            if lib is not None:
+                pos, src, dst_local = _native.sample_layer(lib, self._indptr, self._indices, dst, fanout, self.replace,
+                                                           int(keys[layer]), threads)
+                if dst.size + src.size >= 2**31:
+                    raise ValueError(f"a layer of {src.size} sampled edges exceeds the int32 relabelling table; "
+                                     f"use a smaller batch_size or smaller fanouts")
+                src_local, nodes = _native.relabel(lib, table, dst, src, threads)
+            else:
+                pos, counts = self._sample_positions(dst, fanout, rng)
+                src_local, nodes = self._relabel(dst, self._indices[pos])
+                dst_local = np.repeat(np.arange(dst.size, dtype=np.int64), counts)
             layers.append((torch.from_numpy(src_local), torch.from_numpy(dst_local), int(dst.size), int(nodes.size)))
             edge_ids.append(torch.from_numpy(pos if self._eid is None else self._eid[pos]))
             dst = nodes
