@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 import os
+import queue
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -648,6 +649,55 @@ class SampleCollator:
         return self.sampler.sample(items, batch_generator(self.seed, epoch, index))
 
 
+_END = object()  # the prefetch queue's end-of-epoch marker
+
+
+def _prefetched(batches: Iterator[Any], depth: int) -> Iterator[Any]:
+    """``batches``, produced by a background thread that stays at most ``depth`` batches ahead.
+
+    The sampler's native calls, numpy and torch's feature gather release the GIL, so batch
+    ``k + 1`` is sampled while the caller trains on batch ``k``. The order is ``batches``'
+    order, so the sequence is the one without prefetching. An exception in the thread is
+    raised here, at the batch where it happened; leaving the loop early (``break``, an
+    exception or ``KeyboardInterrupt`` in the caller) stops the thread and joins it.
+    """
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: tuple[Any, BaseException | None]) -> bool:
+        while not stop.is_set():  # a bounded wait, so a stop request is seen while the queue is full
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if not put((batch, None)):
+                    return
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put((_END, exc))
+            return
+        put((_END, None))
+
+    thread = threading.Thread(target=produce, name="gnnkit-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            batch, exc = q.get()
+            if batch is _END:
+                if exc is not None:
+                    raise exc
+                return
+            yield batch
+    finally:
+        stop.set()
+        thread.join()
+
+
 class DataLoader:
     r"""Mini-batches of a sampler, optionally in worker processes (``torch.utils.data.DataLoader``).
 
@@ -657,7 +707,9 @@ class DataLoader:
     ``(seed, e, b)`` alone, so ``num_workers=2`` yields exactly the batches of
     ``num_workers=0``, and a resumed run (:meth:`epoch_batches` with ``start``) continues the
     same sequence. Workers are forked, so they share the graph's pages with the parent
-    rather than copying them.
+    rather than copying them. With ``num_workers=0`` a prefetch thread samples (and gathers
+    the features of) the next ``prefetch_factor`` batches while the caller trains on the
+    current one; the batches are the same as without it.
 
     Args:
         sampler: has ``sample(items, generator) -> batch``.
@@ -667,15 +719,17 @@ class DataLoader:
         drop_last: drop a last, smaller batch.
         num_workers: worker processes (0: sample in this process).
         seed: base seed of the shuffles and of every batch's generator.
-        prefetch_factor: batches each worker keeps ready (workers only).
+        prefetch_factor: batches each worker, or the prefetch thread, keeps ready (``>= 1``).
+        prefetch_thread: with ``num_workers=0``, sample in a background thread (``False``:
+            sample in the caller's thread when it asks for the batch).
 
     Raises:
-        ValueError: ``batch_size < 1``, ``num_workers < 0``, empty items.
+        ValueError: ``batch_size < 1``, ``num_workers < 0``, ``prefetch_factor < 1``, empty items.
         TypeError: a sampler without ``sample``.
     """
 
     def __init__(self, sampler: Any, items: Any, batch_size: int, shuffle: bool = True, drop_last: bool = False,
-                 num_workers: int = 0, seed: int = 0, prefetch_factor: int = 2) -> None:
+                 num_workers: int = 0, seed: int = 0, prefetch_factor: int = 2, prefetch_thread: bool = True) -> None:
         if not callable(getattr(sampler, "sample", None)):
             raise TypeError(f"sampler must have a sample(items, generator) method, got {type(sampler).__name__}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
@@ -684,11 +738,14 @@ class DataLoader:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if isinstance(num_workers, bool) or not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
             raise ValueError(f"num_workers must be an int >= 0, got {num_workers!r}")
+        if isinstance(prefetch_factor, bool) or not isinstance(prefetch_factor, (int, np.integer)) or prefetch_factor < 1:
+            raise ValueError(f"prefetch_factor must be an int >= 1, got {prefetch_factor!r}")
         self.items = _as_numpy_index(items, "items")
         if self.items.size == 0:
             raise ValueError("items must not be empty: there is nothing to batch")
         self.sampler, self.batch_size, self.shuffle, self.drop_last = sampler, int(batch_size), bool(shuffle), bool(drop_last)
         self.num_workers, self.seed, self.prefetch_factor = int(num_workers), int(seed), int(prefetch_factor)
+        self.prefetch_thread = bool(prefetch_thread)
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -706,7 +763,8 @@ class DataLoader:
         keys = _BatchKeys(self, epoch, start)
         collate: Callable = SampleCollator(self.sampler, self.seed)
         if self.num_workers == 0:
-            return map(collate, iter(keys))
+            batches = map(collate, iter(keys))
+            return _prefetched(batches, self.prefetch_factor) if self.prefetch_thread else batches
         ctx = "fork" if "fork" in torch.multiprocessing.get_all_start_methods() else None
         loader = torch.utils.data.DataLoader(
             _Keys(), batch_size=None, sampler=keys, collate_fn=collate, num_workers=self.num_workers,
