@@ -391,6 +391,21 @@ GK_EXPORT void gk_sample_layer(const int64_t* indptr, const int64_t* indices, co
 GK_EXPORT int64_t gk_relabel(int32_t* table, const int64_t* dst, int64_t d, const int64_t* src, int64_t e,
                              int64_t* local, int64_t* nodes, int64_t* rank, int nthreads) {
   const int64_t grain = 4096;
+  if (nthreads <= 1) {  // one pass numbers new vertices by first occurrence directly (the threaded passes' result)
+    for (int64_t r = 0; r < d; ++r) table[dst[r]] = int32_t(r);
+    std::memcpy(nodes, dst, sizeof(int64_t) * d);
+    int64_t s = d;
+    for (int64_t i = 0; i < e; ++i) {
+      int32_t& t = table[src[i]];
+      if (t < 0) {
+        t = int32_t(s);
+        nodes[s++] = src[i];
+      }
+      local[i] = t;
+    }
+    for (int64_t j = 0; j < s; ++j) table[nodes[j]] = -1;
+    return s;
+  }
   parallel_rows(d, nthreads, grain, [&](int64_t r) { table[dst[r]] = int32_t(r); });
   parallel_rows(e, nthreads, grain, [&](int64_t i) {
     int32_t* slot = table + src[i];
