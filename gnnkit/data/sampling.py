@@ -31,8 +31,11 @@ a vertex partition into batches: the subgraph induced by a few random parts.
 batch draws from its own generator seeded by ``(seed, epoch, batch index)``, so the
 batches do not depend on the number of workers.
 
-Sampling is vectorised over the CSR with numpy: no Python loop visits a vertex or an
-edge (only a loop over the ``fanout`` positions of the without-replacement draw).
+Sampling runs in the compiled CPU kernels (``kernels/cpu/gnnkit_cpu.cpp``, section "Neighbour
+sampling": Floyd's draw per destination, threads over chunks of destinations, a first-occurrence
+relabelling) when they build, else vectorised over the CSR with numpy (one warning): no Python
+loop visits a vertex or an edge on either path. With ``num_workers=0`` the :class:`DataLoader`
+samples in a prefetch thread while the caller trains.
 """
 from __future__ import annotations
 
