@@ -142,7 +142,8 @@ def train_run(engine: str, indptr: np.ndarray, indices: np.ndarray, workload: st
     x = torch.from_numpy(rng.standard_normal((n, features), dtype=np.float32))  # [N, F]
     y = torch.from_numpy(rng.integers(0, classes, n))  # [N]
     warm = 3
-    items = torch.from_numpy(np.random.default_rng(2024).permutation(n)[: (warm + batches) * batch_size])
+    # a permutation repeated as needed: any batch_size consecutive entries are distinct when n >= batch_size
+    items = torch.from_numpy(np.resize(np.random.default_rng(2024).permutation(n), (warm + batches) * batch_size))
     dims = [features, hidden, hidden, classes]
     if engine == "gnnkit":
         from gnnkit.data.sampling import DataLoader, NeighborSampler

@@ -470,6 +470,14 @@ def test_sampling_benchmark_times_the_loader_with_features(bench_graph, engine):
     assert result["seeds_per_s"] > 0 and result["mean_input_nodes"] >= 1024  # rows of blocks[0].srcdata["x"]
 
 
+@pytest.mark.parametrize("engine", ["gnnkit", "dgl"])
+def test_sampling_benchmark_trains_the_products_workload(bench_graph, engine):
+    if engine == "dgl":
+        pytest.importorskip("dgl")
+    result = _benchmark("sampling").run_engine(engine, "products-sage-3x[15,10,5]", bench_graph, batches=1)
+    assert result["epoch_s"] == pytest.approx(193 * result["s_per_batch"]) and result["mean_input_nodes"] >= 1024
+
+
 def test_memory_model_formula_adds_up():
     predict = _benchmark("memory_model").predict
     n, e = 1000, 20000
