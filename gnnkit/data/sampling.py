@@ -292,12 +292,14 @@ class NeighborSampler:
     Raises:
         TypeError: ``g`` not a Graph, non-int fan-outs.
         RuntimeError: ``backend="native"`` and the kernels cannot be built or loaded.
-        ValueError: an unknown ``backend``, ``num_threads < 1``, a fan-out ``< 1`` other than ``-1``, no fan-outs, a bipartite ``g``, or a
-            graph whose ``12 N`` bytes of per-vertex tables exceed this machine's memory (ids
-            up to ``2**40`` on few edges): relabel it to its used vertices first.
+        ValueError: an unknown ``backend``, ``num_threads < 1``, a fan-out ``< 1`` other than ``-1``,
+            no fan-outs, a bipartite ``g``, or a graph whose ``12 N`` bytes of per-vertex tables
+            exceed this machine's memory (ids up to ``2**40`` on few edges): relabel it to its
+            used vertices first.
 
     Memory: the CSR (``8 (N + 1) + 8 E`` bytes, ``+ 8 E`` for ``eid`` when the graph's
-    edges are not sorted by destination) plus a ``4 N`` byte relabelling table per process.
+    edges are not sorted by destination) plus a ``4 N`` byte relabelling table per process
+    and per sampling thread (a :class:`DataLoader` prefetch thread has its own).
     """
 
     def __init__(self, g: Graph, fanouts: Sequence[int], replace: bool = False, seed: int | None = 0, *,
