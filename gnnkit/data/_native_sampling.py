@@ -47,6 +47,9 @@ def library() -> ctypes.CDLL | None:
                     lib = load()
                 except KernelBuildError as exc:
                     why = str(exc)
+                else:
+                    if not hasattr(lib, "gk_relabel"):  # a kernels package older than the sampler
+                        lib, why = None, "the compiled kernels have no sampling functions (gnnkit_kernels is older than gnnkit)"
             if lib is None:
                 warnings.warn(f"gnnkit: native neighbour sampling unavailable ({why}); NeighborSampler uses its numpy "
                               f"path (same distribution, slower)", RuntimeWarning, stacklevel=3)
