@@ -24,11 +24,26 @@ first block carries the input features; timed is one ``next()`` plus reading
     python benchmarks/sampling.py --quick         # 50k vertices (smoke run)
     python benchmarks/sampling.py --nodes 200000 --edges 2000000 --workloads "loader+x128-sage-2x[25,10]-b1024"
     python benchmarks/sampling.py --nodes 2400000 --edges 31000000   # products-size
+
+The ``products-sage-3x[15,10,5]`` workload times *training*, issue 15's target: an
+ogbn-products-size graph (``--nodes 2450000 --edges 31500000``: about 62 M edges once
+symmetrised; build it under ``flock /tmp/gnnkit_bigrun.lock``), 100 float32 features, 47
+classes, a 3-layer GraphSAGE (mean, hidden 256) trained with Adam on batches of 1024 seeds
+with fan-outs 15/10/5. gnnkit runs its ``DataLoader`` (native sampler, prefetch thread);
+DGL 1.1.3 its ``DataLoader`` with ``prefetch_node_feats``/``prefetch_labels`` and
+``--dgl-workers`` worker processes (its ``use_prefetch_thread``/``use_alternate_streams`` need a
+CUDA device: DGL raises ``ValueError`` for them on a CPU run). Timed is the wall
+time of ``--batches`` consecutive training steps after 3 warm-up steps; the table gives seconds
+per batch and the epoch that implies (ogbn-products has 196,615 training vertices: 193 batches).
+
+    flock /tmp/gnnkit_bigrun.lock python benchmarks/sampling.py --nodes 2450000 --edges 31500000 \
+        --workloads "products-sage-3x[15,10,5]" --batches 20
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import statistics
@@ -52,6 +67,10 @@ LOADER_WORKLOADS = {  # name -> (fan-outs, batch size, feature width): DataLoade
     "loader+x128-sage-2x[25,10]-b1024": ([25, 10], 1024, 128),
     "loader+x128-sage-3x[15,10,5]-b1024": ([15, 10, 5], 1024, 128),
 }
+TRAIN_WORKLOADS = {  # name -> (fan-outs, batch size, features, hidden, classes): sampled GraphSAGE training
+    "products-sage-3x[15,10,5]": ([15, 10, 5], 1024, 100, 256, 47),
+}
+PRODUCTS_TRAIN_VERTICES = 196_615  # ogbn-products' training split: an epoch is ceil(196615 / 1024) = 193 batches
 FULL = dict(nodes=1_000_000, edges=10_000_000)
 QUICK = dict(nodes=50_000, edges=400_000)
 
@@ -112,7 +131,74 @@ def loader_steps(engine: str, indptr: np.ndarray, indices: np.ndarray, fanouts: 
     return step
 
 
-def run_engine(engine: str, workload: str, path: Path, batches: int, threads: int | None = None) -> dict:
+def train_run(engine: str, indptr: np.ndarray, indices: np.ndarray, workload: str, batches: int,
+              dgl_workers: int) -> dict:
+    """Wall time of ``batches`` sampled GraphSAGE training steps (after 3 warm-up steps) with the engine's loader."""
+    import torch
+
+    fanouts, batch_size, features, hidden, classes = TRAIN_WORKLOADS[workload]
+    n = indptr.size - 1
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.standard_normal((n, features), dtype=np.float32))  # [N, F]
+    y = torch.from_numpy(rng.integers(0, classes, n))  # [N]
+    warm = 3
+    # a permutation repeated as needed: any batch_size consecutive entries are distinct when n >= batch_size
+    items = torch.from_numpy(np.resize(np.random.default_rng(2024).permutation(n), (warm + batches) * batch_size))
+    dims = [features, hidden, hidden, classes]
+    if engine == "gnnkit":
+        from gnnkit.data.sampling import DataLoader, NeighborSampler
+        from gnnkit.nn import SAGEConv
+
+        sampler = NeighborSampler.from_csr(indptr, indices, fanouts, seed=0, ndata={"x": x, "y": y})
+        loader = DataLoader(sampler, items, batch_size, shuffle=False)
+        layers = torch.nn.ModuleList(SAGEConv(a, b, reduce="mean") for a, b in zip(dims[:-1], dims[1:]))
+
+        def unpack(batch):
+            return batch.blocks, batch.input_data["x"], batch.seed_data["y"]
+    else:
+        import dgl
+        import dgl.nn as dglnn
+
+        g = dgl.graph(("csc", (torch.from_numpy(indptr), torch.from_numpy(indices), torch.tensor([], dtype=torch.int64))),
+                      num_nodes=n)
+        g.create_formats_()
+        g.ndata["x"], g.ndata["y"] = x, y
+        dgl.seed(0)
+        sampler = dgl.dataloading.NeighborSampler(fanouts, prefetch_node_feats=["x"], prefetch_labels=["y"])
+        # use_prefetch_thread/use_alternate_streams apply only to a CUDA device (DGL raises otherwise)
+        loader = dgl.dataloading.DataLoader(g, items, sampler, batch_size=batch_size, shuffle=False,
+                                            num_workers=dgl_workers)
+        layers = torch.nn.ModuleList(dglnn.SAGEConv(a, b, "mean") for a, b in zip(dims[:-1], dims[1:]))
+
+        def unpack(batch):
+            _, _, blocks = batch
+            return blocks, blocks[0].srcdata["x"], blocks[-1].dstdata["y"]
+
+    opt = torch.optim.Adam(layers.parameters(), lr=1e-3)
+    inputs = []
+    t0 = None
+    for i, batch in enumerate(loader):
+        if i == warm:
+            t0 = time.perf_counter()
+        blocks, h, labels = unpack(batch)
+        if i >= warm:
+            inputs.append(h.shape[0])
+        for j, (layer, block) in enumerate(zip(layers, blocks)):
+            h = layer(block, h)
+            if j < len(layers) - 1:
+                h = torch.relu(h)
+        loss = torch.nn.functional.cross_entropy(h, labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    per_batch = (time.perf_counter() - t0) / batches
+    return {"median_ms": 1e3 * per_batch, "seeds_per_s": batch_size / per_batch, "s_per_batch": per_batch,
+            "epoch_s": per_batch * math.ceil(PRODUCTS_TRAIN_VERTICES / batch_size),
+            "mean_input_nodes": float(np.mean(inputs)), "dgl_workers": dgl_workers}
+
+
+def run_engine(engine: str, workload: str, path: Path, batches: int, threads: int | None = None,
+               dgl_workers: int = 0) -> dict:
     """Time one engine on one workload in this process."""
     import torch
 
@@ -121,6 +207,11 @@ def run_engine(engine: str, workload: str, path: Path, batches: int, threads: in
     z = np.load(path)
     indptr, indices = z["indptr"], z["indices"]
     n = indptr.size - 1
+    if workload in TRAIN_WORKLOADS:
+        res = train_run(engine, indptr, indices, workload, batches, dgl_workers)
+        return {"engine": engine, "workload": workload, "batches": batches, "torch_threads": torch.get_num_threads(),
+                "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+                "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9, **res}
     fanouts, batch_size, *features = WORKLOADS.get(workload) or LOADER_WORKLOADS[workload]
     seeds = seed_batches(n, batch_size, batches + 3)
     if features:
@@ -170,7 +261,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, help="threads for both engines (default: each library's own default)")
     p.add_argument("--rounds", type=int, help="alternating runs per (engine, workload) (default 3; --quick 1)")
     p.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
-    p.add_argument("--workloads", nargs="+", choices=list(WORKLOADS) + list(LOADER_WORKLOADS), default=list(WORKLOADS))
+    p.add_argument("--workloads", nargs="+", choices=list(WORKLOADS) + list(LOADER_WORKLOADS) + list(TRAIN_WORKLOADS),
+                   default=list(WORKLOADS))
+    p.add_argument("--dgl-workers", type=int, default=0,
+                   help="DGL DataLoader worker processes in training workloads (default 0)")
     p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--worker", nargs=3, metavar=("ENGINE", "WORKLOAD", "GRAPH"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -178,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     batches = args.batches or (5 if args.quick else 20)
     if args.worker:
         engine, workload, path = args.worker
-        print(json.dumps(run_engine(engine, workload, Path(path), batches, args.threads)))
+        print(json.dumps(run_engine(engine, workload, Path(path), batches, args.threads, args.dgl_workers)))
         return 0
     nodes, edges = args.nodes or size["nodes"], args.edges or size["edges"]
     t = time.perf_counter()
@@ -193,8 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     for workload in args.workloads:
         for r in range(rounds):
             for engine in args.engines:  # alternate engines within a workload
-                res = run_worker(__file__, [engine, workload, str(path), "--batches", str(batches)], args.threads,
-                                 f"{engine} on {workload}")
+                res = run_worker(__file__, [engine, workload, str(path), "--batches", str(batches), "--dgl-workers",
+                                            str(args.dgl_workers)], args.threads, f"{engine} on {workload}")
                 res["round"] = r
                 results.append(res)
                 print(f"  {workload:24s} {engine:7s} round {r}: {res['median_ms']:8.1f} ms/batch "
@@ -212,10 +306,32 @@ def main(argv: list[str] | None = None) -> int:
         vals = [x["seeds_per_s"] for x in by[key]]
         return f"{med[key]:,.0f} ({min(vals):,.0f}–{max(vals):,.0f})"
 
+    train = [w for w in args.workloads if w in TRAIN_WORKLOADS]
+    if train:
+        epoch = {k: statistics.median(x["epoch_s"] for x in v) for k, v in by.items() if k[1] in TRAIN_WORKLOADS}
+        print(f"\n{rounds} rounds per cell: epoch seconds implied by the timed batches ({batches} per round), median "
+              f"over rounds (min–max); DGL with {args.dgl_workers} loader workers")
+        print("| workload | gnnkit epoch s | DGL epoch s | gnnkit/DGL time | input vertices per batch | peak RSS GB gnnkit / DGL |")
+        print("|---|---|---|---|---|---|")
+        for w in train:
+            cells, rss = [], []
+            for e in ("gnnkit", "dgl"):
+                vals = [x["epoch_s"] for x in by.get((e, w), [])]
+                cells.append(f"{epoch[(e, w)]:.1f} ({min(vals):.1f}–{max(vals):.1f})" if vals else "-")
+                rss.append(f"{max(x['peak_rss_gb'] for x in by[(e, w)]):.2f}" if vals else "-")
+            g, d = epoch.get(("gnnkit", w)), epoch.get(("dgl", w))
+            inputs = by.get(("gnnkit", w), by.get(("dgl", w)))[0]["mean_input_nodes"]
+            print(f"| {w} | {cells[0]} | {cells[1]} | {f'{g / d:.2f}x' if g and d else '-'} | {inputs:,.0f} | "
+                  f"{rss[0]} / {rss[1]} |")
+    sampled = [w for w in args.workloads if w not in TRAIN_WORKLOADS]
+    if not sampled:
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=1))
+        return 0
     print(f"\n{rounds} rounds per cell: median seeds/s over rounds (min–max)")
     print("| workload | gnnkit seeds/s | DGL seeds/s | gnnkit/DGL | input vertices per batch |")
     print("|---|---|---|---|---|")
-    for w in args.workloads:
+    for w in sampled:
         g, d = med.get(("gnnkit", w)), med.get(("dgl", w))
         ratio = f"{g / d:.2f}x" if g and d else "-"
         inputs = by.get(("gnnkit", w), by.get(("dgl", w)))[0]["mean_input_nodes"]

@@ -1,6 +1,11 @@
 """Neighbour sampling, Cluster-GCN batches and the multi-process loader."""
 import itertools
+import os
 import pickle
+import subprocess
+import sys
+import textwrap
+import threading
 
 import numpy as np
 import pytest
@@ -238,6 +243,76 @@ def test_loader_epochs_reshuffle_and_resume_continues_the_sequence():
     assert torch.equal(ordered[1].seeds, torch.arange(100, 200))
 
 
+# ------------------------------------------------------------------ prefetching
+def _prefetch_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "gnnkit-prefetch"]
+
+
+@pytest.mark.parametrize("prefetch_factor", [1, 3])
+def test_prefetch_thread_yields_the_batches_without_it(prefetch_factor):
+    g = random_graph(600, 5000, seed=12)
+    g.ndata["x"] = torch.randn(600, 4)
+    sampler = NeighborSampler(g, [4, 3])
+    plain = DataLoader(sampler, torch.arange(0, 600, 2), batch_size=32, seed=3, prefetch_thread=False)
+    ahead = DataLoader(sampler, torch.arange(0, 600, 2), batch_size=32, seed=3, prefetch_factor=prefetch_factor)
+    for _ in range(2):  # two epochs, reshuffled
+        a, b = list(plain), list(ahead)
+        assert len(a) == 10 and _same_batches(a, b)
+        assert all(torch.equal(x.input_data["x"], y.input_data["x"]) for x, y in zip(a, b))
+    assert not _prefetch_threads()
+
+
+class _FailingSampler:
+    """Samples like ``inner`` but raises on the batch whose first item is ``bad``."""
+
+    def __init__(self, inner: NeighborSampler, bad: int) -> None:
+        self.inner, self.bad = inner, bad
+
+    def sample(self, items, generator=None):
+        if int(items[0]) == self.bad:
+            raise RuntimeError(f"sampling failed at item {self.bad}")
+        return self.inner.sample(items, generator)
+
+
+def test_prefetch_thread_raises_a_sampler_error_at_its_batch_and_stops():
+    sampler = _FailingSampler(NeighborSampler(random_graph(100, 600, seed=13), [2]), bad=40)
+    got = []
+    with pytest.raises(RuntimeError, match="sampling failed at item 40"):
+        for batch in DataLoader(sampler, torch.arange(100), batch_size=10, shuffle=False):
+            got.append(int(batch.seeds[0]))
+    assert got == [0, 10, 20, 30]
+    assert not _prefetch_threads()
+
+
+def test_leaving_the_loop_early_stops_the_prefetch_thread():
+    loader = DataLoader(NeighborSampler(random_graph(200, 1000, seed=14), [2]), torch.arange(200), batch_size=4)
+    for i, _ in enumerate(loader):
+        if i == 2:
+            break
+    assert not _prefetch_threads()  # the abandoned generator was closed, its thread joined
+
+
+@pytest.mark.parametrize("stop", ["KeyboardInterrupt", "SIGINT"])
+def test_interrupting_a_prefetched_epoch_exits_without_hanging(stop):
+    # the consumer stops while the thread is blocked on a full queue; the process must end promptly
+    code = textwrap.dedent(f"""
+        import os, signal, time, torch
+        from gnnkit import Graph
+        from gnnkit.data.sampling import DataLoader, NeighborSampler
+        g = Graph(torch.arange(1000) % 97, torch.arange(1000) % 89, 100)
+        loader = DataLoader(NeighborSampler(g, [3]), torch.arange(100), batch_size=2, prefetch_factor=2)
+        for i, batch in enumerate(loader):
+            time.sleep(0.05)  # the thread fills the queue meanwhile
+            if i == 3:
+                if {stop!r} == "SIGINT":
+                    os.kill(os.getpid(), signal.SIGINT)
+                    time.sleep(5)
+                raise KeyboardInterrupt
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "KeyboardInterrupt" in proc.stderr
+
+
 def test_minibatch_and_sampler_pickle():
     g = random_graph(50, 200, seed=12)
     s = NeighborSampler(g, [2, 2])
@@ -340,6 +415,8 @@ def test_bad_loader_arguments():
         DataLoader(s, torch.arange(10), batch_size=2).epoch_batches(0, start=6)
     with pytest.raises(IndexError, match="seeds must lie in"):  # a bad item surfaces when its batch is drawn
         next(iter(DataLoader(s, torch.tensor([3, 12]), batch_size=2)))
+    with pytest.raises(ValueError, match="prefetch_factor must be an int >= 1"):
+        DataLoader(s, torch.arange(10), batch_size=2, prefetch_factor=0)
 
 
 def test_bad_cluster_arguments():
@@ -391,6 +468,14 @@ def test_sampling_benchmark_times_the_loader_with_features(bench_graph, engine):
         pytest.importorskip("dgl")
     result = _benchmark("sampling").run_engine(engine, "loader+x128-sage-2x[25,10]-b1024", bench_graph, batches=2)
     assert result["seeds_per_s"] > 0 and result["mean_input_nodes"] >= 1024  # rows of blocks[0].srcdata["x"]
+
+
+@pytest.mark.parametrize("engine", ["gnnkit", "dgl"])
+def test_sampling_benchmark_trains_the_products_workload(bench_graph, engine):
+    if engine == "dgl":
+        pytest.importorskip("dgl")
+    result = _benchmark("sampling").run_engine(engine, "products-sage-3x[15,10,5]", bench_graph, batches=1)
+    assert result["epoch_s"] == pytest.approx(193 * result["s_per_batch"]) and result["mean_input_nodes"] >= 1024
 
 
 def test_memory_model_formula_adds_up():

@@ -31,13 +31,18 @@ a vertex partition into batches: the subgraph induced by a few random parts.
 batch draws from its own generator seeded by ``(seed, epoch, batch index)``, so the
 batches do not depend on the number of workers.
 
-Sampling is vectorised over the CSR with numpy: no Python loop visits a vertex or an
-edge (only a loop over the ``fanout`` positions of the without-replacement draw).
+Sampling runs in the compiled CPU kernels (``kernels/cpu/gnnkit_cpu.cpp``, section "Neighbour
+sampling": Floyd's draw per destination, threads over chunks of destinations, a first-occurrence
+relabelling) when they build, else vectorised over the CSR with numpy (one warning): no Python
+loop visits a vertex or an edge on either path. With ``num_workers=0`` the :class:`DataLoader`
+samples in a prefetch thread while the caller trains.
 """
 from __future__ import annotations
 
 import math
 import os
+import queue
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -48,8 +53,11 @@ from torch import Tensor
 from .. import ops
 from ..graph import Graph
 from ..graph.frame import DataDict
+from . import _native_sampling as _native
 
 __all__ = ["MiniBatch", "NeighborSampler", "ClusterBatch", "ClusterGCNSampler", "DataLoader", "batch_generator"]
+
+_BACKENDS = ("auto", "native", "numpy")  # NeighborSampler's implementations
 
 
 # ---------------------------------------------------------------------- helpers
@@ -137,22 +145,26 @@ class _IdMap:
 
     Relabelling a batch touches only the entries of its own vertices (and resets them),
     so it costs O(batch) rather than the O(N log N) of a sort-based ``unique``. The
-    table is allocated lazily in each process (a forked loader worker gets its own).
+    table is allocated lazily in each process and each thread (a forked loader worker and
+    a :class:`DataLoader` prefetch thread get their own, so they never share a table in use).
     """
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._pid = -1
-        self._table = np.zeros(0, dtype=np.int32)
+        self._local = threading.local()
 
     def table(self) -> np.ndarray:
-        if self._pid != os.getpid():
-            self._table = np.full(self.size, -1, dtype=np.int32)
-            self._pid = os.getpid()
-        return self._table
+        loc = self._local
+        if getattr(loc, "pid", -1) != os.getpid():
+            loc.table = np.full(self.size, -1, dtype=np.int32)
+            loc.pid = os.getpid()
+        return loc.table
 
-    def __getstate__(self) -> dict:  # never ship the table to another process
-        return {"size": self.size, "_pid": -1, "_table": np.zeros(0, dtype=np.int32)}
+    def __getstate__(self) -> dict:  # never ship a table to another process
+        return {"size": self.size}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["size"])
 
 
 # --------------------------------------------------------------- neighbour sampling
@@ -269,18 +281,29 @@ class NeighborSampler:
             (input side first, as DGL); ``-1`` takes every in-neighbour.
         replace: draw with replacement.
         seed: seed of the generator used when :meth:`sample` gets none.
+        backend: ``"native"`` (the compiled C++ sampler, threads over destination chunks),
+            ``"numpy"`` (vectorised numpy, one thread) or ``"auto"`` (native when the kernels
+            build, else numpy after one warning). Both draw from the same distribution; their
+            batches differ bit-wise for one seed (each consumes the generator its own way).
+        num_threads: threads of the native sampler (default ``torch.get_num_threads()``). A
+            batch is identical for every thread count: each chunk of 256 destinations draws from
+            a generator keyed by the batch's generator and the chunk's index.
 
     Raises:
         TypeError: ``g`` not a Graph, non-int fan-outs.
-        ValueError: a fan-out ``< 1`` other than ``-1``, no fan-outs, a bipartite ``g``, or a
-            graph whose ``12 N`` bytes of per-vertex tables exceed this machine's memory (ids
-            up to ``2**40`` on few edges): relabel it to its used vertices first.
+        RuntimeError: ``backend="native"`` and the kernels cannot be built or loaded.
+        ValueError: an unknown ``backend``, ``num_threads < 1``, a fan-out ``< 1`` other than ``-1``,
+            no fan-outs, a bipartite ``g``, or a graph whose ``12 N`` bytes of per-vertex tables
+            exceed this machine's memory (ids up to ``2**40`` on few edges): relabel it to its
+            used vertices first.
 
     Memory: the CSR (``8 (N + 1) + 8 E`` bytes, ``+ 8 E`` for ``eid`` when the graph's
-    edges are not sorted by destination) plus a ``4 N`` byte relabelling table per process.
+    edges are not sorted by destination) plus a ``4 N`` byte relabelling table per process
+    and per sampling thread (a :class:`DataLoader` prefetch thread has its own).
     """
 
-    def __init__(self, g: Graph, fanouts: Sequence[int], replace: bool = False, seed: int | None = 0) -> None:
+    def __init__(self, g: Graph, fanouts: Sequence[int], replace: bool = False, seed: int | None = 0, *,
+                 backend: str = "auto", num_threads: int | None = None) -> None:
         if not isinstance(g, Graph):
             raise TypeError(f"g must be a gnnkit.Graph, got {type(g).__name__}; use NeighborSampler.from_csr for raw arrays")
         if g.is_bipartite:
@@ -291,12 +314,14 @@ class NeighborSampler:
         _check_vertex_tables_fit(g.num_nodes)
         csr = g.csr_in()
         eid = None if csr.eid is None else csr.eid.numpy()
-        self._init(csr.indptr.numpy(), csr.indices.numpy(), eid, g.num_nodes, fanouts, replace, seed, g.ndata, g.edata)
+        self._init(csr.indptr.numpy(), csr.indices.numpy(), eid, g.num_nodes, fanouts, replace, seed, g.ndata, g.edata,
+                   backend, num_threads)
 
     @classmethod
     def from_csr(cls, indptr: Any, indices: Any, fanouts: Sequence[int], eid: Any | None = None, replace: bool = False,
                  seed: int | None = 0, *, ndata: Mapping[str, Any] | None = None,
-                 edata: Mapping[str, Any] | None = None) -> "NeighborSampler":
+                 edata: Mapping[str, Any] | None = None, backend: str = "auto",
+                 num_threads: int | None = None) -> "NeighborSampler":
         """A sampler over a CSR by destination: row ``v`` of ``(indptr, indices)`` lists the in-neighbours of ``v``.
 
         Skips building a :class:`Graph` (whose ``src``/``dst`` cost ``16 E`` bytes) for a graph
@@ -327,12 +352,23 @@ class NeighborSampler:
         self = cls.__new__(cls)
         cpu = torch.device("cpu")
         self._init(ip, ind, e, n, fanouts, replace, seed, DataDict(n, "ndata", "num_nodes", cpu, ndata),
-                   DataDict(ind.size, "edata", "num_edges", cpu, edata))
+                   DataDict(ind.size, "edata", "num_edges", cpu, edata), backend, num_threads)
         return self
 
     def _init(self, indptr: np.ndarray, indices: np.ndarray, eid: np.ndarray | None, num_nodes: int,
-              fanouts: Sequence[int], replace: bool, seed: int | None, ndata: DataDict, edata: DataDict) -> None:
+              fanouts: Sequence[int], replace: bool, seed: int | None, ndata: DataDict, edata: DataDict,
+              backend: str = "auto", num_threads: int | None = None) -> None:
+        if backend not in _BACKENDS:
+            raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
+        if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer))
+                                        or num_threads < 1):
+            raise ValueError(f"num_threads must be an int >= 1 or None (torch's thread count), got {num_threads!r}")
         self.fanouts = _check_fanouts(fanouts)
+        self.backend = backend
+        self.num_threads = None if num_threads is None else int(num_threads)
+        if backend == "native" and _native.library() is None:
+            raise RuntimeError("backend='native' needs the compiled CPU kernels, which could not be built or loaded "
+                               "(see the warning above); use backend='auto' or 'numpy'")
         self.replace = bool(replace)
         self.num_nodes = int(num_nodes)
         # views of the graph's memory (a forked worker shares the pages)
@@ -348,6 +384,10 @@ class NeighborSampler:
     def __repr__(self) -> str:
         return (f"NeighborSampler(num_nodes={self.num_nodes}, num_edges={self._indices.size}, fanouts={self.fanouts}, "
                 f"replace={self.replace})")
+
+    def _native_library(self) -> Any:
+        """The kernel library when this sampler runs natively, else ``None``."""
+        return None if self.backend == "numpy" else _native.library()
 
     # ----------------------------------------------------------------- one layer
     def _sample_positions(self, dst: np.ndarray, fanout: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -433,10 +473,22 @@ class NeighborSampler:
         layers: list[tuple[Tensor, Tensor, int, int]] = []  # (src, dst, num_dst, num_src), seed side first
         edge_ids: list[Tensor] = []
         dst = seeds_np
-        for fanout in reversed(self.fanouts):
-            pos, counts = self._sample_positions(dst, fanout, rng)
-            src_local, nodes = self._relabel(dst, self._indices[pos])
-            dst_local = np.repeat(np.arange(dst.size, dtype=np.int64), counts)
+        lib = self._native_library()
+        if lib is not None:  # one key per layer from the batch's generator; chunks of destinations derive theirs
+            keys = rng.integers(0, 2**64, size=len(self.fanouts), dtype=np.uint64)
+            threads = self.num_threads or torch.get_num_threads()
+        for layer, fanout in enumerate(reversed(self.fanouts)):
+            if lib is not None:
+                pos, src, dst_local = _native.sample_layer(lib, self._indptr, self._indices, dst, fanout, self.replace,
+                                                           int(keys[layer]), threads)
+                if dst.size + src.size >= 2**31:
+                    raise ValueError(f"a layer of {src.size} sampled edges exceeds the int32 relabelling table; "
+                                     f"use a smaller batch_size or smaller fanouts")
+                src_local, nodes = _native.relabel(lib, table, dst, src, threads)
+            else:
+                pos, counts = self._sample_positions(dst, fanout, rng)
+                src_local, nodes = self._relabel(dst, self._indices[pos])
+                dst_local = np.repeat(np.arange(dst.size, dtype=np.int64), counts)
             layers.append((torch.from_numpy(src_local), torch.from_numpy(dst_local), int(dst.size), int(nodes.size)))
             edge_ids.append(torch.from_numpy(pos if self._eid is None else self._eid[pos]))
             dst = nodes
@@ -602,6 +654,55 @@ class SampleCollator:
         return self.sampler.sample(items, batch_generator(self.seed, epoch, index))
 
 
+_END = object()  # the prefetch queue's end-of-epoch marker
+
+
+def _prefetched(batches: Iterator[Any], depth: int) -> Iterator[Any]:
+    """``batches``, produced by a background thread that stays at most ``depth`` batches ahead.
+
+    The sampler's native calls, numpy and torch's feature gather release the GIL, so batch
+    ``k + 1`` is sampled while the caller trains on batch ``k``. The order is ``batches``'
+    order, so the sequence is the one without prefetching. An exception in the thread is
+    raised here, at the batch where it happened; leaving the loop early (``break``, an
+    exception or ``KeyboardInterrupt`` in the caller) stops the thread and joins it.
+    """
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: tuple[Any, BaseException | None]) -> bool:
+        while not stop.is_set():  # a bounded wait, so a stop request is seen while the queue is full
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if not put((batch, None)):
+                    return
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put((_END, exc))
+            return
+        put((_END, None))
+
+    thread = threading.Thread(target=produce, name="gnnkit-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            batch, exc = q.get()
+            if batch is _END:
+                if exc is not None:
+                    raise exc
+                return
+            yield batch
+    finally:
+        stop.set()
+        thread.join()
+
+
 class DataLoader:
     r"""Mini-batches of a sampler, optionally in worker processes (``torch.utils.data.DataLoader``).
 
@@ -611,7 +712,9 @@ class DataLoader:
     ``(seed, e, b)`` alone, so ``num_workers=2`` yields exactly the batches of
     ``num_workers=0``, and a resumed run (:meth:`epoch_batches` with ``start``) continues the
     same sequence. Workers are forked, so they share the graph's pages with the parent
-    rather than copying them.
+    rather than copying them. With ``num_workers=0`` a prefetch thread samples (and gathers
+    the features of) the next ``prefetch_factor`` batches while the caller trains on the
+    current one; the batches are the same as without it.
 
     Args:
         sampler: has ``sample(items, generator) -> batch``.
@@ -621,15 +724,17 @@ class DataLoader:
         drop_last: drop a last, smaller batch.
         num_workers: worker processes (0: sample in this process).
         seed: base seed of the shuffles and of every batch's generator.
-        prefetch_factor: batches each worker keeps ready (workers only).
+        prefetch_factor: batches each worker, or the prefetch thread, keeps ready (``>= 1``).
+        prefetch_thread: with ``num_workers=0``, sample in a background thread (``False``:
+            sample in the caller's thread when it asks for the batch).
 
     Raises:
-        ValueError: ``batch_size < 1``, ``num_workers < 0``, empty items.
+        ValueError: ``batch_size < 1``, ``num_workers < 0``, ``prefetch_factor < 1``, empty items.
         TypeError: a sampler without ``sample``.
     """
 
     def __init__(self, sampler: Any, items: Any, batch_size: int, shuffle: bool = True, drop_last: bool = False,
-                 num_workers: int = 0, seed: int = 0, prefetch_factor: int = 2) -> None:
+                 num_workers: int = 0, seed: int = 0, prefetch_factor: int = 2, prefetch_thread: bool = True) -> None:
         if not callable(getattr(sampler, "sample", None)):
             raise TypeError(f"sampler must have a sample(items, generator) method, got {type(sampler).__name__}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
@@ -638,11 +743,14 @@ class DataLoader:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if isinstance(num_workers, bool) or not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
             raise ValueError(f"num_workers must be an int >= 0, got {num_workers!r}")
+        if isinstance(prefetch_factor, bool) or not isinstance(prefetch_factor, (int, np.integer)) or prefetch_factor < 1:
+            raise ValueError(f"prefetch_factor must be an int >= 1, got {prefetch_factor!r}")
         self.items = _as_numpy_index(items, "items")
         if self.items.size == 0:
             raise ValueError("items must not be empty: there is nothing to batch")
         self.sampler, self.batch_size, self.shuffle, self.drop_last = sampler, int(batch_size), bool(shuffle), bool(drop_last)
         self.num_workers, self.seed, self.prefetch_factor = int(num_workers), int(seed), int(prefetch_factor)
+        self.prefetch_thread = bool(prefetch_thread)
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -660,7 +768,8 @@ class DataLoader:
         keys = _BatchKeys(self, epoch, start)
         collate: Callable = SampleCollator(self.sampler, self.seed)
         if self.num_workers == 0:
-            return map(collate, iter(keys))
+            batches = map(collate, iter(keys))
+            return _prefetched(batches, self.prefetch_factor) if self.prefetch_thread else batches
         ctx = "fork" if "fork" in torch.multiprocessing.get_all_start_methods() else None
         loader = torch.utils.data.DataLoader(
             _Keys(), batch_size=None, sampler=keys, collate_fn=collate, num_workers=self.num_workers,

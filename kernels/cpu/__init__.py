@@ -100,4 +100,12 @@ def load() -> ctypes.CDLL:
         getattr(lib, f"gk_segment_softmax_backward_{sfx}").argtypes = [p, p, p, p, p, i64, i64, i32]
         for name in ("spmm", "spmm_i32", "sddmm_dot", "segment_softmax", "segment_softmax_backward"):
             getattr(lib, f"gk_{name}_{sfx}").restype = None
+    # neighbour sampling (gnnkit.data.sampling's native path)
+    u64 = ctypes.c_uint64
+    lib.gk_sample_counts.argtypes = [p, p, i64, i64, i32, p]
+    lib.gk_sample_counts.restype = i64
+    lib.gk_sample_layer.argtypes = [p, p, p, i64, p, i64, i32, u64, p, p, p, i32]
+    lib.gk_sample_layer.restype = None
+    lib.gk_relabel.argtypes = [p, p, i64, p, i64, p, p, p, i32]
+    lib.gk_relabel.restype = i64
     return lib

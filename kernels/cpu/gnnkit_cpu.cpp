@@ -283,3 +283,162 @@ GK_INSTANTIATE(float, f32)
 GK_INSTANTIATE(double, f64)
 
 GK_EXPORT int gk_abi_version() { return 2; }
+
+// =====================================================================================
+// Neighbour sampling (gnnkit.data.sampling.NeighborSampler's native path).
+//
+// One call per layer and step: gk_sample_counts sizes a layer, gk_sample_layer draws it,
+// gk_relabel gives its sources local ids. Randomness is keyed, not streamed: destination
+// chunk c of a layer draws from splitmix64(key, c), so which thread runs a chunk changes
+// nothing and a batch is identical for every thread count.
+// =====================================================================================
+namespace {
+
+constexpr int64_t SAMPLE_CHUNK = 256;  // destinations per RNG key and per work item
+
+inline uint64_t splitmix64(uint64_t& s) {
+  uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// xoshiro256** (Blackman & Vigna 2018), seeded from splitmix64 as its authors advise.
+struct Xoshiro {
+  uint64_t s[4];
+  explicit Xoshiro(uint64_t seed) {
+    for (auto& w : s) w = splitmix64(seed);
+  }
+  static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  uint64_t next() {
+    const uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3]; s[2] ^= t; s[3] = rotl(s[3], 45);
+    return r;
+  }
+  // uniform in [0, n): Lemire's multiply-shift; the bias is below n / 2^64, far under any test's reach
+  int64_t below(uint64_t n) { return int64_t((unsigned __int128)next() * n >> 64); }
+};
+
+// Floyd's algorithm (Bentley & Floyd, CACM 1987), the draw numpy's _floyd vectorises: step
+// j = deg-k .. deg-1 draws t in [0, j] and keeps t unless taken, else j (always new).
+// Small k: a linear scan of the picks; larger k: a per-thread mark array over the row.
+inline void floyd_row(int64_t deg, int64_t k, Xoshiro& rng, int64_t* out, std::vector<uint8_t>& mark) {
+  if (k <= 32) {
+    for (int64_t i = 0, j = deg - k; i < k; ++i, ++j) {
+      int64_t t = rng.below(uint64_t(j) + 1);
+      for (int64_t c = 0; c < i; ++c)
+        if (out[c] == t) { t = j; break; }
+      out[i] = t;
+    }
+    return;
+  }
+  if (int64_t(mark.size()) < deg) mark.assign(deg, 0);
+  for (int64_t i = 0, j = deg - k; i < k; ++i, ++j) {
+    int64_t t = rng.below(uint64_t(j) + 1);
+    if (mark[t]) t = j;
+    mark[t] = 1;
+    out[i] = t;
+  }
+  for (int64_t i = 0; i < k; ++i) mark[out[i]] = 0;
+}
+
+inline int64_t sample_count(int64_t deg, int64_t fanout, int replace) {
+  if (fanout < 0) return deg;
+  if (replace) return deg > 0 ? fanout : 0;
+  return std::min(deg, fanout);
+}
+
+}  // namespace
+
+// offsets[r + 1] - offsets[r] = edges drawn for dst[r]; returns the layer's total.
+GK_EXPORT int64_t gk_sample_counts(const int64_t* indptr, const int64_t* dst, int64_t d, int64_t fanout, int replace,
+                                   int64_t* offsets) {
+  offsets[0] = 0;
+  for (int64_t r = 0; r < d; ++r) {
+    const int64_t v = dst[r];
+    offsets[r + 1] = offsets[r] + sample_count(indptr[v + 1] - indptr[v], fanout, replace);
+  }
+  return offsets[d];
+}
+
+// Per sampled edge: its CSR position, its source (global id) and its destination (local id r).
+GK_EXPORT void gk_sample_layer(const int64_t* indptr, const int64_t* indices, const int64_t* dst, int64_t d,
+                               const int64_t* offsets, int64_t fanout, int replace, uint64_t key, int64_t* pos,
+                               int64_t* src, int64_t* dst_local, int nthreads) {
+  const int64_t chunks = (d + SAMPLE_CHUNK - 1) / SAMPLE_CHUNK;
+  parallel_rows(chunks, nthreads, 1, [&](int64_t c) {
+    thread_local std::vector<uint8_t> mark;
+    uint64_t s = key ^ (0xD1B54A32D192ED03ull * uint64_t(c + 1));
+    Xoshiro rng(splitmix64(s));
+    const int64_t end = std::min(d, (c + 1) * SAMPLE_CHUNK);
+    for (int64_t r = c * SAMPLE_CHUNK; r < end; ++r) {
+      const int64_t v = dst[r], start = indptr[v], deg = indptr[v + 1] - start;
+      int64_t* p = pos + offsets[r];
+      const int64_t n = offsets[r + 1] - offsets[r];
+      if (n == deg && !(replace && fanout >= 0)) {
+        for (int64_t i = 0; i < n; ++i) p[i] = start + i;  // every in-edge
+      } else if (replace) {
+        for (int64_t i = 0; i < n; ++i) p[i] = start + rng.below(uint64_t(deg));
+      } else {
+        floyd_row(deg, n, rng, p, mark);
+        for (int64_t i = 0; i < n; ++i) p[i] += start;
+      }
+      for (int64_t i = 0; i < n; ++i) {
+        src[offsets[r] + i] = indices[p[i]];
+        dst_local[offsets[r] + i] = r;
+      }
+    }
+  });
+}
+
+// Local ids of src (E entries) with dst (D ids, distinct) first: dst[r] -> r, each new vertex -> D + its rank
+// by first occurrence, so the result does not depend on the thread count. table[N] is all -1 on entry and
+// on return. nodes[0 : D + new] receives the layer's source ids; rank[E] is scratch. Returns D + new.
+// The first occurrence wins an atomic minimum of D + position: D + E must stay below 2^31.
+GK_EXPORT int64_t gk_relabel(int32_t* table, const int64_t* dst, int64_t d, const int64_t* src, int64_t e,
+                             int64_t* local, int64_t* nodes, int64_t* rank, int nthreads) {
+  const int64_t grain = 4096;
+  if (nthreads <= 1) {  // one pass numbers new vertices by first occurrence directly (the threaded passes' result)
+    for (int64_t r = 0; r < d; ++r) table[dst[r]] = int32_t(r);
+    std::memcpy(nodes, dst, sizeof(int64_t) * d);
+    int64_t s = d;
+    for (int64_t i = 0; i < e; ++i) {
+      int32_t& t = table[src[i]];
+      if (t < 0) {
+        t = int32_t(s);
+        nodes[s++] = src[i];
+      }
+      local[i] = t;
+    }
+    for (int64_t j = 0; j < s; ++j) table[nodes[j]] = -1;
+    return s;
+  }
+  parallel_rows(d, nthreads, grain, [&](int64_t r) { table[dst[r]] = int32_t(r); });
+  parallel_rows(e, nthreads, grain, [&](int64_t i) {
+    int32_t* slot = table + src[i];
+    const int32_t cand = int32_t(d + i);
+    int32_t cur = __atomic_load_n(slot, __ATOMIC_RELAXED);
+    while (cur == -1 || (cur >= d && cur > cand)) {
+      if (__atomic_compare_exchange_n(slot, &cur, cand, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) break;
+    }
+  });
+  parallel_rows(e, nthreads, grain, [&](int64_t i) { rank[i] = table[src[i]] == d + i; });
+  int64_t total = 0;  // exclusive prefix sum: rank of each first occurrence among the new vertices
+  for (int64_t i = 0; i < e; ++i) {
+    const int64_t f = rank[i];
+    rank[i] = total;
+    total += f;
+  }
+  parallel_rows(e, nthreads, grain, [&](int64_t i) {
+    const int64_t t = table[src[i]];
+    if (t < d) {
+      local[i] = t;
+    } else {
+      local[i] = d + rank[t - d];
+      if (t == d + i) nodes[d + rank[i]] = src[i];
+    }
+  });
+  std::memcpy(nodes, dst, sizeof(int64_t) * d);
+  parallel_rows(d + total, nthreads, grain, [&](int64_t j) { table[nodes[j]] = -1; });
+  return d + total;
+}

@@ -1,0 +1,103 @@
+"""The native path of :class:`~gnnkit.data.sampling.NeighborSampler`: ctypes calls into the CPU kernels.
+
+The sampling functions live in ``kernels/cpu/gnnkit_cpu.cpp`` (section "Neighbour sampling") and are
+built and loaded by the same mechanism as the sparse ops (``gnnkit_kernels.cpu.load``: compiled once
+with the user's C++ compiler into the cache directory). When that fails (no compiler, a failed
+build), :func:`library` returns ``None`` after one warning and the sampler keeps its numpy path.
+
+Every call here trusts its input: the sampler validated the ids. ctypes releases the GIL for the
+duration of a foreign call, so a prefetch thread samples while the main thread trains.
+"""
+from __future__ import annotations
+
+import ctypes
+import logging
+import threading
+import warnings
+
+import numpy as np
+
+__all__ = ["library", "sample_layer", "relabel", "threads_for"]
+
+log = logging.getLogger("gnnkit")
+_lock = threading.Lock()
+_state: list[ctypes.CDLL | None] = []  # [the library or None] once loading was tried
+
+# A call starts its threads afresh (std::thread, ~100-150 us each to start and join, see
+# gnnkit/ops/_cpu.py); drawing and relabelling one sampled edge costs ~20-50 ns of random memory
+# reads, so an extra thread pays off from about 2^14 edges.
+_EDGES_PER_THREAD = 1 << 14
+
+
+def library() -> ctypes.CDLL | None:
+    """The compiled kernel library, or ``None`` (with one warning per process) when it cannot be built or loaded."""
+    if _state:
+        return _state[0]
+    with _lock:
+        if not _state:
+            lib, why = None, None
+            try:
+                from gnnkit_kernels.cpu import KernelBuildError, library_path, load
+            except ImportError as exc:  # installed without its kernels folder
+                why = f"gnnkit_kernels is not importable: {exc}"
+            else:
+                try:
+                    if not library_path().exists():
+                        log.warning("gnnkit: compiling the CPU kernels once into %s (a few seconds)", library_path().parent)
+                    lib = load()
+                except KernelBuildError as exc:
+                    why = str(exc)
+                else:
+                    if not hasattr(lib, "gk_relabel"):  # a kernels package older than the sampler
+                        lib, why = None, "the compiled kernels have no sampling functions (gnnkit_kernels is older than gnnkit)"
+            if lib is None:
+                warnings.warn(f"gnnkit: native neighbour sampling unavailable ({why}); NeighborSampler uses its numpy "
+                              f"path (same distribution, slower)", RuntimeWarning, stacklevel=3)
+            _state.append(lib)
+    return _state[0]
+
+
+def threads_for(edges: int, num_threads: int) -> int:
+    """Threads for a call handling ``edges`` sampled edges: at most ``num_threads``, at least one."""
+    return max(1, min(num_threads, edges // _EDGES_PER_THREAD))
+
+
+def _ptr(a: np.ndarray) -> int:
+    return a.ctypes.data
+
+
+def sample_layer(lib: ctypes.CDLL, indptr: np.ndarray, indices: np.ndarray, dst: np.ndarray, fanout: int,
+                 replace: bool, key: int, num_threads: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One layer's sampled in-edges of ``dst``, grouped by destination.
+
+    Destination chunk ``c`` draws from a generator keyed by ``(key, c)``, so the result is the
+    same for every ``num_threads``.
+
+    Shape: dst ``[D]`` → (CSR positions ``[E']``, source ids ``[E']``, local destination ids ``[E']``).
+    """
+    d = dst.size
+    offsets = np.empty(d + 1, dtype=np.int64)
+    total = lib.gk_sample_counts(_ptr(indptr), _ptr(dst), d, fanout, int(replace), _ptr(offsets))
+    pos = np.empty(total, dtype=np.int64)
+    src = np.empty(total, dtype=np.int64)
+    dst_local = np.empty(total, dtype=np.int64)
+    lib.gk_sample_layer(_ptr(indptr), _ptr(indices), _ptr(dst), d, _ptr(offsets), fanout, int(replace), key,
+                        _ptr(pos), _ptr(src), _ptr(dst_local), threads_for(total, num_threads))
+    return pos, src, dst_local
+
+
+def relabel(lib: ctypes.CDLL, table: np.ndarray, dst: np.ndarray, src: np.ndarray,
+            num_threads: int) -> tuple[np.ndarray, np.ndarray]:
+    """Local ids of ``src`` with ``dst`` first; new vertices numbered by first occurrence.
+
+    ``table`` is the ``[N]`` int32 id table, all ``-1`` before and after.
+
+    Shape: dst ``[D]``, src ``[E']`` → (local ids ``[E']``, layer source ids ``[S]`` with ``[:D] == dst``).
+    """
+    e = src.size
+    local = np.empty(e, dtype=np.int64)
+    nodes = np.empty(dst.size + e, dtype=np.int64)
+    rank = np.empty(e, dtype=np.int64)
+    s = lib.gk_relabel(_ptr(table), _ptr(dst), dst.size, _ptr(src), e, _ptr(local), _ptr(nodes), _ptr(rank),
+                       threads_for(e, num_threads))
+    return local, nodes[:s]
