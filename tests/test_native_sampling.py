@@ -169,3 +169,26 @@ def test_no_compiler_warns_once_and_samples_with_numpy(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["1", "2"]
+
+
+def test_native_calls_refuse_arrays_of_the_wrong_type():
+    # the ctypes boundary: an int32 or strided array would be read as int64 out of bounds in C
+    lib = native.library()
+    table = np.full(10, -1, dtype=np.int32)
+    dst = np.arange(2, dtype=np.int64)
+    with pytest.raises(TypeError, match="C-contiguous int64"):
+        native.relabel(lib, table, dst, np.arange(4, dtype=np.int32), 1)
+    with pytest.raises(TypeError, match="C-contiguous int64"):
+        native.relabel(lib, table, dst, np.arange(8, dtype=np.int64)[::2], 1)
+    with pytest.raises(TypeError, match="C-contiguous int32"):
+        native.relabel(lib, table.astype(np.int64), dst, np.arange(4, dtype=np.int64), 1)
+
+
+def test_an_int32_csr_samples_on_the_numpy_path():
+    g = random_graph(30, 120, seed=1)
+    csr = g.csr_in()
+    s = NeighborSampler.from_csr(csr.indptr, csr.indices, [3])
+    assert s._native_library() is not None  # from_csr makes the ids int64
+    s._indices = s._indices.astype(np.int32)
+    assert s._native_library() is None
+    assert s.sample(torch.arange(5), 0).blocks[0].num_edges > 0

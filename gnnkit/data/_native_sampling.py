@@ -62,7 +62,12 @@ def threads_for(edges: int, num_threads: int) -> int:
     return max(1, min(num_threads, edges // _EDGES_PER_THREAD))
 
 
-def _ptr(a: np.ndarray) -> int:
+def _ptr(a: np.ndarray, dtype: type = np.int64) -> int:
+    # the one check this module makes: a pointer of the wrong element type or a strided view would
+    # make the C code read out of bounds (a segfault), so it is a TypeError here instead
+    if a.dtype != dtype or not a.flags.c_contiguous:
+        raise TypeError(f"native sampling needs C-contiguous {np.dtype(dtype).name} arrays, got {a.dtype} "
+                        f"(contiguous={a.flags.c_contiguous})")
     return a.ctypes.data
 
 
@@ -98,6 +103,6 @@ def relabel(lib: ctypes.CDLL, table: np.ndarray, dst: np.ndarray, src: np.ndarra
     local = np.empty(e, dtype=np.int64)
     nodes = np.empty(dst.size + e, dtype=np.int64)
     rank = np.empty(e, dtype=np.int64)
-    s = lib.gk_relabel(_ptr(table), _ptr(dst), dst.size, _ptr(src), e, _ptr(local), _ptr(nodes), _ptr(rank),
+    s = lib.gk_relabel(_ptr(table, np.int32), _ptr(dst), dst.size, _ptr(src), e, _ptr(local), _ptr(nodes), _ptr(rank),
                        threads_for(e, num_threads))
     return local, nodes[:s]

@@ -387,7 +387,9 @@ class NeighborSampler:
 
     def _native_library(self) -> Any:
         """The kernel library when this sampler runs natively, else ``None``."""
-        return None if self.backend == "numpy" else _native.library()
+        if self.backend == "numpy" or self._indptr.dtype != np.int64 or self._indices.dtype != np.int64:
+            return None  # the kernels read int64 CSRs; an int32 memory-mapped CSR (OnDiskGraph) samples in numpy
+        return _native.library()
 
     # ----------------------------------------------------------------- one layer
     def _sample_positions(self, dst: np.ndarray, fanout: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
