@@ -36,9 +36,9 @@ def _env() -> dict:
     return env
 
 
-def torchrun(cwd: Path, *launcher: str, epochs: int = EPOCHS) -> subprocess.Popen:
+def torchrun(cwd: Path, *launcher: str, epochs: int = EPOCHS, train: list[str] = TRAIN) -> subprocess.Popen:
     """``torchrun LAUNCHER -m gnnkit.cli.dist_train ...`` in ``cwd`` (its relative parts/ck/model.pt)."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", *launcher, *TRAIN, "--epochs", str(epochs)]
+    cmd = [sys.executable, "-m", "torch.distributed.run", *launcher, *train, "--epochs", str(epochs)]
     cwd.mkdir(parents=True, exist_ok=True)
     with open(cwd / "launch.log", "w") as log:  # a file, not a pipe: readable after a hang too
         proc = subprocess.Popen(cmd, cwd=cwd, env=_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -54,7 +54,7 @@ def node(root: Path, name: str, parts: Path, ranks: list[int]) -> Path:
     return d
 
 
-def two_nodes(root: Path, parts: Path, restarts: int, epochs: int = EPOCHS) -> list[subprocess.Popen]:
+def two_nodes(root: Path, parts: Path, restarts: int, epochs: int = EPOCHS, train: list[str] = TRAIN) -> list[subprocess.Popen]:
     """Node a (rank 0) and node b (rank 1): c10d ranks follow the sorted node addresses."""
     endpoint = f"127.0.0.1:{free_port()}"
     procs = []
@@ -62,7 +62,7 @@ def two_nodes(root: Path, parts: Path, restarts: int, epochs: int = EPOCHS) -> l
         cwd = node(root, name, parts, [i])
         procs.append(torchrun(cwd, "--nnodes=2", "--nproc-per-node=1", "--rdzv-backend=c10d",
                               f"--rdzv-endpoint={endpoint}", f"--local-addr={addr}", f"--max-restarts={restarts}",
-                              "--monitor-interval=0.2", epochs=epochs))
+                              "--monitor-interval=0.2", epochs=epochs, train=train))
     return procs
 
 
@@ -155,3 +155,19 @@ def test_two_nodes_restart_from_per_node_checkpoints_equals_one_node(runs):
         assert load_checkpoint(ck / f"rank{rank}.pt")["state"]["epoch"] == EPOCHS
         assert sorted(p.name for p in ck.iterdir() if p.suffix != ".json") == [f"rank{rank}.prev.pt", f"rank{rank}.pt"]
     assert not (root / "restart" / "b" / "ck" / "manifest.json").exists()
+
+
+@pytest.mark.slow
+def test_two_nodes_of_gnnkit_train_equal_one_node_sage(tmp_path):
+    """The full form: ``gnnkit train --parts 2`` as the torchrun entry on 2 nodes x 1 rank, uninterrupted, SAGE."""
+    parts = tmp_path / "all-parts"
+    prepare(build_parser().parse_args(["--prepare", "--parts", "2", "--parts-dir", str(parts), "--quiet"]))
+    train = ["-m", "gnnkit.cli.train", "train", "--parts", "2", "--model", "sage", "--seed", "0", "--threads", "1",
+             "--parts-dir", "parts", "--checkpoint-dir", "ck", "--save", "model.pt"]
+    ref = torchrun(node(tmp_path, "one", parts, [0, 1]), "--standalone", "--nproc-per-node=2", epochs=100, train=train)
+    nodes = two_nodes(tmp_path / "two", parts, restarts=0, epochs=100, train=train)
+    results = communicate([ref, *nodes], deadline=3 * DEADLINE)
+    assert all(rc == 0 for rc, _, _ in results), [out[-2000:] for _, out, _ in results]
+    assert same_model(tmp_path / "one" / "model.pt", tmp_path / "two" / "a" / "model.pt")
+    accuracy = [re.findall(r"test accuracy: ([0-9.]+)", out) for _, out, _ in results[:2]]
+    assert accuracy[0] == accuracy[1] and len(accuracy[0]) == 1
