@@ -518,6 +518,47 @@ def test_checkpoint_resume_equals_uninterrupted_run(one_rank_group, tmp_path):
         torch.testing.assert_close(a["model"][k], b["model"][k], rtol=0, atol=0)
 
 
+def test_checkpoint_dir_resume_equals_uninterrupted_run_and_falls_back(one_rank_group, tmp_path, capsys):
+    import json
+
+    ck, full, resumed = tmp_path / "ck", tmp_path / "full.pt", tmp_path / "resumed.pt"
+    base = ("--model", "gcn", "--method", "random", "--checkpoint-dir", str(ck))
+    run(_args(*base, "--epochs", "3", "--save", str(full)), 0, 1)
+    manifest = json.loads((ck / "manifest.json").read_text())
+    assert (manifest["format"], manifest["epoch"], manifest["world_size"], manifest["files"]) == \
+        ("gnnkit.dist-checkpoint/1", 3, 1, ["rank0.pt"])
+    assert load_checkpoint(ck / "rank0.pt")["state"]["epoch"] == 3
+    (ck / "rank0.pt").write_bytes((ck / "rank0.pt").read_bytes()[:500])  # truncated: epoch 2's file serves
+    capsys.readouterr()
+    run(_args(*base, "--epochs", "3", "--resume", "--save", str(resumed)), 0, 1)
+    err = capsys.readouterr().err
+    assert f"rank 0: checkpoint {ck / 'rank0.pt'} is damaged" in err
+    assert "rank 0: resuming after epoch 2 from rank 0's checkpoint (rank 0's manifest names epoch 3: later files " \
+           "were damaged or missing); epochs held per rank: [2]" in err
+    a, b = torch.load(full, weights_only=True), torch.load(resumed, weights_only=True)
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
+def test_checkpoint_dir_rejects_another_runs_checkpoint(one_rank_group, tmp_path):
+    ck = tmp_path / "ck"
+    run(_args("--model", "gcn", "--method", "random", "--epochs", "1", "--checkpoint-dir", str(ck)), 0, 1)
+    with pytest.raises(ValueError, match=r"rank 0: cannot resume: rank 0: checkpoint .*rank0.pt was written by another "
+                                         r"run \(different model, config\)"):
+        run(_args("--model", "sage", "--method", "random", "--epochs", "2", "--checkpoint-dir", str(ck), "--resume"), 0, 1)
+
+
+@pytest.mark.parametrize(("argv", "match"), [
+    (["--checkpoint", "a.pt", "--checkpoint-dir", "ck"], "give --checkpoint PATH .* or --checkpoint-dir DIR .*, not both"),
+    (["--resume"], "--resume needs --checkpoint PATH or --checkpoint-dir DIR"),
+])
+def test_dist_train_rejects_checkpoint_combinations(argv, match, capsys):
+    from gnnkit.cli.dist_train import main
+
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert re.search(match, capsys.readouterr().err)
+
+
 def test_resume_rejects_another_runs_checkpoint(one_rank_group, tmp_path):
     ck = tmp_path / "ck.pt"
     run(_args("--model", "gcn", "--method", "random", "--epochs", "1", "--checkpoint", str(ck)), 0, 1)
@@ -608,10 +649,51 @@ def test_cli_parts_maps_options_to_dist_train(monkeypatch, tmp_path):
     build_parser().parse_args(argv)  # dist_train accepts every option it is given
 
 
+def test_cli_parts_passes_part_and_checkpoint_dirs(monkeypatch, tmp_path):
+    cli = _cli_with_parts()
+    import gnnkit.cli.dist_train
+
+    calls = []
+    monkeypatch.setattr(gnnkit.cli.dist_train, "launch", lambda n, argv: calls.append(argv) or 0)
+    assert cli.main(["train", "--parts", "2", "--parts-dir", "p", "--checkpoint-dir", "ck", "--resume"]) == 0
+    assert calls[0][-5:] == ["--parts-dir", "p", "--checkpoint-dir", "ck", "--resume"]
+    build_parser().parse_args(calls[0])
+
+
+def test_cli_part_dirs_need_parts(capsys):
+    cli = _cli_with_parts()
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--parts-dir", "p"])
+    assert "--parts-dir and --checkpoint-dir apply to --parts N with N > 1" in capsys.readouterr().err
+
+
+def test_cli_parts_under_torchrun_runs_as_one_rank(monkeypatch):
+    cli = _cli_with_parts()
+    import gnnkit.cli.dist_train
+
+    calls = []
+    monkeypatch.setattr(gnnkit.cli.dist_train, "main", lambda argv: calls.append(argv) or 0)
+    monkeypatch.setattr(gnnkit.cli.dist_train, "launch", lambda n, argv: pytest.fail("launched a second torchrun"))
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "job")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert cli.main(["train", "--parts", "2", "--epochs", "1"]) == 0
+    assert calls and "--epochs" in calls[0]
+
+
+def test_cli_parts_under_torchrun_needs_the_world_size(monkeypatch, capsys):
+    cli = _cli_with_parts()
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "job")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--parts", "2"])
+    assert "--parts 2 must equal the ranks torchrun started (WORLD_SIZE=4)" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("argv", "match"), [
     (["--model", "gat"], "--parts needs --model in"),
     (["--patience", "5"], "--parts does not support --patience"),
-    (["--resume"], "--resume needs --checkpoint PATH"),
+    (["--resume"], "--resume needs --checkpoint PATH or --checkpoint-dir DIR"),
+    (["--checkpoint", "a.pt", "--checkpoint-dir", "ck"], "give --checkpoint PATH or --checkpoint-dir DIR, not both"),
 ])
 def test_cli_parts_rejects_unsupported_options(argv, match, capsys):
     cli = _cli_with_parts()

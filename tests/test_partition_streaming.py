@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from gnnkit import Graph
 from gnnkit.data.generators import chung_lu, symmetrize_csr
 from gnnkit.scale.part_files import load_part, part_dir, write_parts
-from gnnkit.scale.partition import from_assignment, partition
+from gnnkit.scale.partition import partition
 from gnnkit.scale.streaming import edge_cut_csr, stream_partition
 
 

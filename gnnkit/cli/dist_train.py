@@ -312,6 +312,15 @@ def _write_manifest(folder: Path, epoch: int, digest: str, world_size: int, run_
     os.replace(tmp, folder / "manifest.json")
 
 
+def _manifest_epoch(path: Path) -> int | None:
+    """The epoch in rank 0's manifest; None when it is missing or unreadable (it is a record, not a source)."""
+    try:
+        epoch = json.loads(path.read_text()).get("epoch")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return epoch if isinstance(epoch, int) else None
+
+
 def _resumed_state_per_rank(checkpointer: Checkpointer, run_id: dict, folder: Path) -> dict | None:
     """Every rank reads its own ``rank<R>.pt`` (or the previous file); all resume from the newest epoch any rank holds.
 
@@ -335,7 +344,8 @@ def _resumed_state_per_rank(checkpointer: Checkpointer, run_id: dict, folder: Pa
         except CheckpointError as exc:
             notes.append(str(exc))
             continue
-        differ = [k for k in _RESUME_KEYS if found.get("run", {}).get(k) != run_id[k]] if isinstance(found, dict) else ["format"]
+        run = found.get("run", {}) if isinstance(found, dict) else {}
+        differ = [k for k in _RESUME_KEYS if run.get(k) != run_id[k]]
         if differ:
             error = (f"checkpoint {path} was written by another run (different {', '.join(differ)}); pass the same "
                      "arguments or another --checkpoint-dir")
@@ -357,9 +367,9 @@ def _resumed_state_per_rank(checkpointer: Checkpointer, run_id: dict, folder: Pa
         return None
     source = epochs.index(target)
     if rank == 0:
-        manifest = folder / "manifest.json"
-        said = json.loads(manifest.read_text()).get("epoch") if manifest.is_file() else None
-        lost = f" (rank 0's manifest names epoch {said}: later files were damaged or missing)" if             isinstance(said, int) and said > target else ""
+        said = _manifest_epoch(folder / "manifest.json")
+        lost = f" (rank 0's manifest names epoch {said}: later files were damaged or missing)" \
+            if said is not None and said > target else ""
         print(f"rank 0: resuming after epoch {target} from rank {source}'s checkpoint{lost}; epochs held per rank: "
               f"{epochs}", file=sys.stderr)
     return broadcast_object(best if rank == source else None, src=source)
