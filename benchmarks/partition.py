@@ -12,7 +12,8 @@ destination), generated once into raw ``indptr``/``indices`` files in the temp f
   (pymetis on 62 M edges peaks at 18.6 GB, issue 15).
 
 Reported per cell: median seconds over rounds (min–max), peak RSS of the process
-(``resource.getrusage``, memory-mapped CSR pages included) and its ratio to the CSR's bytes,
+(``VmHWM`` of ``/proc/self/status``, memory-mapped CSR pages included; ``resource.getrusage``
+off Linux) and its ratio to the CSR's bytes,
 the same above the RSS right after ``import gnnkit`` (the interpreter and torch, about 280 MB),
 the directed edge cut (edges whose endpoints lie in different parts, the halo traffic) and
 the balance (largest part over ``N / P``).
@@ -42,6 +43,18 @@ FEATURES = 16
 
 
 def _peak_mb() -> float:
+    """This process's peak RSS in MB.
+
+    Linux's ``VmHWM`` is the high-water mark of this process image alone; ``getrusage``'s
+    ``ru_maxrss`` also keeps the parent's peak at the fork (a driver that generated the graph
+    would lend the worker its own 1 GB), so it is only the fallback elsewhere.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
