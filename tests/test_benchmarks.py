@@ -123,3 +123,18 @@ def test_precision_benchmark_quick_runs_and_reports_the_cpu():
     assert "torch CPU capability" in proc.stdout
     row = next(line for line in proc.stdout.splitlines() if line.startswith("| gcn |"))
     assert len(row.strip("|").split("|")) == 6  # workload, three modes, two ratios
+
+
+def test_partition_benchmark_quick_reports_every_method(tmp_path):
+    pytest.importorskip("pymetis")
+    out = tmp_path / "runs.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "partition.py"), "--nodes", "3000", "--edges", "20000",
+         "--parts", "2", "4", "--methods", "fennel", "metis", "--json", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    runs = json.loads(out.read_text())
+    assert {(r["method"], r["parts"]) for r in runs} == {(m, p) for m in ("fennel", "metis") for p in (2, 4)}
+    assert all(0 < r["edge_cut"] < 1 and 1 <= r["balance"] <= 1.031 and r["peak_mb"] > 0 for r in runs)
+    assert re.search(r"\| 4 \| fennel \| [0-9.]+ \([0-9.]+–[0-9.]+\) \|", proc.stdout)

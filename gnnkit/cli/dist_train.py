@@ -21,6 +21,12 @@ atomic, checksummed, previous file kept) once every rank has shown it holds the 
 broadcast it, so every rank continues from one state. Dropout masks are seeded by
 (seed, epoch, rank), so a resumed run repeats the epochs it would have run.
 
+With ``--checkpoint-dir DIR`` every rank writes its own ``DIR/rank<R>.pt`` on its own node and
+rank 0 a ``manifest.json``; ``--resume`` agrees on the newest epoch any rank holds (an
+``all_gather``) and its holder broadcasts it, so several machines need no shared filesystem,
+and ``torchrun --max-restarts K`` restarts resume where the ranks left off. Parts likewise:
+rank ``r`` reads only ``--parts-dir/part-<r>`` (:func:`rank_part`).
+
 A rank that dies or stalls makes the others stop with a :class:`~gnnkit.scale.distributed.PeerError`
 message and exit status 1 within ``--timeout`` seconds; a rank that never joins does the same.
 A rank whose parent (torchrun's agent) dies exits at once (:func:`exit_with_parent`), and
