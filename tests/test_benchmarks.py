@@ -139,3 +139,18 @@ def test_scale_benchmark_quick_generates_converts_and_trains(tmp_path):
     # the memory-mapped and the in-memory run train on the same batches from the same initial weights
     assert row["train"]["pass1"]["loss_first"] == row["peer"]["pass1"]["loss_first"]
     assert "| 20,000 / 200,000 / 16 f16 |" in proc.stdout and png.stat().st_size > 0
+
+
+def test_partition_benchmark_quick_reports_every_method(tmp_path):
+    pytest.importorskip("pymetis")
+    out = tmp_path / "runs.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "partition.py"), "--nodes", "3000", "--edges", "20000",
+         "--parts", "2", "4", "--methods", "fennel", "metis", "--json", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    runs = json.loads(out.read_text())
+    assert {(r["method"], r["parts"]) for r in runs} == {(m, p) for m in ("fennel", "metis") for p in (2, 4)}
+    assert all(0 < r["edge_cut"] < 1 and 1 <= r["balance"] <= 1.031 and r["peak_mb"] > 0 for r in runs)
+    assert re.search(r"\| 4 \| fennel \| [0-9.]+ \([0-9.]+–[0-9.]+\) \|", proc.stdout)

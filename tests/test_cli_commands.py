@@ -14,7 +14,7 @@ from conftest import usage_error
 from gnnkit.cli import main
 from gnnkit.cli.bench import default_benchmarks_dir, table_lines
 from gnnkit.data import load_dataset
-from gnnkit.scale.partition import Part
+from gnnkit.scale.part_files import load_part
 
 ROOT = Path(__file__).resolve().parents[1]
 BRAIN_SPEC = ROOT / "examples" / "configs" / "brain_lifecycle.toml"
@@ -68,7 +68,7 @@ def test_eval_of_a_file_that_is_no_model_exits_2(tmp_path, capsys):
 def test_partition_writes_n_parts_that_cover_the_graph(tmp_path, capsys):
     out = _run(capsys, "partition", "--parts", "3", "--method", "random", "--out", str(tmp_path)).out
     g = load_dataset("cora").graph
-    parts = [Part.from_state_dict(torch.load(tmp_path / f"part-{p}-of-3.pt", weights_only=True)) for p in range(3)]
+    parts = [load_part(tmp_path / f"part-{p}").part for p in range(3)]
     owned = torch.cat([p.owned for p in parts])
     assert torch.equal(owned.sort().values, torch.arange(g.num_nodes))  # every vertex owned exactly once
     edge_ids = torch.cat([p.edge_ids for p in parts])

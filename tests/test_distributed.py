@@ -5,6 +5,7 @@ gnnkit.cli.dist_train``) with ``MASTER_PORT`` on a free port; every wait has a d
 hang fails the test instead of blocking it.
 """
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -20,7 +21,7 @@ import torch.nn.functional as F
 
 from gnnkit import GNN, GNNConfig, Graph
 from gnnkit.checkpoint import load_checkpoint, previous_path
-from gnnkit.cli.dist_train import build_parser, first_failure, free_port, launch, load_part, prepare, run
+from gnnkit.cli.dist_train import build_parser, first_failure, free_port, launch, prepare, rank_part, run
 from gnnkit.scale.distributed import PartitionedGNN, PeerError, init_distributed, verify_same_state
 from gnnkit.scale.partition import partition
 
@@ -157,24 +158,29 @@ def cora_parts(tmp_path_factory):
     d = tmp_path_factory.mktemp("parts")
     args = build_parser().parse_args(["--prepare", "--parts", "2", "--parts-dir", str(d), "--quiet"])
     paths = prepare(args)
-    assert [p.name for p in paths] == ["part-0-of-2.pt", "part-1-of-2.pt"]
+    assert [p.name for p in paths] == ["part-0", "part-1"]
     return d
+
+
+def wait_for(path: Path, procs: list[subprocess.Popen], deadline: float = DEADLINE) -> None:
+    """Poll until ``path`` exists (the ranks are training); fail if they end or hang first."""
+    t0 = time.monotonic()
+    while not path.exists():
+        if any(p.poll() is not None for p in procs) or time.monotonic() - t0 > deadline:
+            errs = [p.communicate(timeout=5)[1][-1500:] if p.poll() is not None else "(running)" for p in procs]
+            for p in procs:
+                p.kill()
+            pytest.fail(f"the run ended or hung before {path} appeared: {errs}")
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
 def groups(tmp_path_factory, cora_parts):
     """Start every multi-process run at once: most of their time is interpreter start-up and timeouts."""
     out = tmp_path_factory.mktemp("equiv")
-    train = ["-m", "gnnkit.cli.dist_train", "--parts-dir", str(cora_parts), "--epochs", "50", "--quiet"]
     started = {
         "equivalence": (start_ranks(WORLD, ["-c", f"import test_distributed as t; t.worker_equivalence({{rank}}, {WORLD}, {str(out)!r})"],
                                     free_port()), out),
-        # rank 1 dies at the start of epoch 3: gloo reports the closed connection at once
-        "dead": start_ranks(2, [*train, "--model", "sage", "--timeout", "60"], free_port(),
-                            env_extra={"GNNKIT_DIST_FAULT": "exit:1:3"}),
-        # rank 1 sleeps at epoch 2: only the timeout ends rank 0's wait (long enough for a slow start-up)
-        "stall": start_ranks(2, [*train, "--model", "gcn", "--timeout", "10"], free_port(),
-                             env_extra={"GNNKIT_DIST_FAULT": "stall:1:2"}),
     }
     # the CLI's path: torchrun (its agent plus 2 workers), in a thread so that it overlaps the rest
     logs = [open(out / name, "w+") for name in ("launch.out", "launch.err")]
@@ -187,7 +193,7 @@ def groups(tmp_path_factory, cora_parts):
         f.close()
     del started["launch"]
     for value in started.values():
-        for p in value[0] if isinstance(value, tuple) else value:
+        for p in value[0]:
             if p.poll() is None:
                 p.kill()
                 p.communicate()
@@ -264,18 +270,36 @@ def test_launch_with_torchrun_trains(groups):
     assert 0.0 <= acc <= 1.0
 
 
-def test_dead_rank_stops_the_others(groups):
-    (rc0, _, err0, _), (rc1, _, _, _) = finish(groups["dead"], deadline=90)
-    assert rc1 == 3  # the injected death
-    assert rc0 == 1
-    assert "rank 0: communication failed during epoch 3" in err0, err0[-2000:]
+def endless_run(parts: Path, out: Path, *argv: str) -> tuple[list[subprocess.Popen], Path]:
+    """Two ranks training until killed, each checkpointing into its own folder; rank 0's folder."""
+    procs = start_ranks(2, ["-m", "gnnkit.cli.dist_train", "--parts-dir", str(parts), "--epochs", "100000", "--quiet",
+                            "--checkpoint-dir", str(out / "ck-{rank}"), *argv], free_port())
+    return procs, out / "ck-0"
 
 
-def test_stalled_rank_times_out(groups):
-    procs = groups["stall"]
-    rc0, _, err0, _ = finish(procs[:1], deadline=90)[0]
+def test_dead_rank_stops_the_others(cora_parts, tmp_path):
+    # the test SIGKILLs rank 1 once epoch 1 is checkpointed: gloo reports the closed connection at once
+    procs, ck = endless_run(cora_parts, tmp_path, "--model", "sage", "--timeout", "60")
+    wait_for(ck / "manifest.json", procs)  # rank 0 checkpointed epoch 1: both ranks train
+    procs[1].kill()  # SIGKILL from outside, as the OOM killer or an operator would
+    (rc0, _, err0, seconds), (rc1, _, _, _) = finish(procs, deadline=60)
+    assert rc1 == -signal.SIGKILL
+    assert rc0 == 1 and seconds < 60
+    assert re.search(r"rank 0: communication failed during epoch \d+ ", err0), err0[-2000:]
+
+
+def test_stalled_rank_times_out(cora_parts, tmp_path):
+    # the test SIGSTOPs rank 1: only the timeout ends rank 0's wait (long enough for a slow start-up)
+    procs, ck = endless_run(cora_parts, tmp_path, "--model", "gcn", "--timeout", "10")
+    wait_for(ck / "manifest.json", procs)
+    procs[1].send_signal(signal.SIGSTOP)  # alive but silent: no connection is closed, only the timeout tells
+    try:
+        rc0, _, err0, _ = finish(procs[:1], deadline=90)[0]
+    finally:
+        procs[1].kill()
+        procs[1].communicate()
     assert rc0 == 1
-    assert "rank 0: communication failed during epoch 2" in err0 and "Timed out" in err0, err0[-2000:]
+    assert re.search(r"rank 0: communication failed during epoch \d+ ", err0) and "Timed out" in err0, err0[-2000:]
 
 
 def test_rank_that_never_joins_times_out(monkeypatch):
@@ -289,7 +313,8 @@ def test_rank_that_never_joins_times_out(monkeypatch):
 
 # --------------------------------------------- resume, damaged files, orphans
 # `gnnkit train --parts 2` on Cora, 4 GCN epochs; RUN + ["--timeout", "60"] are dist_train's arguments for the same run.
-RUN = ["--dataset", "cora", "--model", "gcn", "--seed", "0", "--epochs", "4", "--quiet"]
+EPOCHS = 40  # enough that the test's SIGKILL lands mid-run (it follows the first checkpoint within 0.05 s)
+RUN = ["--dataset", "cora", "--model", "gcn", "--seed", "0", "--epochs", str(EPOCHS), "--quiet"]
 
 
 def gnnkit_train(*argv: str, env_extra: dict | None = None) -> subprocess.Popen:
@@ -341,10 +366,15 @@ def resume_runs(tmp_path_factory):
     psutil = pytest.importorskip("psutil")
     d = tmp_path_factory.mktemp("resume")
     full = start_ranks(2, ["-m", "gnnkit.cli.dist_train", *RUN, "--timeout", "60", "--save", str(d / "full.pt")], free_port())
-    killed = gnnkit_train(*RUN, "--checkpoint", str(d / "killed" / "ck.pt"), env_extra={"GNNKIT_DIST_FAULT": "kill:1:3"})
+    killed = gnnkit_train(*RUN, "--checkpoint", str(d / "killed" / "ck.pt"))
     agent = gnnkit_train(*RUN[:6], "--epochs", "100000", "--quiet", "--checkpoint", str(d / "agent" / "ck.pt"))
     out = {"dir": d}
     try:
+        wait_for(previous_path(d / "killed" / "ck.pt"), [killed])  # epoch 2 is written: rank 1 trains
+        (torchrun,) = psutil.Process(killed.pid).children()
+        worker1 = [w for w in torchrun.children() if w.environ().get("RANK") == "1"]
+        assert len(worker1) == 1
+        worker1[0].kill()  # SIGKILL from the test: production code has no fault hook
         out["agent"] = _kill_agent(agent, d / "agent" / "ck.pt", psutil)
         out["killed"] = (*killed.communicate(timeout=DEADLINE), killed.returncode)
     finally:
@@ -374,8 +404,9 @@ def test_killed_rank_is_named_as_the_first_failure(resume_runs):
     assert err.strip().splitlines()[-1] == ("gnnkit train: rank 1 failed first: it ended without a message (killed by a "
                                             "signal, or a crash in native code); the other ranks stopped because of it")
     ck = resume_runs["dir"] / "killed" / "ck.pt"
-    assert load_checkpoint(ck)["state"]["epoch"] == 2  # epoch 3 did not complete on every rank: never written
-    assert load_checkpoint(previous_path(ck))["state"]["epoch"] == 1
+    epoch = load_checkpoint(ck)["state"]["epoch"]
+    assert 2 <= epoch < EPOCHS  # killed mid-run: the epoch in flight never reached the file
+    assert load_checkpoint(previous_path(ck))["state"]["epoch"] == epoch - 1
 
 
 def test_resume_falls_back_and_equals_an_uninterrupted_run_when_rank_1_cannot_see_the_file(resume_runs):
@@ -385,9 +416,9 @@ def test_resume_falls_back_and_equals_an_uninterrupted_run_when_rank_1_cannot_se
     ck, d = resume_runs["ck"]["resumed"], resume_runs["dir"]
     assert f"rank 0: checkpoint {ck} is damaged (1000 bytes; truncated or overwritten?): RuntimeError: " in err0
     assert f"resuming from {previous_path(ck)} instead" in err0
-    assert f"rank 0: resuming from {previous_path(ck)} after epoch 1" in err0
-    assert _same_model(d / "full.pt", d / "resumed.pt")  # epochs 2-4 retrained from epoch 1's state, on both ranks
-    assert load_checkpoint(ck)["state"]["epoch"] == 4
+    assert re.search(rf"rank 0: resuming from {re.escape(str(previous_path(ck)))} after epoch \d+", err0)
+    assert _same_model(d / "full.pt", d / "resumed.pt")  # the later epochs retrained from the previous state
+    assert load_checkpoint(ck)["state"]["epoch"] == EPOCHS
     assert not (d / "rank1").exists()  # only rank 0 touches checkpoint files
 
 
@@ -487,6 +518,47 @@ def test_checkpoint_resume_equals_uninterrupted_run(one_rank_group, tmp_path):
         torch.testing.assert_close(a["model"][k], b["model"][k], rtol=0, atol=0)
 
 
+def test_checkpoint_dir_resume_equals_uninterrupted_run_and_falls_back(one_rank_group, tmp_path, capsys):
+    import json
+
+    ck, full, resumed = tmp_path / "ck", tmp_path / "full.pt", tmp_path / "resumed.pt"
+    base = ("--model", "gcn", "--method", "random", "--checkpoint-dir", str(ck))
+    run(_args(*base, "--epochs", "3", "--save", str(full)), 0, 1)
+    manifest = json.loads((ck / "manifest.json").read_text())
+    assert (manifest["format"], manifest["epoch"], manifest["world_size"], manifest["files"]) == \
+        ("gnnkit.dist-checkpoint/1", 3, 1, ["rank0.pt"])
+    assert load_checkpoint(ck / "rank0.pt")["state"]["epoch"] == 3
+    (ck / "rank0.pt").write_bytes((ck / "rank0.pt").read_bytes()[:500])  # truncated: epoch 2's file serves
+    capsys.readouterr()
+    run(_args(*base, "--epochs", "3", "--resume", "--save", str(resumed)), 0, 1)
+    err = capsys.readouterr().err
+    assert f"rank 0: checkpoint {ck / 'rank0.pt'} is damaged" in err
+    assert "rank 0: resuming after epoch 2 from rank 0's checkpoint (rank 0's manifest names epoch 3: later files " \
+           "were damaged or missing); epochs held per rank: [2]" in err
+    a, b = torch.load(full, weights_only=True), torch.load(resumed, weights_only=True)
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
+def test_checkpoint_dir_rejects_another_runs_checkpoint(one_rank_group, tmp_path):
+    ck = tmp_path / "ck"
+    run(_args("--model", "gcn", "--method", "random", "--epochs", "1", "--checkpoint-dir", str(ck)), 0, 1)
+    with pytest.raises(ValueError, match=r"rank 0: cannot resume: rank 0: checkpoint .*rank0.pt was written by another "
+                                         r"run \(different model, config\)"):
+        run(_args("--model", "sage", "--method", "random", "--epochs", "2", "--checkpoint-dir", str(ck), "--resume"), 0, 1)
+
+
+@pytest.mark.parametrize(("argv", "match"), [
+    (["--checkpoint", "a.pt", "--checkpoint-dir", "ck"], "give --checkpoint PATH .* or --checkpoint-dir DIR .*, not both"),
+    (["--resume"], "--resume needs --checkpoint PATH or --checkpoint-dir DIR"),
+])
+def test_dist_train_rejects_checkpoint_combinations(argv, match, capsys):
+    from gnnkit.cli.dist_train import main
+
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert re.search(match, capsys.readouterr().err)
+
+
 def test_resume_rejects_another_runs_checkpoint(one_rank_group, tmp_path):
     ck = tmp_path / "ck.pt"
     run(_args("--model", "gcn", "--method", "random", "--epochs", "1", "--checkpoint", str(ck)), 0, 1)
@@ -495,14 +567,26 @@ def test_resume_rejects_another_runs_checkpoint(one_rank_group, tmp_path):
 
 
 def test_parts_for_another_world_size_are_rejected(one_rank_group, cora_parts):
-    with pytest.raises(FileNotFoundError, match=r"part-0-of-1.pt does not exist \(found \['part-0-of-2.pt'"):
+    with pytest.raises(ValueError, match=r"rank 0: the part in .*part-0 was made for 2 ranks, but world_size is 1"):
         run(_args("--parts-dir", str(cora_parts)), 0, 1)
+
+
+def test_rank_part_reads_what_prepare_wrote(cora_parts):
+    from gnnkit.data import load_dataset
+
+    d = load_dataset("cora")
+    parts = partition(d.graph, 2, "metis", seed=0, reorder=False)
+    for r in range(2):
+        got = rank_part(cora_parts, r, 2)
+        assert torch.equal(got.part.owned, parts[r].owned) and torch.equal(got.part.halo, parts[r].halo)
+        assert torch.equal(got.part.graph.src, parts[r].graph.src) and torch.equal(got.x, d.x[parts[r].owned])
+        assert (got.num_classes, got.num_parts, got.dataset) == (d.num_classes, 2, "cora")
 
 
 # ---------------------------------------------------------------- bad input
 def test_missing_part_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"part-1-of-2.pt does not exist.*--prepare --parts 2"):
-        load_part(tmp_path, 1, 2)
+    with pytest.raises(FileNotFoundError, match=r"part-1 holds no part \(found \[\]\).*--prepare --parts 2"):
+        rank_part(tmp_path, 1, 2)
 
 
 def test_init_distributed_needs_environment(monkeypatch):
@@ -565,10 +649,51 @@ def test_cli_parts_maps_options_to_dist_train(monkeypatch, tmp_path):
     build_parser().parse_args(argv)  # dist_train accepts every option it is given
 
 
+def test_cli_parts_passes_part_and_checkpoint_dirs(monkeypatch, tmp_path):
+    cli = _cli_with_parts()
+    import gnnkit.cli.dist_train
+
+    calls = []
+    monkeypatch.setattr(gnnkit.cli.dist_train, "launch", lambda n, argv: calls.append(argv) or 0)
+    assert cli.main(["train", "--parts", "2", "--parts-dir", "p", "--checkpoint-dir", "ck", "--resume"]) == 0
+    assert calls[0][-5:] == ["--parts-dir", "p", "--checkpoint-dir", "ck", "--resume"]
+    build_parser().parse_args(calls[0])
+
+
+def test_cli_part_dirs_need_parts(capsys):
+    cli = _cli_with_parts()
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--parts-dir", "p"])
+    assert "--parts-dir and --checkpoint-dir apply to --parts N with N > 1" in capsys.readouterr().err
+
+
+def test_cli_parts_under_torchrun_runs_as_one_rank(monkeypatch):
+    cli = _cli_with_parts()
+    import gnnkit.cli.dist_train
+
+    calls = []
+    monkeypatch.setattr(gnnkit.cli.dist_train, "main", lambda argv: calls.append(argv) or 0)
+    monkeypatch.setattr(gnnkit.cli.dist_train, "launch", lambda n, argv: pytest.fail("launched a second torchrun"))
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "job")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert cli.main(["train", "--parts", "2", "--epochs", "1"]) == 0
+    assert calls and "--epochs" in calls[0]
+
+
+def test_cli_parts_under_torchrun_needs_the_world_size(monkeypatch, capsys):
+    cli = _cli_with_parts()
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "job")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--parts", "2"])
+    assert "--parts 2 must equal the ranks torchrun started (WORLD_SIZE=4)" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("argv", "match"), [
     (["--model", "gat"], "--parts needs --model in"),
     (["--patience", "5"], "--parts does not support --patience"),
-    (["--resume"], "--resume needs --checkpoint PATH"),
+    (["--resume"], "--resume needs --checkpoint PATH or --checkpoint-dir DIR"),
+    (["--checkpoint", "a.pt", "--checkpoint-dir", "ck"], "give --checkpoint PATH or --checkpoint-dir DIR, not both"),
 ])
 def test_cli_parts_rejects_unsupported_options(argv, match, capsys):
     cli = _cli_with_parts()

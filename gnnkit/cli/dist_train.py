@@ -21,6 +21,12 @@ atomic, checksummed, previous file kept) once every rank has shown it holds the 
 broadcast it, so every rank continues from one state. Dropout masks are seeded by
 (seed, epoch, rank), so a resumed run repeats the epochs it would have run.
 
+With ``--checkpoint-dir DIR`` every rank writes its own ``DIR/rank<R>.pt`` on its own node and
+rank 0 a ``manifest.json``; ``--resume`` agrees on the newest epoch any rank holds (an
+``all_gather``) and its holder broadcasts it, so several machines need no shared filesystem,
+and ``torchrun --max-restarts K`` restarts resume where the ranks left off. Parts likewise:
+rank ``r`` reads only ``--parts-dir/part-<r>`` (:func:`rank_part`).
+
 A rank that dies or stalls makes the others stop with a :class:`~gnnkit.scale.distributed.PeerError`
 message and exit status 1 within ``--timeout`` seconds; a rank that never joins does the same.
 A rank whose parent (torchrun's agent) dies exits at once (:func:`exit_with_parent`), and
@@ -31,6 +37,7 @@ from __future__ import annotations
 import argparse
 import copy
 import ctypes
+import json
 import os
 import resource
 import signal
@@ -51,7 +58,7 @@ from tqdm import tqdm
 
 from .argtypes import positive_float, positive_int
 from .recipes import DEFAULTS  # the same paper defaults as single-process `gnnkit train`
-from ..checkpoint import Checkpointer, CheckpointError, atomic_save, state_digest
+from ..checkpoint import Checkpointer, CheckpointError, atomic_save, load_checkpoint, state_digest
 from ..scale.distributed import (
     SUPPORTED_MODELS,
     HaloExchange,
@@ -61,21 +68,19 @@ from ..scale.distributed import (
     broadcast_object,
     broadcast_parameters,
     communicating,
+    gather_objects,
     init_distributed,
     sync_gradients,
     verify_same_state,
 )
 from ..graph import Graph
 from ..models import GNN, GNNConfig
-from ..scale.partition import METHODS, Part, partition
+from ..scale.part_files import load_part, part_dir, write_parts
+from ..scale.partition import METHODS, Part, partition, partition_assignment
 
-__all__ = ["PartData", "build_parser", "prepare", "load_part", "run", "main", "launch", "free_port",
+__all__ = ["PartData", "build_parser", "prepare", "rank_part", "run", "main", "launch", "free_port",
            "exit_with_parent", "first_failure"]
 
-# Test hook: "exit:RANK:EPOCH" makes RANK call os._exit(3) at the start of EPOCH (1-based),
-# "kill:RANK:EPOCH" sends it SIGKILL, "stall:RANK:EPOCH" makes it sleep for 10 timeouts:
-# the fault tests kill a rank this way.
-FAULT_ENV = "GNNKIT_DIST_FAULT"
 # Set by launch(): a directory where each rank notes that it started and how it ended, so that
 # the launcher can name the rank that failed first (torchrun's summary names the last observed).
 STATUS_ENV = "GNNKIT_DIST_STATUS_DIR"
@@ -104,15 +109,6 @@ class PartData:
     method: str
     dataset: str
 
-    def state_dict(self) -> dict:
-        meta = {k: getattr(self, k) for k in ("num_nodes", "num_edges", "num_classes", "num_parts", "method", "dataset")}
-        return {"part": self.part.state_dict(), "x": self.x, "y": self.y, "train_mask": self.train_mask,
-                "val_mask": self.val_mask, "test_mask": self.test_mask, **meta}
-
-    @staticmethod
-    def from_state_dict(state: dict) -> "PartData":
-        fields = {k: v for k, v in state.items() if k != "part"}
-        return PartData(part=Part.from_state_dict(state["part"]), **fields)
 
 
 # -------------------------------------------------------------------- data
@@ -158,43 +154,63 @@ def _split(args: argparse.Namespace, num_parts: int, only: int | None = None) ->
     return out
 
 
-def _part_path(parts_dir: Path, part_id: int, num_parts: int) -> Path:
-    return parts_dir / f"part-{part_id}-of-{num_parts}.pt"
+_NDATA = ("x", "y", "train_mask", "val_mask", "test_mask")
 
 
 def prepare(args: argparse.Namespace) -> list[Path]:
-    """Partition the dataset once and write one file per part (``--prepare``); no process group."""
+    """Partition the dataset once and write one directory per part (``--prepare``); no process group.
+
+    The parts go to ``--parts-dir/part-<p>`` (:func:`gnnkit.scale.part_files.write_parts`: raw
+    arrays plus a JSON manifest); copy ``part-<p>`` to the node that runs rank ``p``.
+    With ``--method fennel`` or ``ldg`` nothing but the graph's CSR and ``O(N)`` arrays is held
+    while partitioning and writing.
+    """
     if args.parts_dir is None or args.parts is None:
         raise ValueError("--prepare needs --parts N and --parts-dir DIR")
     t0 = time.perf_counter()
     name, g, x, y, tr, va, te, c = _load_whole(args)
     t1 = time.perf_counter()
-    parts = partition(g, args.parts, args.method, seed=args.seed, reorder=False, balance_edges=args.balance_edges)
+    assignment = partition_assignment(g, args.parts, args.method, seed=args.seed, balance_edges=args.balance_edges)
     t2 = time.perf_counter()
+    csr = g.csr_in()
+    dirs = write_parts(csr.indptr.numpy(), csr.indices.numpy(), assignment.numpy(), args.parts_dir, args.parts,
+                       ndata=dict(zip(_NDATA, (x, y, tr, va, te))),
+                       meta={"num_classes": int(c), "method": _method_name(args), "dataset": name},
+                       eid=None if csr.eid is None else csr.eid.numpy())
     if not args.quiet:
-        print(f"loaded {g} in {t1 - t0:.1f} s; partitioned in {t2 - t1:.1f} s", file=sys.stderr)
-        print(parts.summary(), file=sys.stderr)
-    paths = []
-    for p in parts:
-        o = p.owned
-        data = PartData(p, x[o].contiguous(), y[o], tr[o], va[o], te[o], g.num_nodes, g.num_edges, c,
-                        args.parts, _method_name(args), name)
-        path = _part_path(args.parts_dir, p.part_id, args.parts)
-        atomic_save(data.state_dict(), path)
-        paths.append(path)
-    return paths
+        sizes = torch.bincount(assignment, minlength=args.parts).tolist()
+        print(f"loaded {g} in {t1 - t0:.1f} s; partitioned in {t2 - t1:.1f} s ({sizes} vertices per part); "
+              f"wrote the parts in {time.perf_counter() - t2:.1f} s", file=sys.stderr)
+    return dirs
 
 
-def load_part(parts_dir: Path, rank: int, world_size: int) -> PartData:
-    """Read this rank's part written by :func:`prepare` (tensors only: ``weights_only=True``)."""
-    path = _part_path(parts_dir, rank, world_size)
-    if not path.is_file():
-        found = sorted(p.name for p in parts_dir.glob("part-*.pt")) if parts_dir.is_dir() else []
+def rank_part(parts_dir: Path, rank: int, world_size: int) -> PartData:
+    """Read this rank's part ``parts_dir/part-<rank>`` written by :func:`prepare` (raw arrays, no unpickling).
+
+    Each node needs only the parts of its own ranks in its own ``--parts-dir``.
+
+    Raises:
+        FileNotFoundError: no part directory for this rank (the message lists what is there).
+        ValueError: a damaged part, parts made for another world size, or a part without the
+            node data ``prepare`` writes.
+    """
+    d = part_dir(parts_dir, rank)
+    if not (d / "manifest.json").is_file():
+        found = sorted(p.name for p in parts_dir.glob("part-*")) if parts_dir.is_dir() else []
         raise FileNotFoundError(
-            f"rank {rank}: {path} does not exist (found {found}); write it with "
-            f"`python -m gnnkit.cli.dist_train --prepare --parts {world_size} --parts-dir {parts_dir} ...`"
+            f"rank {rank}: {d} holds no part (found {found}); write the parts with "
+            f"`python -m gnnkit.cli.dist_train --prepare --parts {world_size} --parts-dir DIR ...` and copy "
+            f"DIR/part-{rank} into this node's --parts-dir"
         )
-    return PartData.from_state_dict(torch.load(path, weights_only=True))
+    f = load_part(d)
+    if f.num_parts != world_size:
+        raise ValueError(f"rank {rank}: the part in {d} was made for {f.num_parts} ranks, but world_size is {world_size}")
+    missing = [k for k in _NDATA if k not in f.ndata]
+    if missing or not isinstance(f.meta.get("num_classes"), int):
+        raise ValueError(f"rank {rank}: the part in {d} lacks node data {missing} or meta num_classes; "
+                         "write it with dist_train --prepare")
+    return PartData(f.part, *(f.ndata[k] for k in _NDATA), f.num_nodes, f.num_edges, f.meta["num_classes"],
+                    f.num_parts, str(f.meta.get("method", "")), str(f.meta.get("dataset", "")))
 
 
 # -------------------------------------------------------------------- args
@@ -224,7 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=positive_float, default=300.0,
                    help="seconds any collective (and the rendezvous) may wait before the run fails")
     p.add_argument("--checkpoint", type=Path, help="rank 0 writes a resumable checkpoint here after every epoch")
-    p.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
+    p.add_argument("--checkpoint-dir", type=Path,
+                   help="every rank writes its own checkpoint (rank<R>.pt) into this folder on its own node, "
+                        "rank 0 also a manifest.json; no shared filesystem needed")
+    p.add_argument("--resume", action="store_true", help="continue from --checkpoint / --checkpoint-dir if there is one")
     p.add_argument("--save", type=Path, help="write the selected model (state_dict + config) here")
     p.add_argument("--eval-every", type=int, default=1, help="evaluate every K epochs (0: only at the end)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
@@ -244,21 +263,6 @@ def _hyper_parameters(args: argparse.Namespace) -> dict:
 # ------------------------------------------------------------------- train
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # ru_maxrss is in KiB on Linux
-
-
-def _fault(rank: int, epoch: int, timeout: float) -> None:
-    spec = os.environ.get(FAULT_ENV, "")
-    if not spec:
-        return
-    kind, r, e = spec.split(":")
-    if int(r) == rank and int(e) == epoch:
-        if kind == "exit":
-            os._exit(3)
-        if kind == "kill":
-            os.kill(os.getpid(), signal.SIGKILL)
-        if kind == "stall":
-            time.sleep(10 * timeout)
-            os._exit(4)
 
 
 def _local_loss(logits: Tensor, y: Tensor, mask: Tensor, total: float) -> Tensor:
@@ -302,6 +306,81 @@ def _resumed_state(checkpointer: Checkpointer | None, run_id: dict) -> dict | No
     return message["ckpt"]
 
 
+MANIFEST_FORMAT = "gnnkit.dist-checkpoint/1"
+
+
+def _write_manifest(folder: Path, epoch: int, digest: str, world_size: int, run_id: dict) -> None:
+    """Rank 0's ``manifest.json``: the epoch and state digest every rank verified before saving its file."""
+    doc = {"format": MANIFEST_FORMAT, "epoch": epoch, "digest": digest, "world_size": world_size,
+           "files": [f"rank{r}.pt" for r in range(world_size)], "run": run_id}
+    tmp = folder / "manifest.json.tmp"
+    tmp.write_text(json.dumps(doc, indent=1, default=str))
+    os.replace(tmp, folder / "manifest.json")
+
+
+def _manifest_epoch(path: Path) -> int | None:
+    """The epoch in rank 0's manifest; None when it is missing or unreadable (it is a record, not a source)."""
+    try:
+        epoch = json.loads(path.read_text()).get("epoch")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return epoch if isinstance(epoch, int) else None
+
+
+def _resumed_state_per_rank(checkpointer: Checkpointer, run_id: dict, folder: Path) -> dict | None:
+    """Every rank reads its own ``rank<R>.pt`` (or the previous file); all resume from the newest epoch any rank holds.
+
+    The state is the same on every rank (verified before each save), so the newest good file
+    anywhere serves all: its holder (the lowest such rank) broadcasts it. A rank whose node lost
+    its folder, or whose files are damaged, is served by another. Every rank says what it held.
+
+    Returns:
+        The checkpoint, or None when no rank holds one (a fresh start).
+
+    Raises:
+        ValueError: on every rank, when some rank holds another run's checkpoint.
+    """
+    rank = dist.get_rank()
+    best, notes, error = None, [], None
+    for path in (checkpointer.path, checkpointer.previous):
+        try:
+            found = load_checkpoint(path)
+        except FileNotFoundError:
+            continue
+        except CheckpointError as exc:
+            notes.append(str(exc))
+            continue
+        run = found.get("run", {}) if isinstance(found, dict) else {}
+        differ = [k for k in _RESUME_KEYS if run.get(k) != run_id[k]]
+        if differ:
+            error = (f"checkpoint {path} was written by another run (different {', '.join(differ)}); pass the same "
+                     "arguments or another --checkpoint-dir")
+            break
+        if best is None or found["state"]["epoch"] > best["state"]["epoch"]:
+            best = found
+    held = (-1 if best is None else int(best["state"]["epoch"]), error)
+    every = gather_objects(held)
+    errors = [f"rank {r}: {e}" for r, (_, e) in enumerate(every) if e is not None]
+    if errors:
+        raise ValueError(f"rank {rank}: cannot resume: " + "; ".join(errors))
+    for note in notes:
+        print(f"rank {rank}: {note}; skipped", file=sys.stderr)
+    epochs = [e for e, _ in every]
+    target = max(epochs)
+    if target < 0:
+        if rank == 0:
+            print(f"rank 0: no checkpoint in any rank's {folder}: starting from epoch 1", file=sys.stderr)
+        return None
+    source = epochs.index(target)
+    if rank == 0:
+        said = _manifest_epoch(folder / "manifest.json")
+        lost = f" (rank 0's manifest names epoch {said}: later files were damaged or missing)" \
+            if said is not None and said > target else ""
+        print(f"rank 0: resuming after epoch {target} from rank {source}'s checkpoint{lost}; epochs held per rank: "
+              f"{epochs}", file=sys.stderr)
+    return broadcast_object(best if rank == source else None, src=source)
+
+
 def run(args: argparse.Namespace, rank: int, world_size: int) -> float:
     """Train on this rank's part; every rank of the process group calls it. Returns the test accuracy.
 
@@ -315,7 +394,7 @@ def run(args: argparse.Namespace, rank: int, world_size: int) -> float:
     torch.set_num_threads(args.threads or max(1, (os.cpu_count() or 1) // local_ranks))
     t_load = time.perf_counter()
     if args.parts_dir is not None:
-        data = load_part(args.parts_dir, rank, world_size)
+        data = rank_part(args.parts_dir, rank, world_size)
     else:
         (data,) = _split(args, world_size, only=rank)
     if data.num_parts != world_size:
@@ -341,11 +420,18 @@ def run(args: argparse.Namespace, rank: int, world_size: int) -> float:
     run_id = {"dataset": data.dataset, "model": args.model, "config": config.to_dict(), "lr": hp["lr"],
               "weight_decay": hp["weight_decay"], "seed": args.seed, "method": data.method, "num_parts": world_size,
               "num_nodes": data.num_nodes, "dtype": args.dtype}
-    # only rank 0 touches the checkpoint files: one source of truth, whatever the other ranks can see
-    checkpointer = Checkpointer(args.checkpoint) if args.checkpoint is not None and rank == 0 else None
+    # --checkpoint: only rank 0 touches the file, one source of truth whatever the other ranks can see;
+    # --checkpoint-dir: every rank keeps its own copy on its own node, and the ranks agree on one at resume
+    if args.checkpoint_dir is not None:
+        checkpointer = Checkpointer(args.checkpoint_dir / f"rank{rank}.pt")
+    else:
+        checkpointer = Checkpointer(args.checkpoint) if args.checkpoint is not None and rank == 0 else None
     if args.resume:
-        with communicating("resume (checkpoint broadcast)"):
-            ckpt = _resumed_state(checkpointer, run_id)
+        with communicating("resume (checkpoint agreement)"):
+            if args.checkpoint_dir is not None:
+                ckpt = _resumed_state_per_rank(checkpointer, run_id, args.checkpoint_dir)
+            else:
+                ckpt = _resumed_state(checkpointer, run_id)
         if ckpt is not None:
             model.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["optimizer"])
@@ -372,7 +458,6 @@ def run(args: argparse.Namespace, rank: int, world_size: int) -> float:
                desc=f"{args.model} on {data.dataset} x{world_size}", unit="epoch", file=sys.stderr)
     times, comm = [], []
     for epoch in bar:
-        _fault(rank, epoch + 1, args.timeout)
         torch.manual_seed(args.seed * 1_000_003 + epoch * 4099 + rank)  # dropout: fresh per epoch and rank, resumable
         t0, c0 = time.perf_counter(), exchange.seconds
         with communicating(f"epoch {epoch + 1} training"):
@@ -397,13 +482,16 @@ def run(args: argparse.Namespace, rank: int, world_size: int) -> float:
                            f"| {times[-1]:.3f} s", file=sys.stderr)
         elif lead:
             tqdm.write(f"epoch {epoch + 1:4d} | loss {loss_sum:.4f} | {times[-1]:.3f} s", file=sys.stderr)
-        if args.checkpoint is not None:
+        if args.checkpoint is not None or args.checkpoint_dir is not None:
             # write only a state that every rank holds: a rank out of step never reaches the file
+            digest = _train_digest(model, opt)
             with communicating(f"epoch {epoch + 1} checkpoint check"):
-                verify_same_state(state["epoch"], _train_digest(model, opt), f"after epoch {epoch + 1}")
+                verify_same_state(state["epoch"], digest, f"after epoch {epoch + 1}")
             if checkpointer is not None:
                 checkpointer.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "state": state,
                                    "run": run_id})
+            if args.checkpoint_dir is not None and rank == 0:
+                _write_manifest(args.checkpoint_dir, state["epoch"], digest, world_size, run_id)
     bar.close()
 
     model.load_state_dict(state["best_model"])
@@ -440,8 +528,10 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, FileNotFoundError) as exc:
             parser.error(str(exc))
         return 0
-    if args.resume and args.checkpoint is None:
-        parser.error("--resume needs --checkpoint PATH")
+    if args.checkpoint is not None and args.checkpoint_dir is not None:
+        parser.error("give --checkpoint PATH (rank 0 writes one file) or --checkpoint-dir DIR (a file per rank), not both")
+    if args.resume and args.checkpoint is None and args.checkpoint_dir is None:
+        parser.error("--resume needs --checkpoint PATH or --checkpoint-dir DIR")
     rank = int(os.environ.get("RANK", 0))
     exit_with_parent()
     _note_status(rank, "started")

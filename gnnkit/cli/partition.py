@@ -1,9 +1,10 @@
 """Partition a dataset or an edge list into N parts, write one file per part and print the edge cut.
 
-The parts come from :func:`gnnkit.scale.partition.partition`. ``--out DIR`` receives
-``part-<p>-of-<N>.pt`` (:meth:`gnnkit.scale.partition.Part.state_dict`: owned and halo vertex
-ids, the part's edges; read back with ``Part.from_state_dict(torch.load(f, weights_only=True))``)
-and ``partitioning.pt`` (the ``[N]`` assignment, method, edge cut). The printed summary gives
+The parts come from :func:`gnnkit.scale.partition.partition`. ``--out DIR`` receives one
+folder per part, ``part-<p>/`` (:func:`gnnkit.scale.part_files.write_parts`: owned and halo
+vertex ids, the halo's owners, the part's in-edges in local ids, the owned rows of the node
+data, a JSON manifest; read back with ``gnnkit.scale.part_files.load_part``), so each machine
+needs only its own, and ``partitioning.pt`` (the ``[N]`` assignment, method, edge cut). The printed summary gives
 the sizes, the edge cut and the balance (largest part over the mean).
 """
 from __future__ import annotations
@@ -75,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     """
     from ..checkpoint import atomic_save
     from ..data import load_dataset
+    from ..scale.part_files import write_parts
     from ..scale.partition import partition
     from .loop import UsageError
 
@@ -98,8 +100,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"{name}: " + parts.summary())
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        for part in parts:
-            atomic_save(part.state_dict(), args.out / f"part-{part.part_id}-of-{parts.num_parts}.pt")
+        csr = g.csr_in()
+        write_parts(csr.indptr.numpy(), csr.indices.numpy(), parts.assignment.numpy(), args.out, parts.num_parts,
+                    ndata=dict(g.ndata), meta={"graph": name, "method": parts.method},
+                    eid=None if csr.eid is None else csr.eid.numpy())
         atomic_save({"assignment": parts.assignment, "method": parts.method, "edge_cut": parts.edge_cut,
                      "num_parts": parts.num_parts}, args.out / "partitioning.pt")
         print(f"wrote {parts.num_parts} parts to {args.out}")

@@ -14,6 +14,7 @@ with the identical result, ``--save``/``--load``, and the test result as the las
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -105,7 +106,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         "TensorBoard event files here")
     t.add_argument("--parts", type=positive_int, default=1,
                    help="--task node: train partition-parallel on N local processes (torchrun, gloo; gcn, sage, gin); "
-                        "the same as `torchrun --nproc-per-node N -m gnnkit.cli.dist_train`")
+                        "the same as `torchrun --nproc-per-node N -m gnnkit.cli.dist_train`; under torchrun "
+                        "(several nodes) it runs as one rank of that job")
+    t.add_argument("--parts-dir", type=Path,
+                   help="--parts: read this rank's part from DIR/part-<rank> (written by `python -m "
+                        "gnnkit.cli.dist_train --prepare`; each node needs only its own ranks' parts)")
+    t.add_argument("--checkpoint-dir", type=Path,
+                   help="--parts: every rank writes its own checkpoint into DIR on its own node (no shared "
+                        "filesystem); rank 0 adds a manifest")
     return t
 
 
@@ -195,15 +203,25 @@ def train_partitioned(args: argparse.Namespace) -> int:
                                       ("--log-dir", getattr(args, "log_dir", None))) if value is not None]
     if given:
         raise UsageError(f"--parts does not support {', '.join(given)}")
-    if args.resume and args.checkpoint is None:
-        raise UsageError("--resume needs --checkpoint PATH")
+    if args.resume and args.checkpoint is None and args.checkpoint_dir is None:
+        raise UsageError("--resume needs --checkpoint PATH or --checkpoint-dir DIR")
+    if args.checkpoint is not None and args.checkpoint_dir is not None:
+        raise UsageError("give --checkpoint PATH or --checkpoint-dir DIR, not both")
     argv = ["--dataset", args.dataset, "--model", args.model, "--seed", str(args.seed)]
     for flag, value in (("--data-dir", args.data_dir), ("--epochs", args.epochs), ("--lr", args.lr),
                         ("--weight-decay", args.weight_decay), ("--hidden", args.hidden), ("--dropout", args.dropout),
-                        ("--threads", args.threads), ("--checkpoint", args.checkpoint), ("--save", args.save)):
+                        ("--threads", args.threads), ("--checkpoint", args.checkpoint), ("--save", args.save),
+                        ("--parts-dir", args.parts_dir), ("--checkpoint-dir", args.checkpoint_dir)):
         if value is not None:
             argv += [flag, str(value)]
     argv += ["--resume"] * args.resume + ["--quiet"] * args.quiet
+    if "TORCHELASTIC_RUN_ID" in os.environ:  # started by torchrun (e.g. one of several nodes): be one rank
+        from .dist_train import main as rank_main
+
+        world = int(os.environ.get("WORLD_SIZE", "0"))
+        if world != args.parts:
+            raise UsageError(f"--parts {args.parts} must equal the ranks torchrun started (WORLD_SIZE={world})")
+        return rank_main(argv)
     return launch(args.parts, argv)
 
 
@@ -216,6 +234,8 @@ def run(args: argparse.Namespace) -> int:
     Raises:
         UsageError: as :func:`run_task` and :func:`train_partitioned`.
     """
+    if args.parts == 1 and (args.parts_dir is not None or args.checkpoint_dir is not None):
+        raise UsageError("--parts-dir and --checkpoint-dir apply to --parts N with N > 1")
     if args.parts > 1:
         if args.task != "node":
             raise UsageError(f"--parts applies to --task node only, got --task {args.task}")

@@ -52,6 +52,7 @@ __all__ = [
     "all_reduce_sum",
     "parameters_in_sync",
     "broadcast_object",
+    "gather_objects",
     "verify_same_state",
     "SUPPORTED_MODELS",
 ]
@@ -117,6 +118,11 @@ def init_distributed(backend: str = "gloo", timeout_s: float = 300.0, rank: int 
     ``torchrun`` sets ``RANK``/``WORLD_SIZE``/``MASTER_*``; ``rank``/``world_size`` override them.
     Every later collective inherits ``timeout_s``, which also bounds the rendezvous.
 
+    Under a torchrun whose agents share their rendezvous store with the workers (the c10d
+    rendezvous does), a restarted round would find the previous round's process-group keys
+    in that store and connect to dead peers. So rank 0 opens a fresh store for each round
+    and announces its port through the agent's store (:func:`_round_store`).
+
     Returns:
         ``(rank, world_size)``.
 
@@ -135,9 +141,14 @@ def init_distributed(backend: str = "gloo", timeout_s: float = 300.0, rank: int 
             f"(missing: {missing + [k for k, v in (('RANK', rank), ('WORLD_SIZE', world_size)) if v is None]}); "
             "launch with `torchrun --nproc-per-node N -m gnnkit.cli.dist_train ...`"
         )
+    timeout = datetime.timedelta(seconds=timeout_s)
     try:
-        dist.init_process_group(backend, rank=rank, world_size=world_size,
-                                timeout=datetime.timedelta(seconds=timeout_s))
+        store = _round_store(rank, world_size, timeout) if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True" \
+            else None
+        if store is None:
+            dist.init_process_group(backend, rank=rank, world_size=world_size, timeout=timeout)
+        else:
+            dist.init_process_group(backend, store=store, rank=rank, world_size=world_size, timeout=timeout)
     except RuntimeError as exc:  # DistStoreError: "Timed out after 10 seconds waiting for clients. 1/2 clients joined."
         raise PeerError(
             f"rank {rank}: not all {world_size} ranks joined the process group at "
@@ -145,6 +156,40 @@ def init_distributed(backend: str = "gloo", timeout_s: float = 300.0, rank: int 
             f"the same MASTER_ADDR, MASTER_PORT and WORLD_SIZE. Cause: {str(exc).strip()[:300]}"
         ) from exc
     return rank, world_size
+
+
+_ROUND_KEY = "gnnkit/round-store-port"
+
+
+def _round_store(rank: int, world_size: int, timeout: datetime.timedelta) -> dist.Store:
+    """A store that holds only this round's keys: rank 0 serves it, the others find it through the agent's store.
+
+    The key naming its port may still hold the previous round's value; that port's server died
+    with the previous rank 0 (torchrun stops every worker before a new round), so a refused
+    connection means a stale value: read the key again until the new one arrives.
+
+    Raises:
+        RuntimeError: the new store did not appear within ``timeout``.
+    """
+    host, port = os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])
+    agent = dist.TCPStore(host, port, is_master=False, timeout=timeout)
+    if rank == 0:
+        # wait_for_workers=False: the others can only connect once the port below is announced
+        own = dist.TCPStore(host, 0, world_size, is_master=True, timeout=timeout, wait_for_workers=False)
+        agent.set(_ROUND_KEY, str(own.port))
+        return own
+    deadline = time.monotonic() + timeout.total_seconds()
+    while True:
+        found = int(agent.get(_ROUND_KEY))  # waits until some round has written it
+        try:
+            own = dist.TCPStore(host, found, world_size, is_master=False, timeout=datetime.timedelta(seconds=2))
+            own.set_timeout(timeout)
+            return own
+        except (RuntimeError, TimeoutError) as exc:  # refused: a previous round's store
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no process-group store of this round appeared at {host} within "
+                                   f"{timeout.total_seconds():g} s (last port {found}): {exc}") from exc
+            time.sleep(0.2)
 
 
 # ---------------------------------------------------------------- exchange
@@ -394,6 +439,13 @@ def broadcast_object(obj: object, src: int = 0, group=None) -> object:
     box = [obj if dist.get_rank() == src else None]
     _collective(dist.broadcast_object_list, box, src=src, group=group)
     return box[0]
+
+
+def gather_objects(obj: object, group=None) -> list:
+    """Every rank's ``obj``, in rank order, on every rank (pickled: only small notes between this run's ranks)."""
+    every = [None] * dist.get_world_size(group)
+    _collective(dist.all_gather_object, every, obj, group=group)
+    return every
 
 
 def verify_same_state(epoch: int, digest: str, what: str, group=None) -> None:

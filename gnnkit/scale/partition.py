@@ -23,7 +23,10 @@ Example::
 
 METIS (Karypis & Kumar 1998, https://doi.org/10.1137/S1064827595287997) runs on the
 symmetrised graph without self-loops and duplicate edges, through ``pymetis``
-(``method="metis"``) or DGL's bundled copy (``method="dgl-metis"``).
+(``method="metis"``) or DGL's bundled copy (``method="dgl-metis"``). ``"fennel"`` and ``"ldg"``
+stream the vertices once in bounded memory (:mod:`gnnkit.scale.streaming`) and refine the
+boundary; :mod:`gnnkit.scale.part_files` writes a partition of a graph too large for METIS
+part by part.
 """
 from __future__ import annotations
 
@@ -39,10 +42,11 @@ from torch import Tensor
 
 from ..graph import Graph
 from ..graph.idkeys import combined_key
+from .streaming import stream_partition
 
 __all__ = ["METHODS", "Part", "Partitioning", "partition", "partition_assignment", "from_assignment"]
 
-METHODS = ("metis", "dgl-metis", "random", "contiguous")
+METHODS = ("metis", "dgl-metis", "fennel", "ldg", "random", "contiguous")
 
 
 @dataclass(frozen=True, eq=False)
@@ -344,7 +348,10 @@ def partition_assignment(g: Graph, num_parts: int, method: str = "metis", seed: 
         method: ``"metis"`` (pymetis: balanced vertex counts, minimal edge cut),
             ``"dgl-metis"`` (DGL's METIS, same objective), ``"random"`` (a seeded
             shuffle dealt round-robin: sizes differ by at most one, edge cut about
-            ``(1 - 1/P) E``), ``"contiguous"`` (ids ``[kN/P, (k+1)N/P)``: cheap, and good
+            ``(1 - 1/P) E``), ``"fennel"``/``"ldg"`` (one streaming pass over a breadth-first
+            order plus boundary refinement, parts at most 3% above ``N / P``; memory
+            ``O(N)`` beyond the CSR, see :func:`gnnkit.scale.streaming.stream_partition`),
+            ``"contiguous"`` (ids ``[kN/P, (k+1)N/P)``: cheap, and good
             when ids already follow locality, e.g. after a BFS or space-filling order).
         seed: seed for ``"metis"`` and ``"random"``.
         balance_edges: balance ``1 + in-degree`` per part (a part's vertices plus the
@@ -380,6 +387,10 @@ def partition_assignment(g: Graph, num_parts: int, method: str = "metis", seed: 
         out = torch.empty(n, dtype=torch.int64)
         out[perm] = torch.arange(n) % num_parts
         return out
+    if method in ("fennel", "ldg"):
+        csr = g.csr_in()
+        parts = stream_partition(csr.indptr.cpu().numpy(), csr.indices.cpu().numpy(), num_parts, method, seed=int(seed))
+        return torch.from_numpy(_fill_empty_parts(parts, num_parts, method))
     parts = _pymetis(g, num_parts, int(seed), balance_edges) if method == "metis" else _dgl_metis(g, num_parts)
     return torch.from_numpy(_fill_empty_parts(parts, num_parts))
 
@@ -472,7 +483,7 @@ def partition(g: Graph, num_parts: int, method: str = "metis", seed: int = 0, re
         g: the graph, on any device (parts are built on the CPU). Disconnected graphs,
             isolated vertices, self-loops and duplicate edges are fine.
         num_parts: ``P`` in ``[1, num_nodes]``.
-        method: ``"metis" | "dgl-metis" | "random" | "contiguous"``; see :func:`partition_assignment`.
+        method: ``"metis" | "dgl-metis" | "fennel" | "ldg" | "random" | "contiguous"``; see :func:`partition_assignment`.
         seed: seed for METIS and random.
         reorder: also compute a part-contiguous vertex numbering (:attr:`Partitioning.permutation`).
         balance_edges: balance vertices plus owned edges per part, not vertices
