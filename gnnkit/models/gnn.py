@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import InitVar, asdict, dataclass
 from typing import Callable, Sequence
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -12,6 +13,7 @@ from .._deprecated import renamed_keyword
 from ..graph import Graph
 from ..nn import GATConv, GCNConv, GINConv, SAGEConv
 from ..ops import REDUCES
+from .inference import layerwise_inference
 
 __all__ = ["GNNConfig", "GNN", "MODELS"]
 
@@ -154,6 +156,26 @@ class GNN(nn.Module):
         if x.shape[0] != graphs[0].num_src_nodes:
             raise ValueError(f"x must have {graphs[0].num_src_nodes} rows (the first graph's sources), got {tuple(x.shape)}")
         return self.apply_layers(x, lambda i, layer, h: layer(graphs[i], h))
+
+    def inference(self, g: Graph, x: Tensor, batch_size: int, device: torch.device | str | None = None,
+                  progress: bool = False) -> Tensor:
+        """Full-graph inference layer by layer, in chunks of ``batch_size`` destination vertices.
+
+        Equals ``self.eval()(g, x)`` but keeps only one layer's ``[N, F]`` output and one chunk's
+        temporaries alive (DGL's offline inference); see
+        :func:`gnnkit.models.inference.layerwise_inference`.
+
+        Args:
+            g: the whole graph. x: ``[N, in_features]``. batch_size: destinations per chunk.
+            device: where each chunk runs (``None``: ``x``'s device). progress: a tqdm bar.
+
+        Returns:
+            ``[N, out_features]`` on ``x``'s device.
+
+        Raises:
+            TypeError: ``batch_size`` not an int. ValueError: ``batch_size < 1`` or ``x`` of the wrong shape.
+        """
+        return layerwise_inference(self, g, x, batch_size, device=device, progress=progress)
 
     def apply_layers(self, x: Tensor, conv: Callable[[int, nn.Module, Tensor], Tensor]) -> Tensor:
         """The layer loop (dropout → conv → norm → activation → residual) with the convolution step supplied.
