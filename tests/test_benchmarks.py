@@ -22,9 +22,12 @@ def test_core_benchmark_quick_runs_every_engine(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.loads(out.read_text())
     assert {(r["engine"], r["workload"]) for r in results} == {
-        (e, w) for e in ("gnnkit", "dgl", "pyg") for w in ("spmm", "gat")
+        (e, w) for e in ("gnnkit", "dgl", "pyg", "floor") for w in ("spmm", "gat")
     }
-    assert "| spmm |" in proc.stdout and "gnnkit/DGL time" in proc.stdout
+    assert "| spmm |" in proc.stdout and "gnnkit/DGL time" in proc.stdout and "| gnnkit/floor |" in proc.stdout
+    floor = {r["workload"]: r for r in results if r["engine"] == "floor"}
+    assert floor["spmm"]["gemm_s"] == 0.0 and floor["gat"]["gemm_s"] > 0.0
+    assert all(f["median_s"] == pytest.approx(f["gemm_s"] + f["sparse_s"]) for f in floor.values())
     # every row states its rounds, median and spread
     assert all(r["rounds"] == 1 and r["min_s"] <= r["median_s"] <= r["max_s"] for r in results)
     assert re.search(r"\| spmm \| [0-9.]+ s \([0-9.]+–[0-9.]+\), [0-9,]+ MB, 1 rounds \|", proc.stdout)
@@ -154,3 +157,58 @@ def test_partition_benchmark_quick_reports_every_method(tmp_path):
     assert {(r["method"], r["parts"]) for r in runs} == {(m, p) for m in ("fennel", "metis") for p in (2, 4)}
     assert all(0 < r["edge_cut"] < 1 and 1 <= r["balance"] <= 1.031 and r["peak_mb"] > 0 for r in runs)
     assert re.search(r"\| 4 \| fennel \| [0-9.]+ \([0-9.]+–[0-9.]+\) \|", proc.stdout)
+
+
+def _core():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import core
+    finally:
+        sys.path.pop(0)
+    return core
+
+
+def test_floor_byte_model_counts_a_tiny_gcn_by_hand():
+    core = _core()
+    gemms, ops = core.floor_plan("gcn", n=4, e=6, feats=3, hidden=5, classes=2)
+    # 4 vertices, 6 edges + 4 self-loops = 10. Layer 1 (3 -> 5) aggregates x first (width 3),
+    # and no gradient flows into x; layer 2 (5 -> 2) projects first (width 2) and its spmm has a backward.
+    # spmm bytes: 8 (N + 1) + 8 E + 4 E (F + 1 weight) + 4 N F
+    assert [op.bytes for op in ops] == [
+        8 * 5 + 8 * 10 + 4 * 10 * (3 + 1) + 4 * 4 * 3,  # 328
+        8 * 5 + 8 * 10 + 4 * 10 * (2 + 1) + 4 * 4 * 2,  # 272: layer 2 forward
+        272,  # layer 2 backward (A^T dY, same width)
+    ]
+    assert sum(op.bytes for op in ops) == 872
+    assert sorted(gemms) == sorted([(4, 3, 5), (3, 4, 5), (4, 5, 2), (5, 4, 2), (4, 2, 5)])
+
+
+def test_floor_byte_model_counts_spmm_sage_and_gat_by_hand():
+    core = _core()
+    gemms, ops = core.floor_plan("spmm", n=4, e=6, feats=3)
+    assert gemms == [] and [op.bytes for op in ops] == [8 * 5 + 8 * 6 + 4 * 6 * 3 + 4 * 4 * 3]  # 208, no weights
+    # SAGE (mean, unweighted, no self-loops): layer 1 (3 -> 5) aggregates x; layer 2 (5 -> 2) projects first
+    gemms, ops = core.floor_plan("sage", n=4, e=6, feats=3, hidden=5, classes=2)
+    assert [op.bytes for op in ops] == [8 * 5 + 8 * 6 + 4 * 6 * 3 + 4 * 4 * 3,  # 208: layer 1 forward
+                                        8 * 5 + 8 * 6 + 4 * 6 * 2 + 4 * 4 * 2,  # 168: layer 2 forward
+                                        168]  # layer 2 backward
+    assert sorted(gemms) == sorted([(4, 3, 5), (4, 3, 5), (3, 4, 5), (3, 4, 5), (4, 5, 4), (5, 4, 4), (4, 4, 5)])
+    # GAT, 2 heads of 1 then 1 head of 2; 10 edges with loops. Layer 2 (H=1, F'=2): the spmm moves
+    # 8*5 + 8*10 + 4*10*(2 + 1) + 4*4*2 = 272; the score sddmm gathers 1 and writes 1 float per edge
+    # and reads 1 per destination row: 120 + 4*(10*(1 + 1) + 4*1) = 216
+    gemms, ops = core.floor_plan("gat", n=4, e=6, feats=3, hidden=2, classes=2, heads=2)
+    second = {op.name: op.bytes for op in ops[8:]}
+    assert second["spmm"] == 272 and second["sddmm add"] == 216
+    assert second["edge_softmax"] == 120 + 4 * (10 + 10) and second["edge_softmax backward"] == 120 + 4 * (20 + 10)
+    assert len(ops) == 16 and len(gemms) == 4 + 6
+
+
+def test_floor_columns_in_the_markdown_row():
+    core = _core()
+    row = {"workload": "gcn", "rounds": 3, "min_s": 0.9, "max_s": 1.1, "peak_mb": 100.0}
+    results = [{**row, "engine": "gnnkit", "median_s": 1.0}, {**row, "engine": "dgl", "median_s": 2.0},
+               {**row, "engine": "floor", "median_s": 0.5, "gemm_s": 0.375, "sparse_s": 0.125, "copy_gbps": 10.25}]
+    lines = core.table(results, ["gnnkit", "dgl"], ["gcn"]).splitlines()
+    assert lines[0] == "| workload | gnnkit | dgl | gnnkit/DGL time | floor (GEMM + sparse) | gnnkit/floor |"
+    assert lines[1] == "|---|---|---|---|---|---|"
+    assert lines[2].endswith("| 0.50× | 0.500 s (0.375 + 0.125), 10.2 GB/s | 2.00× |")
