@@ -212,3 +212,14 @@ def test_floor_columns_in_the_markdown_row():
     assert lines[0] == "| workload | gnnkit | dgl | gnnkit/DGL time | floor (GEMM + sparse) | gnnkit/floor |"
     assert lines[1] == "|---|---|---|---|---|---|"
     assert lines[2].endswith("| 0.50× | 0.500 s (0.375 + 0.125), 10.2 GB/s | 2.00× |")
+
+
+def test_inference_benchmark_quick_runs_both_modes(tmp_path):
+    out = tmp_path / "inference.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "inference.py"), "--quick", "--models", "gcn",
+                           "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = json.loads(out.read_text())
+    assert sorted(r["mode"] for r in results) == ["full", "layerwise"]
+    assert all(r["base_mb"] <= r["peak_mb"] for r in results)
+    assert re.search(r"\| gcn \| [0-9.]+ s \([0-9.]+–[0-9.]+\), peak [0-9,]+ MB \(base [0-9,]+ MB\), 1 rounds \| ", proc.stdout)
