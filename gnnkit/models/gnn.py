@@ -173,7 +173,8 @@ class GNN(nn.Module):
             ``[N, out_features]`` on ``x``'s device.
 
         Raises:
-            TypeError: ``batch_size`` not an int. ValueError: ``batch_size < 1`` or ``x`` of the wrong shape.
+            TypeError: ``g`` not a Graph or ``batch_size`` not an int.
+            ValueError: ``batch_size < 1``, a bipartite ``g`` or ``x`` of the wrong shape.
         """
         return layerwise_inference(self, g, x, batch_size, device=device, progress=progress)
 

@@ -109,7 +109,7 @@ def layerwise_inference(model: GNN, g: Graph, x: Tensor, batch_size: int, device
     Args:
         model: a :class:`~gnnkit.GNN`. g: the whole graph (one vertex set).
         x: ``[N, in_features]`` input features. batch_size: destinations per chunk (>= 1).
-        device: where each chunk runs; ``None``: ``x``'s device.
+        device: where each chunk runs (the model must already be there); ``None``: ``x``'s device.
         progress: show a tqdm bar over the chunks of all layers.
 
     Returns:
@@ -148,10 +148,10 @@ def layerwise_inference(model: GNN, g: Graph, x: Tensor, batch_size: int, device
                 for start in starts:
                     stop = min(start + batch_size, n)
                     block, src_ids, eid = chunk_block(lg, start, stop)
-                    h = layer_rows = _run_layer(layer, block.to(device), x[src_ids].to(device),
-                                                None if w is None else w[eid].to(device))  # [stop - start, F_l]
-                    if i < len(model.layers) - 1:
-                        h = model._act(model.norms[i](layer_rows))
+                    h = _run_layer(layer, block.to(device), x[src_ids].to(device),
+                                   None if w is None else w[eid].to(device))  # [stop - start, F_l]
+                    if i < len(model.layers) - 1:  # the rest of GNN.apply_layers' loop, on the chunk's rows
+                        h = model._act(model.norms[i](h))
                         if model.config.residual:
                             h = h + model.skips[i](x[start:stop].to(device))
                     if out is None:
