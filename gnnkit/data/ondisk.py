@@ -35,7 +35,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..graph.frame import DataDict
 from .sampling import NeighborSampler
 
 __all__ = ["OnDiskGraph", "write_header", "FORMAT", "VERSION", "FEATURE_DTYPES", "SPLIT_NAMES", "index_dtype"]
@@ -300,24 +299,24 @@ class OnDiskGraph:
                              f"[{int(idx.min())}, {int(idx.max())}]")
         return _upcast(feats[idx], self.feature_dtype)  # [B, F]: a fancy index copies only these rows
 
-    def sampler(self, fanouts: Sequence[int], replace: bool = False, seed: int | None = 0) -> NeighborSampler:
+    def sampler(self, fanouts: Sequence[int], replace: bool = False, seed: int | None = 0, *, backend: str = "auto",
+                num_threads: int | None = None) -> NeighborSampler:
         """A :class:`NeighborSampler` over the mapped CSR (nothing copied; batches carry no data).
+
+        Built with ``NeighborSampler.from_csr(..., check=False)``: the native sampler reads the
+        mapped int32 or int64 ``indices`` in place. ``backend``/``num_threads`` as for
+        :class:`NeighborSampler`.
 
         A batch's ``edge_ids`` are CSR positions (the layout keeps no edge-id array).
 
         Gather the input features of a batch with ``gather_features(batch.input_nodes)``.
         Draws equal those of ``NeighborSampler(g, ...)`` on the in-memory graph with the same
-        seed and generator, because the CSR rows keep the edges' input order.
+        seed, generator and backend, because the CSR rows keep the edges' input order.
         """
-        # NeighborSampler.from_csr would check all E indices (a full scan of the file) and copy
-        # int32 indices to int64 (8 E bytes), so the sampler is built on the mapped arrays as
-        # they are; the layout's converter wrote them checked.
-        s = NeighborSampler.__new__(NeighborSampler)
-        cpu = torch.device("cpu")
-        s._init(self._arrays["indptr"], self._arrays["indices"], None, self.num_nodes, fanouts, replace, seed,
-                DataDict(self.num_nodes, "ndata", "num_nodes", cpu, None),
-                DataDict(self.num_edges, "edata", "num_edges", cpu, None))
-        return s
+        # the converter wrote the CSR checked (check() rescans it on demand): check=False skips a scan of
+        # the whole file and keeps int32 indices as mapped, which the native sampler reads in place
+        return NeighborSampler.from_csr(self._arrays["indptr"], self._arrays["indices"], fanouts, replace=replace,
+                                        seed=seed, backend=backend, num_threads=num_threads, check=False)
 
     # ------------------------------------------------------------------ memory
     def release_pages(self) -> None:
