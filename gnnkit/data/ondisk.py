@@ -193,6 +193,18 @@ def _upcast(rows: np.ndarray, dtype: str) -> Tensor:
     return t.float()
 
 
+class _FeatureRows:
+    """``[N, F]`` float32 view of a layout's features whose rows are read and upcast when indexed."""
+
+    def __init__(self, g: "OnDiskGraph") -> None:
+        self._g = g
+        self.shape = (g.num_nodes, g.num_features)
+        self.dtype = np.dtype(np.float32)
+
+    def __getitem__(self, ids: Any) -> np.ndarray:
+        return self._g.gather_features(ids).numpy()  # [B, F]
+
+
 class OnDiskGraph:
     r"""A graph in an on-disk layout, memory-mapped read-only (see the module docstring for the files).
 
@@ -280,6 +292,30 @@ class OnDiskGraph:
             have = [s for s in SPLIT_NAMES if s in self._arrays]
             raise KeyError(f"split {name!r} not in {self.path} (it has {have})")
         return torch.from_numpy(np.array(self._arrays[name]))
+
+    def node_data(self) -> dict[str, Any]:
+        """The layout's per-vertex data under gnnkit's ndata keys, for :func:`gnnkit.scale.write_parts`.
+
+        ``"x"`` (when the layout has features) reads its rows on demand, upcast to float32, when
+        indexed with an id array (``node_data()["x"][ids]`` is ``gather_features(ids)`` as numpy),
+        so writing parts never holds the ``[N, F]`` matrix; ``"y"`` is the labels (int64, -1
+        unlabelled) and ``"train_mask"``/``"val_mask"``/``"test_mask"`` the splits as ``[N]``
+        bool masks, each present when the layout has it.
+
+        Returns:
+            ``{key: [N, ...] array-like}``; memory ``O(N)`` (labels and masks), features not read.
+        """
+        out: dict[str, Any] = {}
+        if "features" in self._arrays:
+            out["x"] = _FeatureRows(self)
+        if "labels" in self._arrays:
+            out["y"] = self.labels().numpy()
+        for key, name in zip(("train_mask", "val_mask", "test_mask"), SPLIT_NAMES):
+            if name in self._arrays:
+                mask = np.zeros(self.num_nodes, dtype=bool)
+                mask[self._arrays[name]] = True
+                out[key] = mask
+        return out
 
     def gather_features(self, ids: Any) -> Tensor:
         """Rows ``ids`` of the stored features, upcast to float32 (only those rows are read).
