@@ -184,11 +184,61 @@ def test_native_calls_refuse_arrays_of_the_wrong_type():
         native.relabel(lib, table.astype(np.int64), dst, np.arange(4, dtype=np.int64), 1)
 
 
-def test_an_int32_csr_samples_on_the_numpy_path():
-    g = random_graph(30, 120, seed=1)
+def _int32_and_int64_samplers(g, fanouts, replace, threads):
     csr = g.csr_in()
-    s = NeighborSampler.from_csr(csr.indptr, csr.indices, [3])
-    assert s._native_library() is not None  # from_csr makes the ids int64
-    s._indices = s._indices.astype(np.int32)
-    assert s._native_library() is None
-    assert s.sample(torch.arange(5), 0).blocks[0].num_edges > 0
+    kw = dict(replace=replace, backend="native", num_threads=threads)
+    wide = NeighborSampler.from_csr(csr.indptr, csr.indices, fanouts, **kw)
+    narrow = NeighborSampler.from_csr(csr.indptr.numpy(), csr.indices.numpy().astype(np.int32), fanouts, **kw)
+    return wide, narrow
+
+
+@pytest.mark.parametrize("fanouts,replace", [([6, 4, 3], False), ([40, -1], False), ([3, 5], True)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_an_int32_csr_samples_natively_like_int64_bit_for_bit(fanouts, replace, threads):
+    wide, narrow = _int32_and_int64_samplers(random_graph(500, 6000, seed=9), fanouts, replace, threads)
+    assert narrow._indices.dtype == np.int32 and narrow._native_library() is not None  # kept int32, not copied
+    seeds = torch.arange(0, 500, 7)
+    for generator in range(3):
+        assert _equal(wide.sample(seeds, generator=generator), narrow.sample(seeds, generator=generator))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_an_int32_csr_draws_every_subset_equally_likely(threads):
+    degree, fanout, num_dst = 7, 3, 6000
+    g = _star_graph(num_dst, degree)
+    _, narrow = _int32_and_int64_samplers(g, [fanout], False, threads)
+    batch = narrow.sample(torch.arange(degree, degree + num_dst), generator=25)
+    picked = batch.input_nodes[batch.blocks[0].src].view(num_dst, fanout).numpy()  # [D, k]
+    subsets = {s: i for i, s in enumerate(itertools.combinations(range(degree), fanout))}
+    counts = np.bincount([subsets[tuple(sorted(row))] for row in picked], minlength=len(subsets))
+    assert _chi2_stat(counts) < chi2.ppf(CHI2_QUANTILE, counts.size - 1)
+
+
+def test_an_int32_csr_falls_back_to_numpy_on_kernels_without_the_int32_entry(monkeypatch):
+    _, narrow = _int32_and_int64_samplers(random_graph(30, 120, seed=1), [3], False, 1)
+    narrow.backend = "auto"
+    monkeypatch.setattr(native, "supports", lambda lib, dtype: dtype == np.int64)  # a kernels build before it
+    assert narrow._native_library() is None
+    assert narrow.sample(torch.arange(5), 0).blocks[0].num_edges > 0
+
+
+def test_native_sample_layer_refuses_indices_it_cannot_read():
+    # int32 picks the int32 entry point, anything else the int64 one; a strided view is refused by both
+    lib = native.library()
+    indptr, dst = np.array([0, 2, 4], dtype=np.int64), np.arange(2, dtype=np.int64)
+    with pytest.raises(TypeError, match="C-contiguous int64"):
+        native.sample_layer(lib, indptr, np.array([1, 0, 1, 0], dtype=np.int16), dst, 2, False, 0, 1)
+    with pytest.raises(TypeError, match="C-contiguous int32"):
+        native.sample_layer(lib, indptr, np.array([1, 0, 0, 0, 1, 0, 0, 0], dtype=np.int32)[::2], dst, 2, False, 0, 1)
+
+
+def test_from_csr_check_false_skips_the_scans_but_not_the_end_points():
+    indptr, bad = np.array([0, 2, 3], dtype=np.int64), np.array([0, 9, 1], dtype=np.int32)  # 9 >= N = 2
+    with pytest.raises(IndexError, match="indices must lie in"):
+        NeighborSampler.from_csr(indptr, bad, [2])
+    s = NeighborSampler.from_csr(indptr, bad, [2], check=False)  # the caller vouches: no O(E) scan
+    assert s._indices is bad
+    with pytest.raises(ValueError, match="indptr must be non-decreasing from 0 to len"):
+        NeighborSampler.from_csr(np.array([0, 2, 4], dtype=np.int64), bad, [2], check=False)
+    with pytest.raises(ValueError, match="indptr must be non-decreasing"):
+        NeighborSampler.from_csr(np.array([0, 3, 2, 3], dtype=np.int64), np.zeros(3, np.int32), [2])

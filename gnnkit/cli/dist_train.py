@@ -11,6 +11,8 @@ loads only its own part::
 
     python -m gnnkit.cli.dist_train --prepare --parts 2 --parts-dir parts/ --dataset synthetic \
         --num-nodes 2449029 --num-edges 61859140 --features 64
+    python -m gnnkit.cli.dist_train --prepare --parts 2 --parts-dir parts/ --layout layouts/powerlaw \
+        --method fennel        # an on-disk layout, streamed from its memory map (no Graph built)
     torchrun --nproc-per-node 2 -m gnnkit.cli.dist_train --parts-dir parts/ --model sage --epochs 5
 
 Rank 0 prints one line per epoch and ``test accuracy: X`` last, as ``gnnkit train`` does;
@@ -50,13 +52,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
-from .argtypes import positive_float, positive_int
+from .argtypes import non_negative_float, positive_float, positive_int
 from .recipes import DEFAULTS  # the same paper defaults as single-process `gnnkit train`
 from ..checkpoint import Checkpointer, CheckpointError, atomic_save, load_checkpoint, state_digest
 from ..scale.distributed import (
@@ -70,11 +73,13 @@ from ..scale.distributed import (
     communicating,
     gather_objects,
     init_distributed,
+    store_address,
     sync_gradients,
     verify_same_state,
 )
 from ..graph import Graph
 from ..models import GNN, GNNConfig
+from ..scale.heartbeat import DEFAULT_HEARTBEAT_TIMEOUT_S, Heartbeat
 from ..scale.part_files import load_part, part_dir, write_parts
 from ..scale.partition import METHODS, Part, partition, partition_assignment
 
@@ -167,6 +172,8 @@ def prepare(args: argparse.Namespace) -> list[Path]:
     """
     if args.parts_dir is None or args.parts is None:
         raise ValueError("--prepare needs --parts N and --parts-dir DIR")
+    if args.layout is not None:
+        return _prepare_layout(args)
     t0 = time.perf_counter()
     name, g, x, y, tr, va, te, c = _load_whole(args)
     t1 = time.perf_counter()
@@ -181,6 +188,34 @@ def prepare(args: argparse.Namespace) -> list[Path]:
         sizes = torch.bincount(assignment, minlength=args.parts).tolist()
         print(f"loaded {g} in {t1 - t0:.1f} s; partitioned in {t2 - t1:.1f} s ({sizes} vertices per part); "
               f"wrote the parts in {time.perf_counter() - t2:.1f} s", file=sys.stderr)
+    return dirs
+
+
+def _prepare_layout(args: argparse.Namespace) -> list[Path]:
+    """``--prepare --layout DIR``: stream the on-disk layout's memory map into parts, never building a Graph.
+
+    Memory: ``O(N)`` (assignment, labels, masks, the writer's lookup table) plus one chunk of
+    rows; features are read and upcast per chunk of owned rows.
+    """
+    from ..data.ondisk import OnDiskGraph
+    from .partition import partition_layout
+
+    t0 = time.perf_counter()
+    layout = OnDiskGraph.open(args.layout)
+    ndata = layout.node_data()
+    missing = [k for k in _NDATA if k not in ndata]
+    if missing:
+        raise ValueError(f"--layout {args.layout}: dist_train needs features, labels and the three splits; "
+                         f"the layout lacks {missing}")
+    num_classes = int(ndata["y"].max()) + 1 if ndata["y"].size else 0
+    t1 = time.perf_counter()
+    assignment, dirs = partition_layout(layout, args.parts, args.method, args.seed, args.parts_dir,
+                                        meta={"num_classes": num_classes, "method": args.method,
+                                              "dataset": layout.path.name})
+    if not args.quiet:
+        sizes = np.bincount(assignment, minlength=args.parts).tolist()
+        print(f"opened {layout} in {t1 - t0:.1f} s; partitioned and wrote {sizes} vertices per part in "
+              f"{time.perf_counter() - t1:.1f} s", file=sys.stderr)
     return dirs
 
 
@@ -237,8 +272,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parts-dir", type=Path, help="per-part files written by --prepare (else partition in every rank)")
     p.add_argument("--prepare", action="store_true", help="only partition into --parts files in --parts-dir, then exit")
     p.add_argument("--parts", type=positive_int, help="number of parts (with --prepare)")
+    p.add_argument("--layout", type=Path,
+                   help="with --prepare: partition this on-disk layout (gnnkit convert) from its memory map instead "
+                        "of --dataset (--method fennel, ldg, random or contiguous; features, labels and splits needed)")
     p.add_argument("--timeout", type=positive_float, default=300.0,
                    help="seconds any collective (and the rendezvous) may wait before the run fails")
+    p.add_argument("--heartbeat-timeout", type=non_negative_float, default=DEFAULT_HEARTBEAT_TIMEOUT_S,
+                   help="with 2+ ranks: a rank whose heartbeat (a counter in the rendezvous store, every 1/6 of this) "
+                        "stops for this many seconds is reported by id and every other rank exits, even while "
+                        "--timeout is long; 0 turns it off")
     p.add_argument("--checkpoint", type=Path, help="rank 0 writes a resumable checkpoint here after every epoch")
     p.add_argument("--checkpoint-dir", type=Path,
                    help="every rank writes its own checkpoint (rank<R>.pt) into this folder on its own node, "
@@ -536,9 +578,19 @@ def main(argv: list[str] | None = None) -> int:
     exit_with_parent()
     _note_status(rank, "started")
     _note_when_stopped(rank)
+    heartbeat = None
     try:
         rank, world = init_distributed("gloo", timeout_s=args.timeout)
+        if world > 1 and args.heartbeat_timeout > 0:  # one process has no peer to lose
+            heartbeat = Heartbeat(*store_address(), rank, world, timeout_s=args.heartbeat_timeout,
+                                  on_silence=_silent_peer).start()
         acc = run(args, rank, world)
+        if heartbeat is not None:
+            # every rank stops beating before the barrier, so none outlives a peer's heartbeat and
+            # takes a finished rank for a lost one
+            heartbeat.stop()
+            with communicating("the final barrier"):
+                all_reduce_sum([0.0])  # a barrier through the wrapped collectives (a failure is a PeerError)
     except (PeerError, ValueError, FileNotFoundError) as exc:
         print(f"gnnkit.cli.dist_train: {exc}", file=sys.stderr, flush=True)
         _note_status(rank, "peer" if isinstance(exc, PeerError) else "error", str(exc))
@@ -549,6 +601,13 @@ def main(argv: list[str] | None = None) -> int:
     _note_status(rank, "done")
     dist.destroy_process_group()
     return 0
+
+
+def _silent_peer(message: str) -> None:
+    """The heartbeat's verdict (on its thread): report as a failed collective would, then exit at once."""
+    print(f"gnnkit.cli.dist_train: {message}", file=sys.stderr, flush=True)
+    _note_status(int(os.environ.get("RANK", 0)), "peer", message)
+    os._exit(1)  # the main thread may wait inside a collective for up to --timeout
 
 
 def exit_with_parent(poll_s: float = PARENT_POLL_S) -> None:

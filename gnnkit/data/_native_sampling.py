@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["library", "sample_layer", "relabel", "threads_for"]
+__all__ = ["library", "supports", "sample_layer", "relabel", "threads_for"]
 
 log = logging.getLogger("gnnkit")
 _lock = threading.Lock()
@@ -71,12 +71,23 @@ def _ptr(a: np.ndarray, dtype: type = np.int64) -> int:
     return a.ctypes.data
 
 
+def supports(lib: ctypes.CDLL, indices_dtype: np.dtype) -> bool:
+    """Whether ``lib`` samples a CSR whose ``indices`` have this dtype (int64; int32 since the kernels have
+    ``gk_sample_layer_i32``). ``indptr`` is int64 in both cases."""
+    if indices_dtype == np.int64:
+        return True
+    return indices_dtype == np.int32 and hasattr(lib, "gk_sample_layer_i32")
+
+
 def sample_layer(lib: ctypes.CDLL, indptr: np.ndarray, indices: np.ndarray, dst: np.ndarray, fanout: int,
                  replace: bool, key: int, num_threads: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One layer's sampled in-edges of ``dst``, grouped by destination.
 
     Destination chunk ``c`` draws from a generator keyed by ``(key, c)``, so the result is the
     same for every ``num_threads``.
+
+    ``indptr`` is int64; ``indices`` int64 or int32 (read in place, sources come back int64);
+    the draws depend on ``indptr`` only, so both index types give the same result.
 
     Shape: dst ``[D]`` → (CSR positions ``[E']``, source ids ``[E']``, local destination ids ``[E']``).
     """
@@ -86,8 +97,10 @@ def sample_layer(lib: ctypes.CDLL, indptr: np.ndarray, indices: np.ndarray, dst:
     pos = np.empty(total, dtype=np.int64)
     src = np.empty(total, dtype=np.int64)
     dst_local = np.empty(total, dtype=np.int64)
-    lib.gk_sample_layer(_ptr(indptr), _ptr(indices), _ptr(dst), d, _ptr(offsets), fanout, int(replace), key,
-                        _ptr(pos), _ptr(src), _ptr(dst_local), threads_for(total, num_threads))
+    # int32 indices (a memory-mapped OnDiskGraph) are read in place by their own entry point
+    fn, index_type = (lib.gk_sample_layer_i32, np.int32) if indices.dtype == np.int32 else (lib.gk_sample_layer, np.int64)
+    fn(_ptr(indptr), _ptr(indices, index_type), _ptr(dst), d, _ptr(offsets), fanout, int(replace), key,
+       _ptr(pos), _ptr(src), _ptr(dst_local), threads_for(total, num_threads))
     return pos, src, dst_local
 
 

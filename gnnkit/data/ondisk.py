@@ -35,7 +35,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..graph.frame import DataDict
 from .sampling import NeighborSampler
 
 __all__ = ["OnDiskGraph", "write_header", "FORMAT", "VERSION", "FEATURE_DTYPES", "SPLIT_NAMES", "index_dtype"]
@@ -194,6 +193,18 @@ def _upcast(rows: np.ndarray, dtype: str) -> Tensor:
     return t.float()
 
 
+class _FeatureRows:
+    """``[N, F]`` float32 view of a layout's features whose rows are read and upcast when indexed."""
+
+    def __init__(self, g: "OnDiskGraph") -> None:
+        self._g = g
+        self.shape = (g.num_nodes, g.num_features)
+        self.dtype = np.dtype(np.float32)
+
+    def __getitem__(self, ids: Any) -> np.ndarray:
+        return self._g.gather_features(ids).numpy()  # [B, F]
+
+
 class OnDiskGraph:
     r"""A graph in an on-disk layout, memory-mapped read-only (see the module docstring for the files).
 
@@ -282,6 +293,30 @@ class OnDiskGraph:
             raise KeyError(f"split {name!r} not in {self.path} (it has {have})")
         return torch.from_numpy(np.array(self._arrays[name]))
 
+    def node_data(self) -> dict[str, Any]:
+        """The layout's per-vertex data under gnnkit's ndata keys, for :func:`gnnkit.scale.write_parts`.
+
+        ``"x"`` (when the layout has features) reads its rows on demand, upcast to float32, when
+        indexed with an id array (``node_data()["x"][ids]`` is ``gather_features(ids)`` as numpy),
+        so writing parts never holds the ``[N, F]`` matrix; ``"y"`` is the labels (int64, -1
+        unlabelled) and ``"train_mask"``/``"val_mask"``/``"test_mask"`` the splits as ``[N]``
+        bool masks, each present when the layout has it.
+
+        Returns:
+            ``{key: [N, ...] array-like}``; memory ``O(N)`` (labels and masks), features not read.
+        """
+        out: dict[str, Any] = {}
+        if "features" in self._arrays:
+            out["x"] = _FeatureRows(self)
+        if "labels" in self._arrays:
+            out["y"] = self.labels().numpy()
+        for key, name in zip(("train_mask", "val_mask", "test_mask"), SPLIT_NAMES):
+            if name in self._arrays:
+                mask = np.zeros(self.num_nodes, dtype=bool)
+                mask[self._arrays[name]] = True
+                out[key] = mask
+        return out
+
     def gather_features(self, ids: Any) -> Tensor:
         """Rows ``ids`` of the stored features, upcast to float32 (only those rows are read).
 
@@ -300,24 +335,24 @@ class OnDiskGraph:
                              f"[{int(idx.min())}, {int(idx.max())}]")
         return _upcast(feats[idx], self.feature_dtype)  # [B, F]: a fancy index copies only these rows
 
-    def sampler(self, fanouts: Sequence[int], replace: bool = False, seed: int | None = 0) -> NeighborSampler:
+    def sampler(self, fanouts: Sequence[int], replace: bool = False, seed: int | None = 0, *, backend: str = "auto",
+                num_threads: int | None = None) -> NeighborSampler:
         """A :class:`NeighborSampler` over the mapped CSR (nothing copied; batches carry no data).
+
+        Built with ``NeighborSampler.from_csr(..., check=False)``: the native sampler reads the
+        mapped int32 or int64 ``indices`` in place. ``backend``/``num_threads`` as for
+        :class:`NeighborSampler`.
 
         A batch's ``edge_ids`` are CSR positions (the layout keeps no edge-id array).
 
         Gather the input features of a batch with ``gather_features(batch.input_nodes)``.
         Draws equal those of ``NeighborSampler(g, ...)`` on the in-memory graph with the same
-        seed and generator, because the CSR rows keep the edges' input order.
+        seed, generator and backend, because the CSR rows keep the edges' input order.
         """
-        # NeighborSampler.from_csr would check all E indices (a full scan of the file) and copy
-        # int32 indices to int64 (8 E bytes), so the sampler is built on the mapped arrays as
-        # they are; the layout's converter wrote them checked.
-        s = NeighborSampler.__new__(NeighborSampler)
-        cpu = torch.device("cpu")
-        s._init(self._arrays["indptr"], self._arrays["indices"], None, self.num_nodes, fanouts, replace, seed,
-                DataDict(self.num_nodes, "ndata", "num_nodes", cpu, None),
-                DataDict(self.num_edges, "edata", "num_edges", cpu, None))
-        return s
+        # the converter wrote the CSR checked (check() rescans it on demand): check=False skips a scan of
+        # the whole file and keeps int32 indices as mapped, which the native sampler reads in place
+        return NeighborSampler.from_csr(self._arrays["indptr"], self._arrays["indices"], fanouts, replace=replace,
+                                        seed=seed, backend=backend, num_threads=num_threads, check=False)
 
     # ------------------------------------------------------------------ memory
     def release_pages(self) -> None:

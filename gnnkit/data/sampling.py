@@ -61,8 +61,8 @@ _BACKENDS = ("auto", "native", "numpy")  # NeighborSampler's implementations
 
 
 # ---------------------------------------------------------------------- helpers
-def _as_numpy_index(value: Any, name: str) -> np.ndarray:
-    """A 1-D int64 numpy view of ids given as a tensor, an array or a sequence."""
+def _as_numpy_index(value: Any, name: str, keep_int32: bool = False) -> np.ndarray:
+    """A 1-D int64 numpy view of ids given as a tensor, an array or a sequence (int32 kept as is with ``keep_int32``)."""
     if isinstance(value, Tensor):
         if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
             raise TypeError(f"{name} must hold integer vertex ids, got dtype {value.dtype}")
@@ -75,6 +75,8 @@ def _as_numpy_index(value: Any, name: str) -> np.ndarray:
             raise TypeError(f"{name} must hold integer vertex ids, got dtype {arr.dtype}")
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {tuple(arr.shape)}")
+    if keep_int32 and arr.dtype == np.int32:
+        return np.ascontiguousarray(arr)
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
@@ -321,31 +323,44 @@ class NeighborSampler:
     def from_csr(cls, indptr: Any, indices: Any, fanouts: Sequence[int], eid: Any | None = None, replace: bool = False,
                  seed: int | None = 0, *, ndata: Mapping[str, Any] | None = None,
                  edata: Mapping[str, Any] | None = None, backend: str = "auto",
-                 num_threads: int | None = None) -> "NeighborSampler":
+                 num_threads: int | None = None, check: bool = True) -> "NeighborSampler":
         """A sampler over a CSR by destination: row ``v`` of ``(indptr, indices)`` lists the in-neighbours of ``v``.
 
         Skips building a :class:`Graph` (whose ``src``/``dst`` cost ``16 E`` bytes) for a graph
         that only ever gets sampled. ``eid`` maps CSR positions to edge ids (default: the position).
-        int64 numpy arrays are used as they are, read-only memory maps included
-        (``np.load(path, mmap_mode="r")``): nothing is copied. ``ndata``/``edata`` are the
-        vertex/edge data the batches carry (as a graph's; edge rows by edge id).
+        C-contiguous int64 numpy arrays, and int32 ``indices``, are used as they are, read-only
+        memory maps included (``np.load(path, mmap_mode="r")``): nothing is copied, and the native
+        sampler reads int32 ``indices`` in place. Other integer types are copied to int64.
+        ``ndata``/``edata`` are the vertex/edge data the batches carry (as a graph's; edge rows by
+        edge id).
+
+        With ``check=False`` the caller vouches for the CSR: the ``O(N + E)`` scans (``indptr``
+        non-decreasing, every index in ``[0, N)``) are skipped, only the ``O(1)`` checks of
+        shape, dtype and end points remain. Use it for arrays already checked, such as a layout
+        written by ``gnnkit convert`` (:meth:`gnnkit.data.OnDiskGraph.sampler`), where the scan
+        would read the whole file; an index out of range then makes the native sampler read
+        outside the array.
 
         Shape:
             indptr ``[N + 1]``, indices ``[E]``, eid ``[E]`` or None; ndata values
             ``[N, ...]``, edata values ``[E, ...]`` (CPU tensors or arrays).
 
         Raises:
-            ValueError: ``indptr`` not starting at 0, decreasing, or not ending at ``E``;
-                ``indices`` outside ``[0, N)``; data of the wrong length or not on the CPU.
+            ValueError: ``indptr`` not starting at 0 or not ending at ``E``; with ``check=True``
+                also ``indptr`` decreasing and ``indices`` outside ``[0, N)``; data of the wrong
+                length or not on the CPU.
+            TypeError: non-integer arrays.
         """
-        ip, ind = _as_numpy_index(indptr, "indptr"), _as_numpy_index(indices, "indices")
-        if ip.size < 1 or ip[0] != 0 or ip[-1] != ind.size or (ip.size > 1 and bool((ip[1:] < ip[:-1]).any())):
+        ip = _as_numpy_index(indptr, "indptr")
+        ind = _as_numpy_index(indices, "indices", keep_int32=True)
+        if ip.size < 1 or ip[0] != 0 or ip[-1] != ind.size or (check and ip.size > 1 and bool((ip[1:] < ip[:-1]).any())):
             raise ValueError(
                 f"indptr must be non-decreasing from 0 to len(indices)={ind.size}, got indptr[0]={ip[:1].tolist()} "
                 f"and indptr[-1]={ip[-1:].tolist()}"
             )
         n = ip.size - 1
-        _check_range(ind, n, "indices", "num_nodes")
+        if check:
+            _check_range(ind, n, "indices", "num_nodes")
         e = None if eid is None else _as_numpy_index(eid, "eid")
         if e is not None and e.size != ind.size:
             raise ValueError(f"eid must have one entry per CSR entry ({ind.size}), got {e.size}")
@@ -387,9 +402,11 @@ class NeighborSampler:
 
     def _native_library(self) -> Any:
         """The kernel library when this sampler runs natively, else ``None``."""
-        if self.backend == "numpy" or self._indptr.dtype != np.int64 or self._indices.dtype != np.int64:
-            return None  # the kernels read int64 CSRs; an int32 memory-mapped CSR (OnDiskGraph) samples in numpy
-        return _native.library()
+        if self.backend == "numpy" or self._indptr.dtype != np.int64:
+            return None
+        lib = _native.library()
+        # int32 indices need gk_sample_layer_i32; a kernels build older than it samples such a CSR in numpy
+        return lib if lib is not None and _native.supports(lib, self._indices.dtype) else None
 
     # ----------------------------------------------------------------- one layer
     def _sample_positions(self, dst: np.ndarray, fanout: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -43,6 +43,7 @@ from .partition import Part
 __all__ = [
     "PeerError",
     "init_distributed",
+    "store_address",
     "communicating",
     "HaloExchange",
     "halo_exchange",
@@ -147,8 +148,10 @@ def init_distributed(backend: str = "gloo", timeout_s: float = 300.0, rank: int 
             else None
         if store is None:
             dist.init_process_group(backend, rank=rank, world_size=world_size, timeout=timeout)
+            _STORE_ADDRESS[:] = [os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])]  # env:// serves it there
         else:
             dist.init_process_group(backend, store=store, rank=rank, world_size=world_size, timeout=timeout)
+            _STORE_ADDRESS[:] = [os.environ["MASTER_ADDR"], int(store.port)]
     except RuntimeError as exc:  # DistStoreError: "Timed out after 10 seconds waiting for clients. 1/2 clients joined."
         raise PeerError(
             f"rank {rank}: not all {world_size} ranks joined the process group at "
@@ -159,6 +162,22 @@ def init_distributed(backend: str = "gloo", timeout_s: float = 300.0, rank: int 
 
 
 _ROUND_KEY = "gnnkit/round-store-port"
+_STORE_ADDRESS: list = []  # [host, port] of the store init_distributed joined (rank 0 serves it)
+
+
+def store_address() -> tuple[str, int]:
+    """``(host, port)`` of the rendezvous store this process joined in :func:`init_distributed`.
+
+    Rank 0's process serves it (``MASTER_ADDR:MASTER_PORT``, or the store of the current round
+    under a torchrun agent); :class:`gnnkit.scale.heartbeat.Heartbeat` connects to it.
+
+    Raises:
+        RuntimeError: :func:`init_distributed` has not run in this process.
+    """
+    if not _STORE_ADDRESS:
+        raise RuntimeError("store_address() needs init_distributed() to have joined a process group first")
+    return _STORE_ADDRESS[0], _STORE_ADDRESS[1]
+
 
 
 def _round_store(rank: int, world_size: int, timeout: datetime.timedelta) -> dist.Store:

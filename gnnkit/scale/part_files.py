@@ -89,12 +89,13 @@ def write_parts(indptr: np.ndarray, indices: np.ndarray, assignment: np.ndarray,
 
     Args:
         indptr: ``[N + 1]`` int64 CSR offsets by destination (a ``np.memmap`` works).
-        indices: ``[E]`` int64 in-neighbour ids.
+        indices: ``[E]`` int64 or int32 in-neighbour ids (a ``np.memmap`` works).
         assignment: ``[N]`` int part of each vertex.
         out_dir: parent folder (created).
         num_parts: ``P`` (default ``assignment.max() + 1``); every part must own a vertex.
-        ndata: per-vertex arrays ``[N, ...]`` (numpy, ``np.memmap`` or CPU tensors); each part
-            gets its owned rows.
+        ndata: per-vertex arrays ``[N, ...]`` (numpy, ``np.memmap``, CPU tensors, or any object
+            with ``shape``, ``dtype`` and row indexing by an id array, such as
+            :meth:`gnnkit.data.OnDiskGraph.node_data`'s ``"x"``); each part gets its owned rows.
         meta: JSON-serialisable metadata copied into every manifest (e.g. ``num_classes``).
         eid: ``[E]`` the graph's edge id of each CSR entry (``Graph.csr_in().eid``); default the
             CSR position.

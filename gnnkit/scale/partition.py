@@ -44,9 +44,11 @@ from ..graph import Graph
 from ..graph.idkeys import combined_key
 from .streaming import stream_partition
 
-__all__ = ["METHODS", "Part", "Partitioning", "partition", "partition_assignment", "from_assignment"]
+__all__ = ["METHODS", "CSR_METHODS", "Part", "Partitioning", "partition", "partition_assignment", "csr_assignment",
+           "from_assignment"]
 
 METHODS = ("metis", "dgl-metis", "fennel", "ldg", "random", "contiguous")
+CSR_METHODS = ("fennel", "ldg", "random", "contiguous")  # need only a CSR by destination (no Graph, no symmetrising)
 
 
 @dataclass(frozen=True, eq=False)
@@ -380,19 +382,65 @@ def partition_assignment(g: Graph, num_parts: int, method: str = "metis", seed: 
         mid = np.cumsum(w) - w / 2  # the middle of each vertex's weight interval
         parts = np.minimum((mid * num_parts / w.sum()).astype(np.int64), num_parts - 1)
         return torch.from_numpy(_fill_empty_parts(parts, num_parts, "the edge-balanced contiguous split"))
-    if method == "contiguous":
-        return torch.arange(n, dtype=torch.int64) * num_parts // n
-    if method == "random":
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))
-        out = torch.empty(n, dtype=torch.int64)
-        out[perm] = torch.arange(n) % num_parts
-        return out
-    if method in ("fennel", "ldg"):
-        csr = g.csr_in()
-        parts = stream_partition(csr.indptr.cpu().numpy(), csr.indices.cpu().numpy(), num_parts, method, seed=int(seed))
-        return torch.from_numpy(_fill_empty_parts(parts, num_parts, method))
+    if method in CSR_METHODS:
+        if method in ("fennel", "ldg"):
+            csr = g.csr_in()
+            indptr, indices = csr.indptr.cpu().numpy(), csr.indices.cpu().numpy()
+        else:  # these read no edges: an empty CSR over the N vertices spares building one
+            indptr, indices = np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return torch.from_numpy(csr_assignment(indptr, indices, num_parts, method, seed=int(seed)))
     parts = _pymetis(g, num_parts, int(seed), balance_edges) if method == "metis" else _dgl_metis(g, num_parts)
     return torch.from_numpy(_fill_empty_parts(parts, num_parts))
+
+
+def csr_assignment(indptr: np.ndarray, indices: np.ndarray, num_parts: int, method: str = "fennel",
+                   seed: int = 0) -> np.ndarray:
+    """The part of each vertex of a CSR graph for the methods that need no :class:`Graph`; every part non-empty.
+
+    The same assignment as :func:`partition_assignment` on a graph whose ``csr_in()`` is
+    ``(indptr, indices)``, with the same method and seed. Made for graphs that do not fit in
+    memory as a :class:`Graph` (``16 E`` bytes of ``src``/``dst``), such as a memory-mapped
+    :class:`gnnkit.data.OnDiskGraph`: ``"fennel"``/``"ldg"`` stream the rows in chunks
+    (:func:`gnnkit.scale.streaming.stream_partition`), ``"random"``/``"contiguous"`` read only ``N``.
+
+    Args:
+        indptr: ``[N + 1]`` int64 row offsets, row ``v`` listing the in-neighbours of ``v``
+            (a read-only memory map works; nothing is copied).
+        indices: ``[E]`` int32 or int64 in-neighbour ids (likewise).
+        num_parts: ``P`` in ``[1, N]``.
+        method: one of ``CSR_METHODS``: ``"fennel"``, ``"ldg"``, ``"random"``, ``"contiguous"``.
+        seed: seed of the stream order (``fennel``/``ldg`` use the breadth-first order, which
+            ignores it) and of ``"random"``.
+
+    Returns:
+        ``[N]`` int64 in ``[0, P)``.
+
+    Raises:
+        TypeError: non-int ``num_parts`` or ``seed``.
+        ValueError: ``method`` not in ``CSR_METHODS`` (METIS needs the whole symmetrised graph in
+            memory), ``num_parts`` outside ``[1, N]``, malformed CSR arrays.
+
+    Memory: ``O(N)`` beyond the CSR, plus one chunk of rows.
+    """
+    if method not in CSR_METHODS:
+        raise ValueError(f"method must be one of {CSR_METHODS} to partition a CSR without building a graph, "
+                         f"got {method!r}; METIS needs the graph in memory (partition_assignment)")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__} ({seed!r})")
+    if method in ("fennel", "ldg"):
+        parts = stream_partition(indptr, indices, num_parts, method, seed=int(seed))  # checks the CSR and num_parts
+        return _fill_empty_parts(parts, num_parts, method)
+    n = int(np.shape(indptr)[0]) - 1
+    if isinstance(num_parts, bool) or not isinstance(num_parts, (int, np.integer)):
+        raise TypeError(f"num_parts must be an int, got {type(num_parts).__name__} ({num_parts!r})")
+    if not 1 <= num_parts <= n:
+        raise ValueError(f"num_parts must lie in [1, num_nodes={n}] so that no part is empty, got {num_parts}")
+    if method == "contiguous":
+        return (torch.arange(n, dtype=torch.int64) * num_parts // n).numpy()
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))
+    out = torch.empty(n, dtype=torch.int64)
+    out[perm] = torch.arange(n) % num_parts
+    return out.numpy()
 
 
 # -------------------------------------------------------------------- parts

@@ -146,7 +146,7 @@ def stream_partition(indptr: np.ndarray, indices: np.ndarray, num_parts: int, me
     Args:
         indptr: ``[N + 1]`` int64 row offsets; row ``v`` lists the in-neighbours of ``v``.
             May be a read-only ``np.memmap``.
-        indices: ``[E]`` int64 in-neighbour ids (read only; a ``np.memmap`` works).
+        indices: ``[E]`` int64 or int32 in-neighbour ids (read only; a ``np.memmap`` works).
         num_parts: ``P`` in ``[1, N]``.
         method: ``"fennel"`` or ``"ldg"``.
         order: the stream order: ``"bfs"`` (breadth-first along in-neighbour links from the

@@ -361,10 +361,15 @@ GK_EXPORT int64_t gk_sample_counts(const int64_t* indptr, const int64_t* dst, in
   return offsets[d];
 }
 
+namespace {
+
 // Per sampled edge: its CSR position, its source (global id) and its destination (local id r).
-GK_EXPORT void gk_sample_layer(const int64_t* indptr, const int64_t* indices, const int64_t* dst, int64_t d,
-                               const int64_t* offsets, int64_t fanout, int replace, uint64_t key, int64_t* pos,
-                               int64_t* src, int64_t* dst_local, int nthreads) {
+// Templated on the type of indices: an int32 CSR (a memory-mapped OnDiskGraph) is read in place
+// rather than widened to int64 (8 E bytes); the draws depend only on indptr, so both give the same batch.
+template <typename Index>
+void sample_layer(const int64_t* indptr, const Index* indices, const int64_t* dst, int64_t d, const int64_t* offsets,
+                  int64_t fanout, int replace, uint64_t key, int64_t* pos, int64_t* src, int64_t* dst_local,
+                  int nthreads) {
   const int64_t chunks = (d + SAMPLE_CHUNK - 1) / SAMPLE_CHUNK;
   parallel_rows(chunks, nthreads, 1, [&](int64_t c) {
     thread_local std::vector<uint8_t> mark;
@@ -384,11 +389,25 @@ GK_EXPORT void gk_sample_layer(const int64_t* indptr, const int64_t* indices, co
         for (int64_t i = 0; i < n; ++i) p[i] += start;
       }
       for (int64_t i = 0; i < n; ++i) {
-        src[offsets[r] + i] = indices[p[i]];
+        src[offsets[r] + i] = int64_t(indices[p[i]]);
         dst_local[offsets[r] + i] = r;
       }
     }
   });
+}
+
+}  // namespace
+
+GK_EXPORT void gk_sample_layer(const int64_t* indptr, const int64_t* indices, const int64_t* dst, int64_t d,
+                               const int64_t* offsets, int64_t fanout, int replace, uint64_t key, int64_t* pos,
+                               int64_t* src, int64_t* dst_local, int nthreads) {
+  sample_layer(indptr, indices, dst, d, offsets, fanout, replace, key, pos, src, dst_local, nthreads);
+}
+
+GK_EXPORT void gk_sample_layer_i32(const int64_t* indptr, const int32_t* indices, const int64_t* dst, int64_t d,
+                                   const int64_t* offsets, int64_t fanout, int replace, uint64_t key, int64_t* pos,
+                                   int64_t* src, int64_t* dst_local, int nthreads) {
+  sample_layer(indptr, indices, dst, d, offsets, fanout, replace, key, pos, src, dst_local, nthreads);
 }
 
 // Local ids of src (E entries) with dst (D ids, distinct) first: dst[r] -> r, each new vertex -> D + its rank
