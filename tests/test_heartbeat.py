@@ -113,3 +113,16 @@ def test_a_stopped_rank_is_named_within_60_s_with_the_default_heartbeat(cora_par
     rc, err, seconds = _stop_one(cora_parts, tmp_path, 1)
     assert rc == 1 and seconds < 60, err[-2000:]
     assert "rank 0: rank 1 sent no heartbeat for more than 30 s" in err, err[-2000:]
+
+
+def test_heartbeat_does_not_report_a_peer_that_finished(store):
+    # rank 1 finishes first (stop() marks it finished); rank 0 keeps watching for over twice the
+    # limit, as a rank writing a large checkpoint after the last epoch would
+    verdicts = _Verdicts()
+    r0 = Heartbeat("127.0.0.1", store.port, 0, 2, timeout_s=0.6, interval_s=0.05, on_silence=verdicts).start()
+    r1 = Heartbeat("127.0.0.1", store.port, 1, 2, timeout_s=0.6, interval_s=0.05, on_silence=verdicts).start()
+    time.sleep(0.3)
+    r1.stop()
+    time.sleep(1.6)
+    r0.stop()
+    assert verdicts.messages == []

@@ -31,6 +31,9 @@ __all__ = ["Heartbeat", "DEFAULT_HEARTBEAT_TIMEOUT_S"]
 
 DEFAULT_HEARTBEAT_TIMEOUT_S = 30.0  # with the 5 s beat, a silent peer is reported within about 35-40 s
 _KEY = "gnnkit/heartbeat/{}"
+# what a rank writes under its key when stop() ends its beating: it finished, it is not lost
+# (a peer still busy after training, e.g. writing a large checkpoint, must not report it)
+_FINISHED = b"finished"
 
 
 def _exit_with(message: str) -> None:
@@ -93,7 +96,11 @@ class Heartbeat:
         return self
 
     def stop(self) -> None:
-        """Stop beating and watching (waits for the watcher; a store call in flight is left to its daemon thread)."""
+        """Stop beating and watching (waits for the watcher; a store call in flight is left to its daemon thread).
+
+        The beating thread's last write marks this rank finished, so peers that are still
+        training or checkpointing do not take it for a lost rank.
+        """
         self._stop.set()
         if self._watcher.is_alive():
             self._watcher.join(self.timeout_s)
@@ -124,6 +131,7 @@ class Heartbeat:
                         self._last[r], self._changed[r] = value, time.monotonic()
                 self._round_at = time.monotonic()
                 self._stop.wait(self.interval_s)
+            store.set(self._keys[self.rank], _FINISHED.decode())
         except (RuntimeError, TimeoutError, OSError) as exc:  # DistStoreError is a RuntimeError
             self._store_silent(f". Cause: {str(exc).strip()[:300]}")
 
@@ -135,7 +143,7 @@ class Heartbeat:
             if now - self._round_at > self.timeout_s:
                 self._store_silent(f" (no store round completed for {now - self._round_at:.0f} s)")
                 return
-            silent = [r for r in self._peers if now - self._changed[r] > self.timeout_s]
+            silent = [r for r in self._peers if self._last[r] != _FINISHED and now - self._changed[r] > self.timeout_s]
             if silent:
                 ages = ", ".join(f"rank {r}: {now - self._changed[r]:.0f} s" for r in silent)
                 self._silent(f"rank{'s' if len(silent) > 1 else ''} {', '.join(map(str, silent))} sent no heartbeat "
