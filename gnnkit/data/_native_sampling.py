@@ -1,8 +1,8 @@
 """The native path of :class:`~gnnkit.data.sampling.NeighborSampler`: ctypes calls into the CPU kernels.
 
 The sampling functions live in ``kernels/cpu/gnnkit_cpu.cpp`` (section "Neighbour sampling") and are
-built and loaded by the same mechanism as the sparse ops (``gnnkit_kernels.cpu.load``: compiled once
-with the user's C++ compiler into the cache directory). When that fails (no compiler, a failed
+built and loaded by the sparse ops' loader (:func:`gnnkit.ops._dispatch.cpu_library`: compiled once
+with the user's C++ compiler into the cache directory; ``GNNKIT_DISABLE_KERNELS=1`` turns it off). When that fails (no compiler, a failed
 build), :func:`library` returns ``None`` after one warning and the sampler keeps its numpy path.
 
 Every call here trusts its input: the sampler validated the ids. ctypes releases the GIL for the
@@ -11,7 +11,6 @@ duration of a foreign call, so a prefetch thread samples while the main thread t
 from __future__ import annotations
 
 import ctypes
-import logging
 import threading
 import warnings
 
@@ -19,7 +18,6 @@ import numpy as np
 
 __all__ = ["library", "supports", "sample_layer", "relabel", "threads_for"]
 
-log = logging.getLogger("gnnkit")
 _lock = threading.Lock()
 _state: list[ctypes.CDLL | None] = []  # [the library or None] once loading was tried
 
@@ -35,22 +33,12 @@ def library() -> ctypes.CDLL | None:
         return _state[0]
     with _lock:
         if not _state:
-            lib, why = None, None
-            try:
-                from gnnkit_kernels.cpu import KernelBuildError, library_path, load
-            except ImportError as exc:  # installed without its kernels folder
-                why = f"gnnkit_kernels is not importable: {exc}"
-            else:
-                try:
-                    if not library_path().exists():
-                        log.warning("gnnkit: compiling the CPU kernels once into %s (a few seconds)", library_path().parent)
-                    lib = load()
-                except KernelBuildError as exc:
-                    why = str(exc)
-                else:
-                    if not hasattr(lib, "gk_relabel"):  # a kernels package older than the sampler
-                        lib, why = None, "the compiled kernels have no sampling functions (gnnkit_kernels is older than gnnkit)"
-            if lib is None:
+            from ..ops._dispatch import _disabled, cpu_library  # the one loader of the compiled kernels
+
+            lib, why = cpu_library()
+            if lib is not None and not hasattr(lib, "gk_relabel"):  # a kernels package older than the sampler
+                lib, why = None, "the compiled kernels have no sampling functions (gnnkit_kernels is older than gnnkit)"
+            if lib is None and not _disabled():  # an explicit opt-out is not a failure worth a warning
                 warnings.warn(f"gnnkit: native neighbour sampling unavailable ({why}); NeighborSampler uses its numpy "
                               f"path (same distribution, slower)", RuntimeWarning, stacklevel=3)
             _state.append(lib)

@@ -42,23 +42,37 @@ def _disabled() -> bool:
     return os.environ.get("GNNKIT_DISABLE_KERNELS") == "1"
 
 
-def _load_cpu_kernels() -> tuple[bool, str | None]:
+def cpu_library() -> tuple[Any, str | None]:
+    """Build (once per machine, with a one-line notice) and load the compiled CPU kernels.
+
+    The one loader of ``gnnkit_kernels.cpu`` for the sparse ops and the native neighbour sampler.
+
+    Returns:
+        ``(library, None)``, or ``(None, reason)`` when the kernels are disabled
+        (``GNNKIT_DISABLE_KERNELS=1``), not installed or cannot be built.
+    """
     if _disabled():
-        return False, "disabled by GNNKIT_DISABLE_KERNELS=1"
+        return None, "disabled by GNNKIT_DISABLE_KERNELS=1"
     try:
         from gnnkit_kernels.cpu import KernelBuildError, library_path, load
     except ImportError as exc:  # package installed without its kernels folder
-        error = f"gnnkit_kernels is not importable: {exc}"
-    else:
-        if not library_path().exists():  # the build takes seconds: say once per machine why the first op waits
-            log.warning("gnnkit: compiling the CPU kernels once into %s (a few seconds)", library_path().parent)
-        try:
-            _cpu.bind(load())
-        except KernelBuildError as exc:
-            error = str(exc)
-        else:
-            TABLE.update({(op, "cpu"): getattr(_cpu, op) for op in CPU_OPS + CSR_OPS})
-            return True, None
+        return None, f"gnnkit_kernels is not importable: {exc}"
+    if not library_path().exists():  # the build takes seconds: say once per machine why the first op waits
+        log.warning("gnnkit: compiling the CPU kernels once into %s (a few seconds)", library_path().parent)
+    try:
+        return load(), None
+    except KernelBuildError as exc:
+        return None, str(exc)
+
+
+def _load_cpu_kernels() -> tuple[bool, str | None]:
+    lib, error = cpu_library()
+    if lib is not None:
+        _cpu.bind(lib)
+        TABLE.update({(op, "cpu"): getattr(_cpu, op) for op in CPU_OPS + CSR_OPS})
+        return True, None
+    if _disabled():  # an explicit opt-out is not a failure worth a warning
+        return False, error
     warnings.warn(
         f"gnnkit: compiled CPU kernels unavailable ({error}); using the pure-PyTorch "
         "reference ops, which are correct but slower. Install a C++ compiler (g++/clang++) to fix.",
