@@ -371,6 +371,37 @@ def test_subgraph_rejects_bad_nodes(nodes, error, match):
         g.subgraph(nodes)
 
 
+def test_dst_range_holds_the_in_edges_of_the_range_with_global_sources():
+    # edges not in destination order: the result follows csr_in's order and edge_ids map back
+    g = Graph([3, 0, 2, 1, 3, 0], [2, 1, 2, 3, 1, 0], 4, ndata={"x": torch.arange(4.0)},
+              edata={"w": torch.arange(6.0) * 10})
+    sub, eids = g.dst_range(1, 3)
+    assert (sub.num_nodes, sub.num_src_nodes) == (2, 4)
+    assert eids.tolist() == [1, 4, 0, 2]  # destination 1: edges 1, 4; destination 2: edges 0, 2
+    assert torch.equal(sub.src, g.src[eids]) and torch.equal(sub.dst + 1, g.dst[eids])
+    assert sub.edata["w"].tolist() == [10.0, 40.0, 0.0, 20.0]
+    assert sub.ndata["x"].tolist() == [1.0, 2.0] and sub.srcdata["x"].tolist() == [0.0, 1.0, 2.0, 3.0]
+    fresh = Graph(sub.src, sub.dst, 2, num_src_nodes=4).csr_in()  # the cached slice equals a built CSR
+    assert torch.equal(sub.csr_in().indptr, fresh.indptr) and torch.equal(sub.csr_in().indices, fresh.indices)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_dst_range_chunks_cover_every_edge_once(seed):
+    g = random_graph(17, 60, seed=seed)
+    eids = torch.cat([g.dst_range(s, min(s + 5, 17))[1] for s in range(0, 17, 5)])
+    assert sorted(eids.tolist()) == list(range(60))
+    whole, _ = g.dst_range(0, 17)
+    assert not whole.is_bipartite and whole.num_edges == 60
+    empty, no_edges = g.dst_range(4, 4)
+    assert (empty.num_nodes, empty.num_edges, no_edges.numel()) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("start, stop", [(-1, 2), (3, 2), (0, 5), (0.0, 2)])
+def test_dst_range_rejects_bad_ranges(start, stop):
+    with pytest.raises(IndexError, match=r"start and stop must satisfy 0 <= start <= stop <= num_nodes=4"):
+        Graph([0, 1], [1, 2], 4).dst_range(start, stop)
+
+
 @pytest.mark.parametrize("name", ["add_self_loops", "to_undirected", "subgraph", "batch", "to_networkx"])
 def test_bipartite_graph_rejects_square_only_transforms(name):
     b = Graph([0, 4], [0, 1], 2, num_src_nodes=5)

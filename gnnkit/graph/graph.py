@@ -594,6 +594,44 @@ class Graph:
                     ndata=self._ndata.select(nodes), edata=self._edata.select(edge_ids), _validate=False)
         return sub, nodes, edge_ids
 
+    def dst_range(self, start: int, stop: int) -> tuple["Graph", Tensor]:
+        """The in-edges of destinations ``[start, stop)`` as a bipartite graph over all sources.
+
+        Destination ``i`` of the result is vertex ``start + i``; the sources keep their ids
+        (``num_src_nodes`` is this graph's), so source features are read in place: nothing is
+        relabelled or gathered. The edges are rows ``[start, stop)`` of :meth:`csr_in`, in its
+        order (by destination, then by edge id): the result's ``src`` is a view of its
+        ``indices`` and the result's own CSR is that slice (cached, no count or sort), so a
+        chunk costs one ``[E_range]`` destination array. Its ``ndata`` holds rows
+        ``[start, stop)`` (views), its source data this graph's source data and its ``edata``
+        rows ``edge_ids``. Layer-wise inference aggregates one chunk of destinations this way.
+
+        Args:
+            start, stop: the destination range, ``0 <= start <= stop <= num_nodes``.
+
+        Returns:
+            ``(sub, edge_ids)``: edge ``j`` of ``sub`` is edge ``edge_ids[j]`` of this graph
+            (to select its edge weights).
+
+        Raises:
+            IndexError: a range outside ``[0, num_nodes]``.
+        """
+        if not (isinstance(start, int) and isinstance(stop, int) and 0 <= start <= stop <= self.num_nodes):
+            raise IndexError(f"start and stop must satisfy 0 <= start <= stop <= num_nodes={self.num_nodes}, "
+                             f"got start={start!r}, stop={stop!r}")
+        csr = self.csr_in()
+        e0, e1 = int(csr.indptr[start]), int(csr.indptr[stop])
+        indptr = csr.indptr[start:stop + 1] - e0  # [n + 1]
+        dst = torch.repeat_interleave(torch.arange(stop - start, device=self.device), indptr.diff())  # [E_range]
+        edge_ids = torch.arange(e0, e1, device=self.device) if csr.eid is None else csr.eid[e0:e1]  # [E_range]
+        edata = self._edata.select(edge_ids) if len(self._edata) else None
+        whole = start == 0 and stop == self.num_nodes == self.num_src_nodes  # one vertex set: not bipartite
+        sub = Graph(csr.indices[e0:e1], dst, stop - start, num_src_nodes=self.num_src_nodes,
+                    ndata={k: v[start:stop] for k, v in self._ndata.items()}, edata=edata,
+                    srcdata=None if whole else dict(self._srcdata.items()), _validate=False)
+        sub._cache["csr_in"] = CSR(indptr, sub.src, None)  # the slice is already sorted by destination
+        return sub, edge_ids
+
     # --------------------------------------------------------------- batching
     @staticmethod
     def batch(graphs: Sequence["Graph"]) -> "Graph":

@@ -1,6 +1,7 @@
 """Layer stacks configured by a dataclass."""
 from __future__ import annotations
 
+import os
 from dataclasses import InitVar, asdict, dataclass
 from typing import Callable, Sequence
 
@@ -158,16 +159,18 @@ class GNN(nn.Module):
         return self.apply_layers(x, lambda i, layer, h: layer(graphs[i], h))
 
     def inference(self, g: Graph, x: Tensor, batch_size: int, device: torch.device | str | None = None,
-                  progress: bool = False) -> Tensor:
+                  progress: bool = False, out_dir: str | os.PathLike | None = None) -> Tensor:
         """Full-graph inference layer by layer, in chunks of ``batch_size`` destination vertices.
 
-        Equals ``self.eval()(g, x)`` but keeps only one layer's ``[N, F]`` output and one chunk's
-        temporaries alive (DGL's offline inference); see
-        :func:`gnnkit.models.inference.layerwise_inference`.
+        Equals ``self.eval()(g, x)`` but keeps only one layer's input and output ``[N, F]``
+        buffers and one chunk's temporaries alive, projecting each vertex once per layer (DGL's
+        offline inference); see :func:`gnnkit.models.inference.layerwise_inference`.
 
         Args:
             g: the whole graph. x: ``[N, in_features]``. batch_size: destinations per chunk.
-            device: where each chunk runs (``None``: ``x``'s device). progress: a tqdm bar.
+            device: where each chunk runs (``None``: ``x``'s device). progress: a tqdm bar per layer.
+            out_dir: keep the layer buffers as memory-mapped ``.npy`` files there (the result
+                is ``out_dir/output.npy``); ``None``: in memory.
 
         Returns:
             ``[N, out_features]`` on ``x``'s device.
@@ -176,7 +179,7 @@ class GNN(nn.Module):
             TypeError: ``g`` not a Graph or ``batch_size`` not an int.
             ValueError: ``batch_size < 1``, a bipartite ``g`` or ``x`` of the wrong shape.
         """
-        return layerwise_inference(self, g, x, batch_size, device=device, progress=progress)
+        return layerwise_inference(self, g, x, batch_size, device=device, progress=progress, out_dir=out_dir)
 
     def apply_layers(self, x: Tensor, conv: Callable[[int, nn.Module, Tensor], Tensor]) -> Tensor:
         """The layer loop (dropout → conv → norm → activation → residual) with the convolution step supplied.
