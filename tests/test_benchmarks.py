@@ -214,12 +214,30 @@ def test_floor_columns_in_the_markdown_row():
     assert lines[2].endswith("| 0.50× | 0.500 s (0.375 + 0.125), 10.2 GB/s | 2.00× |")
 
 
-def test_inference_benchmark_quick_runs_both_modes(tmp_path):
+def test_inference_benchmark_quick_runs_every_mode(tmp_path):
     out = tmp_path / "inference.json"
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "inference.py"), "--quick", "--models", "gcn",
-                           "--json", str(out)], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "inference.py"), "--quick", "--models", "sage",
+                           "--out-dir", str(tmp_path / "buffers"), "--json", str(out)],
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.loads(out.read_text())
-    assert sorted(r["mode"] for r in results) == ["full", "layerwise"]
-    assert all(r["base_mb"] <= r["peak_mb"] for r in results)
-    assert re.search(r"\| gcn \| [0-9.]+ s \([0-9.]+–[0-9.]+\), peak [0-9,]+ MB \(base [0-9,]+ MB\), 1 rounds \| ", proc.stdout)
+    assert sorted(r["mode"] for r in results) == ["dgl", "full", "layerwise"]
+    assert all(r["base_mb"] <= r["peak_mb"] and r["cpu_s"] > 0 for r in results)
+    assert [r["memmap"] for r in results if r["mode"] == "layerwise"] == [True]
+    assert list((tmp_path / "buffers").iterdir()) == []  # the worker removed its memory-mapped buffers
+    assert re.search(r"\| sage \| [0-9.]+ s \([0-9.]+–[0-9.]+\), CPU [0-9.]+ s, peak [0-9,]+ MB \(base [0-9,]+ MB\), "
+                     r"1 rounds \| .*1 rounds, batch 3,000, memmap buffers \| .* \| [0-9.]+× \([0-9.]+×\) \| [0-9.]+× \|",
+                     proc.stdout)
+
+
+def test_inference_benchmark_table_marks_a_stopped_worker():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import inference as bench
+    finally:
+        sys.path.pop(0)
+    row = dict(model="gcn", median_s=2.0, times=[2.0], cpu_s=3.0, base_mb=100.0, peak_mb=300.0, memmap=False)
+    results = [dict(row, mode="full", over_gb=16.0), dict(row, mode="layerwise")]
+    lines = bench.table(results, ["gcn"], ["full", "layerwise", "dgl"], 1000).splitlines()
+    assert lines[2] == ("| gcn | over 16 GB RSS (stopped) | 2.00 s (2.00–2.00), CPU 3.00 s, peak 300 MB (base 100 MB), "
+                        "1 rounds, batch 1,000 | — | — | — |")
