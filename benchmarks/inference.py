@@ -20,6 +20,7 @@ cell then reads ``over N GB`` instead of failing the run.
 
     python benchmarks/inference.py                    # 1M vertices, 10M edges, SAGE and GCN
     python benchmarks/inference.py --quick            # 20k vertices, 200k edges (CI smoke run)
+    python benchmarks/inference.py --graph-cache /tmp/graphs   # generate once, read in later workers
     flock /tmp/gnnkit_bigrun.lock python benchmarks/inference.py --nodes 10000000 --edges 100000000 \
         --models sage --rounds 1 --batch-size 1000000 --rss-limit-gb 16
 """
@@ -85,21 +86,38 @@ def dgl_offline(g, x, convs, batch_size: int):
     return x
 
 
+def graph_arrays(nodes: int, edges: int, graph_cache: Path | None):
+    """``(indptr, indices)`` tensors of the Chung-Lu CSR by destination: generated, or read whole from
+    ``graph_cache`` (``.npy`` files written by the first worker that generated them)."""
+    import numpy as np
+    import torch
+
+    from gnnkit.data.generators import chung_lu
+
+    folder = None if graph_cache is None else graph_cache / f"chung_lu_n{nodes}_e{edges}_s0"
+    if folder is not None and (folder / "indices.npy").is_file():
+        return torch.from_numpy(np.load(folder / "indptr.npy")), torch.from_numpy(np.load(folder / "indices.npy"))
+    csr = chung_lu(nodes, edges, seed=0)
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in ("indptr", "indices"):
+            np.save(folder / f"{name}.tmp.npy", getattr(csr, name))
+            os.replace(folder / f"{name}.tmp.npy", folder / f"{name}.npy")  # a killed worker leaves no half file
+    return torch.from_numpy(csr.indptr), torch.from_numpy(csr.indices)
+
+
 def worker(mode: str, model: str, nodes: int, edges: int, batch_size: int, steps: int, threads: int,
-           out_dir: Path | None = None, rss_limit_gb: float | None = None) -> dict:
+           out_dir: Path | None = None, rss_limit_gb: float | None = None, graph_cache: Path | None = None) -> dict:
     """In a fresh process: build the graph, features and model, then time ``steps`` calls of ``mode``."""
     if rss_limit_gb:
         watch_rss(rss_limit_gb)
     import torch
 
     from gnnkit import GNN, Graph, GNNConfig
-    from gnnkit.data.generators import chung_lu
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    csr = chung_lu(nodes, edges, seed=0)
-    indptr, src = torch.from_numpy(csr.indptr), torch.from_numpy(csr.indices)
-    del csr
+    indptr, src = graph_arrays(nodes, edges, graph_cache)
     dst = torch.repeat_interleave(torch.arange(nodes), indptr.diff())  # [E], sorted: csr_in needs no eid
     if mode == "dgl":
         import dgl
@@ -193,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES, help="dgl runs for sage only")
     p.add_argument("--out-dir", type=Path, help="layer-wise buffers as memory-mapped files under this folder")
     p.add_argument("--rss-limit-gb", type=float, help="stop a worker whose resident set passes this")
+    p.add_argument("--graph-cache", type=Path, help="keep the generated graph as .npy files here; later workers read it")
     p.add_argument("--nodes", type=int, default=1_000_000)
     p.add_argument("--edges", type=int, default=10_000_000)
     p.add_argument("--batch-size", type=int, default=100_000, help="destinations per chunk (default 100,000)")
@@ -207,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         args.nodes, args.edges, args.rounds, args.batch_size = 20_000, 200_000, 1, 3_000
     if args.worker:
         print(json.dumps(worker(*args.worker, args.nodes, args.edges, args.batch_size, args.steps, args.threads,
-                                args.out_dir, args.rss_limit_gb)))
+                                args.out_dir, args.rss_limit_gb, args.graph_cache)))
         return 0
     if min(args.rounds, args.steps, args.batch_size) < 1:
         p.error(f"--rounds, --steps and --batch-size must be >= 1, got {args.rounds}, {args.steps}, {args.batch_size}")
@@ -224,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
                  "--steps", str(args.steps)]
         wargs += ["--out-dir", str(args.out_dir)] if args.out_dir else []
         wargs += ["--rss-limit-gb", str(args.rss_limit_gb)] if args.rss_limit_gb else []
+        wargs += ["--graph-cache", str(args.graph_cache)] if args.graph_cache else []
         try:
             results.append(run_worker(__file__, wargs, args.threads, f"{mode}/{m}"))
         except RuntimeError:

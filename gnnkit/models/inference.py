@@ -135,7 +135,10 @@ def _project(x: Tensor, weights: list[Tensor], batch_size: int, paths: list[Path
     for start in range(0, x.shape[0], batch_size):
         rows = x[start:start + batch_size].to(weights[0].device)  # [B, F]
         for w, out in zip(weights, outs):
-            out[start:start + batch_size] = rows @ w.t()  # [B, F_out_k]
+            if out.device == rows.device:  # a row slice is contiguous: the GEMM writes it in place, no copy
+                torch.mm(rows, w.t(), out=out[start:start + batch_size])  # [B, F_out_k]
+            else:
+                out[start:start + batch_size] = rows @ w.t()
     return outs
 
 
