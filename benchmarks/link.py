@@ -35,6 +35,7 @@ layouts; on the training thread forward, backward and optimizer.
     python benchmarks/link.py                    # 100k vertices, ~1M undirected edges, 3 rounds
     python benchmarks/link.py --quick            # 20k vertices, 1 round, 5 steps (smoke run)
     python benchmarks/link.py --profile          # also the per-phase CPU time per step
+    python benchmarks/link.py --gather-in-step   # the earlier harness: x[input_nodes] in the training step
 """
 from __future__ import annotations
 
@@ -53,7 +54,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _worker import run_worker  # noqa: E402
 from sampling import graph_file  # noqa: E402  the same cached power-law graph as the sampling benchmark
 
-ENGINES = ("gnnkit", "gnnkit-serial", "dgl")  # gnnkit-serial: no prefetch thread, everything on one core
+# gnnkit: prefetch thread; gnnkit-serial: none, everything in the training thread; *-worker: one
+# sampling worker process (both loaders' num_workers=1)
+ENGINES = ("gnnkit", "gnnkit-serial", "gnnkit-worker", "dgl", "dgl-worker")
+DEFAULT_ENGINES = ("gnnkit", "gnnkit-serial", "dgl")
 # per-step CPU time of each phase (ms, --profile): sampling side first, then the training thread
 PHASES = ("negatives", "dedup+other", "blocks", "feature_gather", "layouts", "producer", "forward", "backward",
           "optimizer")
@@ -102,11 +106,13 @@ def _train_on(blocks, layers, opt, h, src, dst, label, profile: dict) -> None:
 
 
 def gnnkit_step(indptr: np.ndarray, indices: np.ndarray, fanouts: list[int], batch_size: int, profile: dict,
-                prefetch: bool = True):
+                mode: str = "thread", gather_in_step: bool = False):
     """A ``step()`` running one gnnkit training step on the next link batch.
 
     The features live in ``g.ndata["x"]``, so the sampler gathers the input rows of each batch
-    (in the prefetch thread unless ``prefetch`` is False, then in the training thread).
+    (``mode``: in the prefetch thread, ``"serial"`` in the training thread, ``"worker"`` in one
+    worker process; the per-phase times of a worker's sampling side stay in the worker). With
+    ``gather_in_step`` the step gathers them itself with ``x[input_nodes]`` (the harness before).
     """
     import torch
 
@@ -119,10 +125,12 @@ def gnnkit_step(indptr: np.ndarray, indices: np.ndarray, fanouts: list[int], bat
     n = indptr.size - 1
     src = torch.from_numpy(indices.astype(np.int64))
     dst = torch.repeat_interleave(torch.arange(n), torch.from_numpy(np.diff(indptr)))  # CSR by destination
-    g = Graph(src, dst, n, ndata={"x": _features(n)})
+    x = _features(n)
+    g = Graph(src, dst, n, ndata={} if gather_in_step else {"x": x})
     edges = torch.stack([src, dst])  # [2, E]: every edge is a seed, as DGL's edge ids
     loader = link_neighbor_loader(g, edges, fanouts, batch_size, negative_sampler=UniformNegativeSampler(n, k=1),
-                                  shuffle=True, drop_last=True, seed=0, **({} if prefetch else {"prefetch_thread": False}))
+                                  shuffle=True, drop_last=True, seed=0,
+                                  **{"thread": {}, "serial": {"prefetch_thread": False}, "worker": {"num_workers": 1}}[mode])
     # per-phase CPU time of the sampling side (this worker process only): wrap its parts in place
     link_sampler = loader.sampler
     link_sampler.negative_sampler = _timed(link_sampler.negative_sampler, "negatives", profile)
@@ -139,8 +147,11 @@ def gnnkit_step(indptr: np.ndarray, indices: np.ndarray, fanouts: list[int], bat
         t0 = time.perf_counter()
         batch = next(it)
         t1 = time.perf_counter()
-        _train_on(batch.blocks.blocks, layers, opt, batch.blocks.input_data["x"], batch.pair[0], batch.pair[1],
-                  batch.label, profile)
+        c = time.thread_time()
+        h = x[batch.blocks.input_nodes] if gather_in_step else batch.blocks.input_data["x"]
+        if gather_in_step:
+            profile.setdefault("feature_gather", []).append(time.thread_time() - c)
+        _train_on(batch.blocks.blocks, layers, opt, h, batch.pair[0], batch.pair[1], batch.label, profile)
         profile.setdefault("inputs", []).append(batch.blocks.input_nodes.numel())
         profile.setdefault("sample_s", []).append(t1 - t0)
         profile.setdefault("compute_s", []).append(time.perf_counter() - t1)
@@ -148,12 +159,14 @@ def gnnkit_step(indptr: np.ndarray, indices: np.ndarray, fanouts: list[int], bat
     return step
 
 
-def dgl_step(indptr: np.ndarray, indices: np.ndarray, fanouts: list[int], batch_size: int, profile: dict):
+def dgl_step(indptr: np.ndarray, indices: np.ndarray, fanouts: list[int], batch_size: int, profile: dict,
+             gather_in_step: bool = False, num_workers: int = 0):
     """A ``step()`` running one DGL training step on the next edge-prediction batch.
 
     The features live in ``g.ndata["x"]`` and the sampler slices them (``prefetch_node_feats``), DGL's
     own feature path: an ``index_select`` inside ``next()``, as fast as gnnkit's gather (a plain
-    ``x[input_nodes]`` runs torch's general advanced-indexing kernel, 3-5x slower).
+    ``x[input_nodes]`` runs torch's general advanced-indexing kernel, 3-5x slower). With
+    ``gather_in_step`` the step gathers them itself with ``x[input_nodes]`` (the harness before).
     """
     os.environ.setdefault("DGLBACKEND", "pytorch")
     import dgl
@@ -164,14 +177,16 @@ def dgl_step(indptr: np.ndarray, indices: np.ndarray, fanouts: list[int], batch_
     src = torch.from_numpy(indices.astype(np.int64))
     dst = torch.repeat_interleave(torch.arange(n), torch.from_numpy(np.diff(indptr)))
     g = dgl.graph((src, dst), num_nodes=n)
-    g.ndata["x"] = _features(n)
+    x = _features(n)
+    if not gather_in_step:
+        g.ndata["x"] = x
     g.create_formats_()
     dgl.seed(0)
     sampler = dgl.dataloading.as_edge_prediction_sampler(
-        dgl.dataloading.NeighborSampler(fanouts, prefetch_node_feats=["x"]),
+        dgl.dataloading.NeighborSampler(fanouts, prefetch_node_feats=None if gather_in_step else ["x"]),
         negative_sampler=dgl.dataloading.negative_sampler.Uniform(1))
     loader = dgl.dataloading.DataLoader(g, torch.arange(g.num_edges()), sampler, batch_size=batch_size, shuffle=True,
-                                        drop_last=True, num_workers=0)
+                                        drop_last=True, num_workers=num_workers)
     layers = torch.nn.ModuleList([dglnn.SAGEConv(FEATURES, FEATURES, "mean"), dglnn.SAGEConv(FEATURES, FEATURES, "mean")])
     opt = torch.optim.Adam(layers.parameters(), lr=0.01)
     it = iter(loader)
@@ -185,7 +200,11 @@ def dgl_step(indptr: np.ndarray, indices: np.ndarray, fanouts: list[int], batch_
         ps, pd = pos_graph.edges()
         ns, nd = neg_graph.edges()
         label = torch.cat([torch.ones(ps.numel()), torch.zeros(ns.numel())])
-        _train_on(blocks, layers, opt, blocks[0].srcdata["x"], torch.cat([ps, ns]), torch.cat([pd, nd]), label, profile)
+        c = time.thread_time()
+        h = x[input_nodes] if gather_in_step else blocks[0].srcdata["x"]
+        if gather_in_step:
+            profile.setdefault("feature_gather", []).append(time.thread_time() - c)
+        _train_on(blocks, layers, opt, h, torch.cat([ps, ns]), torch.cat([pd, nd]), label, profile)
         profile.setdefault("inputs", []).append(input_nodes.numel())
         profile.setdefault("sample_s", []).append(t1 - t0)
         profile.setdefault("compute_s", []).append(time.perf_counter() - t1)
@@ -193,7 +212,8 @@ def dgl_step(indptr: np.ndarray, indices: np.ndarray, fanouts: list[int], batch_
     return step
 
 
-def run_engine(engine: str, path: Path, fanouts: list[int], batch_size: int, steps: int, threads: int) -> dict:
+def run_engine(engine: str, path: Path, fanouts: list[int], batch_size: int, steps: int, threads: int,
+               gather_in_step: bool = False) -> dict:
     """Time one engine in this process."""
     import torch
 
@@ -202,10 +222,11 @@ def run_engine(engine: str, path: Path, fanouts: list[int], batch_size: int, ste
     z = np.load(path)
     indptr, indices = z["indptr"], z["indices"]
     profile: dict = {}
-    if engine == "dgl":
-        step = dgl_step(indptr, indices, fanouts, batch_size, profile)
+    if engine.startswith("dgl"):
+        step = dgl_step(indptr, indices, fanouts, batch_size, profile, gather_in_step, int(engine == "dgl-worker"))
     else:
-        step = gnnkit_step(indptr, indices, fanouts, batch_size, profile, prefetch=engine == "gnnkit")
+        mode = {"gnnkit": "thread", "gnnkit-serial": "serial", "gnnkit-worker": "worker"}[engine]
+        step = gnnkit_step(indptr, indices, fanouts, batch_size, profile, mode, gather_in_step)
     times = []
     for i in range(steps + 3):
         t = time.perf_counter()
@@ -215,10 +236,12 @@ def run_engine(engine: str, path: Path, fanouts: list[int], batch_size: int, ste
     med = statistics.median(times)
     # the prefetch thread runs up to two batches ahead: every phase skips its first 3 (warm-up) entries
     phases = {k: 1e3 * statistics.median(profile[k][3:]) for k in PHASES if len(profile.get(k, ())) > 3}
-    if "blocks" in phases:  # the neighbour sampler's time includes its feature gather; report them apart
-        phases["blocks"] -= phases.get("feature_gather", 0.0)
-        phases["dedup+other"] = phases["producer"] - sum(phases.get(k, 0.0) for k in
-                                                         ("negatives", "blocks", "feature_gather", "layouts"))
+    if "blocks" in phases:
+        sampled = ("negatives", "blocks", "layouts")
+        if not gather_in_step:  # the neighbour sampler's time includes its feature gather; report them apart
+            phases["blocks"] -= phases.get("feature_gather", 0.0)
+            sampled += ("feature_gather",)
+        phases["dedup+other"] = phases["producer"] - sum(phases.get(k, 0.0) for k in sampled)
     return {
         "phases_ms": phases,
         "engine": engine, "median_ms": 1e3 * med, "pos_edges_per_s": batch_size / med, "steps": steps,
@@ -240,9 +263,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, help="timed steps per process (default 20; --quick 5)")
     p.add_argument("--rounds", type=int, help="alternating runs per engine (default 3; --quick 1)")
     p.add_argument("--threads", type=int, default=1, help="threads for both engines (default 1)")
-    p.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
+    p.add_argument("--engines", nargs="+", choices=ENGINES, default=list(DEFAULT_ENGINES))
     p.add_argument("--profile", action="store_true",
                    help="print the wait for the batch vs the training time per step, and the per-phase CPU time")
+    p.add_argument("--gather-in-step", action="store_true",
+                   help="both engines gather the input rows with x[input_nodes] in the training step instead of "
+                        "their loaders' feature path (the harness before 2026-12-03; torch's advanced-indexing kernel)")
     p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--worker", nargs=2, metavar=("ENGINE", "GRAPH"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -250,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     steps = args.steps or (5 if args.quick else 20)
     if args.worker:
         engine, path = args.worker
-        print(json.dumps(run_engine(engine, Path(path), args.fanouts, args.batch_size, steps, args.threads)))
+        print(json.dumps(run_engine(engine, Path(path), args.fanouts, args.batch_size, steps, args.threads,
+                                    args.gather_in_step)))
         return 0
     nodes, edges = args.nodes or size["nodes"], args.edges or size["edges"]
     path = graph_file(nodes, edges)
@@ -264,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in range(args.rounds or (1 if args.quick else 3)):
         for engine in args.engines:  # alternate engines: a shared machine's load falls on both
             res = run_worker(__file__, [engine, str(path), "--steps", str(steps), "--batch-size", str(args.batch_size),
-                                        "--fanouts", *map(str, args.fanouts)], args.threads, engine)
+                                        "--fanouts", *map(str, args.fanouts),
+                                        *(["--gather-in-step"] if args.gather_in_step else [])], args.threads, engine)
             res["round"] = r
             results.append(res)
             extra = (f" (waiting for the batch {res['sample_ms']:.1f} ms, training {res['compute_ms']:.1f} ms)"
@@ -286,15 +314,20 @@ def main(argv: list[str] | None = None) -> int:
     print("\n| workload | gnnkit pos. edges/s (range) | DGL pos. edges/s (range) | gnnkit/DGL | peak RSS gnnkit / DGL "
           "| input vertices per step |")
     print("|---|---|---|---|---|---|")
-    for e, what in (("gnnkit", "prefetch thread"), ("gnnkit-serial", "no prefetch thread")):
+    for e, what in (("gnnkit", "prefetch thread"), ("gnnkit-serial", "no prefetch thread"),
+                    ("gnnkit-worker", "1 sampling worker")):
+        d = "dgl-worker" if e == "gnnkit-worker" and "dgl-worker" in rate else "dgl"
         if e not in rate:
             continue
-        ratio = f"{rate[e] / rate['dgl']:.2f}x" if "dgl" in rate else "-"
-        print(f"| link SAGE {args.fanouts} b{args.batch_size} 1 neg, {nodes // 1000}k vertices, gnnkit {what} | "
-              f"{cell(e)} | {cell('dgl')} | {ratio} | {peak[e]:.2f} / {peak.get('dgl', 0):.2f} GB | "
-              f"{inputs[e]:,.0f} / {inputs.get('dgl', 0):,.0f} |")
+        vs = " vs DGL 1 sampling worker" if d == "dgl-worker" else ""
+        ratio = f"{rate[e] / rate[d]:.2f}x" if d in rate else "-"
+        print(f"| link SAGE {args.fanouts} b{args.batch_size} 1 neg, {nodes // 1000}k vertices, gnnkit {what}{vs} | "
+              f"{cell(e)} | {cell(d)} | {ratio} | {peak[e]:.2f} / {peak.get(d, 0):.2f} GB | "
+              f"{inputs[e]:,.0f} / {inputs.get(d, 0):,.0f} |")
     if args.profile:  # CPU time (thread_time) per step, median over rounds of each round's median
-        print("\nCPU ms per step by phase (DGL's next() is one phase: negatives, blocks and the feature slice):")
+        where = ("in the training thread (--gather-in-step)" if args.gather_in_step else
+                 "on the sampling side (DGL's next() is one phase: negatives, blocks and the feature slice)")
+        print(f"\nCPU ms per step by phase; the feature gather runs {where}:")
         print("| phase | " + " | ".join(e for e in args.engines if by[e]) + " |")
         print("|---" * (1 + sum(1 for e in args.engines if by[e])) + "|")
         for k in PHASES:

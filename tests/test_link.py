@@ -441,10 +441,13 @@ def test_link_loader_prefetch_thread_gives_the_same_batches():
             torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-def test_link_loader_builds_block_layouts_in_the_sampler():
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_link_loader_builds_block_layouts_in_the_sampler(num_workers):
     g = _ring_undirected(30, 12)
     s = split_edges(g, seed=0)
-    batch = next(iter(link_neighbor_loader(s.train_graph, s.train_pos, [3, 2], batch_size=8, prefetch_thread=False)))
+    # a worker process's batch comes back pickled: its layouts must survive the trip
+    batch = next(iter(link_neighbor_loader(s.train_graph, s.train_pos, [3, 2], batch_size=8, prefetch_thread=False,
+                                           num_workers=num_workers)))
     blocks = batch.blocks.blocks
     # the in-CSR of every block (forward) and the out-CSR of the blocks that carry gradients are cached already
     assert all("csr_in" in b._cache for b in blocks)
