@@ -25,7 +25,10 @@ the next batch on a second core when one is free, so ``--threads 1`` means one i
 per engine, not one core: the gnnkit-serial row is the one-core comparison. Each engine runs in
 its own process (peak RSS is its own); engines alternate ``--rounds`` times. Per process: 3
 warm-up steps, then ``--steps`` timed steps; positive edges/s is ``batch_size / median step
-time``; the table gives the median over rounds and the spread (min-max) of the per-round values.
+time``; the table gives the median over rounds and the spread (min-max) of the per-round values, and
+the CPU time per step of all the threads of each engine's process (``time.process_time``;
+the prefetch thread's included, a worker process's not), which a loaded machine inflates far
+less than the wall time.
 ``--threads 1`` (the default) runs every engine with one intra-op thread (``OMP_NUM_THREADS``,
 ``torch.set_num_threads``). ``--profile`` adds the CPU time (``time.thread_time``, so the
 load of a shared machine inflates it less than wall time) of each phase per step: on the
@@ -229,10 +232,15 @@ def run_engine(engine: str, path: Path, fanouts: list[int], batch_size: int, ste
         step = gnnkit_step(indptr, indices, fanouts, batch_size, profile, mode, gather_in_step)
     times = []
     for i in range(steps + 3):
+        if i == 3:
+            cpu0 = time.process_time()
         t = time.perf_counter()
         step()
         if i >= 3:  # warm-up: first batches build CSR/CSC and allocate
             times.append(time.perf_counter() - t)
+    # CPU time of every thread of this process per step (a worker process's is not in it): on a shared
+    # machine this moves far less with the load than the wall time
+    cpu_ms = 1e3 * (time.process_time() - cpu0) / steps
     med = statistics.median(times)
     # the prefetch thread runs up to two batches ahead: every phase skips its first 3 (warm-up) entries
     phases = {k: 1e3 * statistics.median(profile[k][3:]) for k in PHASES if len(profile.get(k, ())) > 3}
@@ -244,7 +252,7 @@ def run_engine(engine: str, path: Path, fanouts: list[int], batch_size: int, ste
         phases["dedup+other"] = phases["producer"] - sum(phases.get(k, 0.0) for k in sampled)
     return {
         "phases_ms": phases,
-        "engine": engine, "median_ms": 1e3 * med, "pos_edges_per_s": batch_size / med, "steps": steps,
+        "engine": engine, "median_ms": 1e3 * med, "cpu_ms_per_step": cpu_ms, "pos_edges_per_s": batch_size / med, "steps": steps,
         "sample_ms": 1e3 * statistics.median(profile["sample_s"][3:]),
         "compute_ms": 1e3 * statistics.median(profile["compute_s"][3:]),
         "mean_input_nodes": float(np.mean(profile["inputs"][3:])),  # equal work: both engines sample as many
@@ -311,9 +319,10 @@ def main(argv: list[str] | None = None) -> int:
 
     peak = {e: max(r["peak_rss_gb"] for r in v) for e, v in by.items() if v}
     inputs = {e: statistics.mean(r["mean_input_nodes"] for r in v) for e, v in by.items() if v}
+    cpu = {e: statistics.median(r["cpu_ms_per_step"] for r in v) for e, v in by.items() if v}
     print("\n| workload | gnnkit pos. edges/s (range) | DGL pos. edges/s (range) | gnnkit/DGL | peak RSS gnnkit / DGL "
-          "| input vertices per step |")
-    print("|---|---|---|---|---|---|")
+          "| input vertices per step | process CPU ms/step gnnkit / DGL |")
+    print("|---|---|---|---|---|---|---|")
     for e, what in (("gnnkit", "prefetch thread"), ("gnnkit-serial", "no prefetch thread"),
                     ("gnnkit-worker", "1 sampling worker")):
         d = "dgl-worker" if e == "gnnkit-worker" and "dgl-worker" in rate else "dgl"
@@ -323,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         ratio = f"{rate[e] / rate[d]:.2f}x" if d in rate else "-"
         print(f"| link SAGE {args.fanouts} b{args.batch_size} 1 neg, {nodes // 1000}k vertices, gnnkit {what}{vs} | "
               f"{cell(e)} | {cell(d)} | {ratio} | {peak[e]:.2f} / {peak.get(d, 0):.2f} GB | "
-              f"{inputs[e]:,.0f} / {inputs.get(d, 0):,.0f} |")
+              f"{inputs[e]:,.0f} / {inputs.get(d, 0):,.0f} | {cpu[e]:.1f} / {cpu.get(d, 0):.1f} |")
     if args.profile:  # CPU time (thread_time) per step, median over rounds of each round's median
         where = ("in the training thread (--gather-in-step)" if args.gather_in_step else
                  "on the sampling side (DGL's next() is one phase: negatives, blocks and the feature slice)")
