@@ -45,18 +45,25 @@ def test_power_law_graph_matches_the_spec_at_full_size():
     assert not (src == dst).any()
 
 
-def test_link_benchmark_quick_runs_both_engines(tmp_path):
+def test_link_benchmark_quick_runs_every_engine(tmp_path):
     pytest.importorskip("dgl")
     out = tmp_path / "link.json"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "link.py"), "--quick", "--nodes", "3000", "--edges", "12000",
-         "--batch-size", "256", "--steps", "2", "--json", str(out)],
+         "--batch-size", "256", "--steps", "4", "--profile", "--json", str(out)],
         capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.loads(out.read_text())
-    assert {r["engine"] for r in results} == {"gnnkit", "dgl"} and all(r["pos_edges_per_s"] > 0 for r in results)
-    assert "| link SAGE [10, 10] b256 1 neg, 3k vertices |" in proc.stdout and "gnnkit/DGL" in proc.stdout
+    assert {r["engine"] for r in results} == {"gnnkit", "gnnkit-serial", "dgl"}
+    assert all(r["pos_edges_per_s"] > 0 for r in results)
+    for what in ("prefetch thread", "no prefetch thread"):
+        assert f"| link SAGE [10, 10] b256 1 neg, 3k vertices, gnnkit {what} |" in proc.stdout
+    # the per-phase split: every gnnkit phase measured (the sampling side's in the prefetch thread too)
+    gnnkit = next(r for r in results if r["engine"] == "gnnkit")["phases_ms"]
+    assert set(gnnkit) == {"negatives", "dedup+other", "blocks", "feature_gather", "layouts", "producer", "forward",
+                           "backward", "optimizer"}
+    assert "| forward |" in proc.stdout
 
 
 def test_graph_classification_benchmark_quick_prints_a_row_per_engine():

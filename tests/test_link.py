@@ -425,6 +425,59 @@ def test_link_loader_is_reproducible_and_feeds_a_layer():
     assert logits.shape == batch.label.shape
 
 
+def _batch_tensors(batch) -> list[torch.Tensor]:
+    mb = batch.blocks
+    return [batch.pair, batch.label, batch.edge_ids, mb.seeds, mb.input_nodes, *mb.edge_ids,
+            *(t for b in mb.blocks for t in (b.src, b.dst))]
+
+
+def test_link_loader_prefetch_thread_gives_the_same_batches():
+    g = _ring_undirected(30, 12)
+    s = split_edges(g, seed=0)
+    kw = dict(batch_size=7, seed=4, negative_sampler=UniformNegativeSampler(g.num_nodes, k=2))
+    for threaded, serial in zip(link_neighbor_loader(s.train_graph, s.train_pos, [3, 2], **kw),
+                                link_neighbor_loader(s.train_graph, s.train_pos, [3, 2], prefetch_thread=False, **kw)):
+        for a, b in zip(_batch_tensors(threaded), _batch_tensors(serial), strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_link_loader_builds_block_layouts_in_the_sampler(num_workers):
+    g = _ring_undirected(30, 12)
+    s = split_edges(g, seed=0)
+    # a worker process's batch comes back pickled: its layouts must survive the trip
+    batch = next(iter(link_neighbor_loader(s.train_graph, s.train_pos, [3, 2], batch_size=8, prefetch_thread=False,
+                                           num_workers=num_workers)))
+    blocks = batch.blocks.blocks
+    # the in-CSR of every block (forward) and the out-CSR of the blocks that carry gradients are cached already
+    assert all("csr_in" in b._cache for b in blocks)
+    assert all("csr_out" in b._cache for b in blocks[1:])
+    assert "csr_out" not in blocks[0]._cache  # built lazily, only when the input asks for a gradient
+
+
+def test_link_loader_prebuilt_layouts_leave_the_step_unchanged():
+    from gnnkit.nn import SAGEConv
+
+    g = _ring_undirected(30, 12)
+    s = split_edges(g, seed=0)
+    batch = next(iter(link_neighbor_loader(s.train_graph, s.train_pos, [3, 2], batch_size=8, seed=2)))
+    # the same blocks built afresh, with no cached layout
+    fresh = [Graph.block(b.src, b.dst, b.num_nodes, b.num_src_nodes) for b in batch.blocks.blocks]
+    torch.manual_seed(0)
+    layers = torch.nn.ModuleList([SAGEConv(3, 4), SAGEConv(4, 4)])
+    grads = []
+    for blocks in (batch.blocks.blocks, fresh):
+        x = batch.blocks.input_data["x"].clone().requires_grad_()  # a gradient through the first block too
+        h = x
+        for block, layer in zip(blocks, layers):
+            h = layer(block, h)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(DotProduct()(h[batch.pair[0]], h[batch.pair[1]]),
+                                                                    batch.label)
+        grads.append(torch.autograd.grad(loss, [x, *layers.parameters()]))
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 def test_link_loader_validation():
     g = _ring_undirected()
     with pytest.raises(ValueError, match=r"edges must be a \[2, K\] tensor"):
@@ -433,6 +486,8 @@ def test_link_loader_validation():
         link_neighbor_loader(g, torch.zeros(2, 2), [2], 4)
     with pytest.raises(IndexError, match=r"edges must lie in \[0, num_nodes=12\)"):
         link_neighbor_loader(g, torch.tensor([[0], [12]]), [2], 4)
+    with pytest.raises(ValueError, match="prefetch_factor must be an int >= 1"):
+        link_neighbor_loader(g, torch.tensor([[0], [1]]), [2], 4, prefetch_factor=0)
 
 
 # ----------------------------------------------------------------- example
