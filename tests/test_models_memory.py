@@ -80,3 +80,66 @@ def test_memory_options_validation():
     adj = NormalizedAdjacency.from_graph(random_graph(6))
     with pytest.raises(TypeError, match="model='gcn' takes it"):
         GNN(config("sage"))(adj, torch.randn(14, 5))
+
+
+def fused_config(**kw) -> GNNConfig:
+    base = dict(model="gcn", in_features=5, out_features=3, hidden_features=8, num_layers=3, dropout=0.0, checkpoint=True)
+    base.update(kw)
+    return GNNConfig(**base)
+
+
+def test_fused_gcn_checkpoint_equals_plain_gradients():
+    # widths 5 -> 8 (aggregates first), 8 -> 8 and 8 -> 3 (project first); x requires grad for both dx paths
+    for g in (random_graph(7), Graph(torch.tensor([0, 1, 2, 5]), torch.tensor([1, 2, 0, 4]), 14)):  # undirected, directed
+        x = torch.randn(g.num_nodes, 5, dtype=torch.float64, requires_grad=True)
+        torch.manual_seed(8)
+        plain = GNN(fused_config(checkpoint=False)).double()
+        fused = GNN(fused_config()).double()
+        fused.load_state_dict(plain.state_dict())
+        adj = NormalizedAdjacency.from_graph(g, dtype=torch.float64)
+        results = []
+        for model, graph in ((plain, g), (fused, adj)):
+            out = model.train()(graph, x)
+            results.append([out, *torch.autograd.grad(out.pow(2).sum(), [x, *model.parameters()])])
+        for a, b in zip(*results):
+            assert_close(a, b, rtol=0, atol=1e-12)
+
+
+def test_fused_gcn_dropout_matches_dense_reference_with_its_masks():
+    from gnnkit.nn._gcn_checkpoint import mask_scale
+
+    g = random_graph(9)
+    p = 0.4
+    x = torch.randn(g.num_nodes, 5, dtype=torch.float64, requires_grad=True)
+    model = GNN(fused_config(dropout=p)).double().train()
+    adj = NormalizedAdjacency.from_graph(g, dtype=torch.float64)
+    torch.manual_seed(10)
+    out = model(adj, x)
+    got = torch.autograd.grad(out.pow(2).sum(), [x, *model.parameters()])
+    torch.manual_seed(10)
+    seeds = [int(torch.randint(0, 1 << 62, ())) for _ in model.layers]
+    a = torch.zeros(g.num_nodes, g.num_nodes, dtype=torch.float64)
+    cols = torch.repeat_interleave(torch.arange(g.num_nodes), adj.t_indptr.diff())  # the transposed CSR's rows: sources
+    a.index_put_((adj.t_indices.long(), cols), adj.t_values, accumulate=True)  # duplicate edges add up
+    h = x
+    for i, (layer, seed) in enumerate(zip(model.layers, seeds)):  # the dense float64 formula with the layer's masks
+        h = a @ (h * mask_scale(h, 0, p, seed, torch.float64)) @ layer.lin.weight.t() + layer.bias
+        h = h.relu() if i < len(seeds) - 1 else h
+    want = torch.autograd.grad(h.pow(2).sum(), [x, *model.parameters()])
+    assert_close(out, h, rtol=0, atol=1e-12)
+    for u, v in zip(got, want):
+        assert_close(u, v, rtol=0, atol=1e-12)
+
+
+def test_fused_gcn_bfloat16_storage_within_tolerance():
+    g = random_graph(11)
+    x = torch.randn(g.num_nodes, 5)
+    torch.manual_seed(12)
+    ref = GNN(fused_config(checkpoint=False))
+    low = GNN(fused_config(feature_dtype="bfloat16"))
+    low.load_state_dict(ref.state_dict())
+    a = step_grads(ref, g, x, 0)
+    b = step_grads(low, NormalizedAdjacency.from_graph(g), x.bfloat16(), 0)
+    assert (a[0] - b[0]).norm() <= 5e-2 * a[0].norm()  # as test_feature_dtype_within_tolerance
+    ga, gb = torch.cat([t.flatten() for t in a[1:]]), torch.cat([t.flatten() for t in b[1:]])
+    assert (ga - gb).norm() <= 5e-2 * ga.norm()

@@ -13,6 +13,7 @@ from ..blocks.activations import make_activation
 from .._deprecated import renamed_keyword
 from ..graph import Graph
 from ..nn import GATConv, GCNConv, GINConv, SAGEConv
+from ..nn._gcn_checkpoint import gcn_layer_checkpointed
 from ..ops import REDUCES, NormalizedAdjacency
 from .inference import layerwise_inference
 
@@ -175,7 +176,27 @@ class GNN(nn.Module):
         graphs = self._per_layer(g)
         if x.shape[0] != graphs[0].num_src_nodes:
             raise ValueError(f"x must have {graphs[0].num_src_nodes} rows (the first graph's sources), got {tuple(x.shape)}")
+        if self._fused_gcn(graphs[0]):
+            return self._fused_gcn_forward(graphs[0], x)
         return self.apply_layers(x, lambda i, layer, h: layer(graphs[i], h))
+
+    def _fused_gcn(self, g: Graph | NormalizedAdjacency) -> bool:
+        """Whether the hand-written GCN checkpoint applies: it covers dropout → GCNConv → ReLU and nothing else."""
+        cfg = self.config
+        return (isinstance(g, NormalizedAdjacency) and cfg.checkpoint and self.training and torch.is_grad_enabled()
+                and cfg.norm is None and not cfg.residual and cfg.activation == "relu")
+
+    def _fused_gcn_forward(self, adj: NormalizedAdjacency, x: Tensor) -> Tensor:
+        # each layer keeps its input, output and a dropout seed only (gnnkit/nn/_gcn_checkpoint.py); the seeds
+        # come from torch's global generator, so torch.manual_seed makes the step reproducible
+        cfg, last = self.config, len(self.layers) - 1
+        dtype = self._compute_dtype()
+        storage = dtype if cfg.feature_dtype is None else getattr(torch, cfg.feature_dtype)
+        for i, layer in enumerate(self.layers):
+            seed = int(torch.randint(0, 1 << 62, ()))
+            x = gcn_layer_checkpointed(adj, x, layer.lin.weight, layer.bias, cfg.dropout, seed, relu=i < last,
+                                       out_dtype=storage if i < last else dtype)
+        return x
 
     def inference(self, g: Graph, x: Tensor, batch_size: int, device: torch.device | str | None = None,
                   progress: bool = False) -> Tensor:

@@ -74,6 +74,13 @@ class NormalizedAdjacency:
         tensors = {id(t): t for t in (self.indptr, self.indices, self.values, self.t_indptr, self.t_indices, self.t_values)}
         return sum(t.numel() * t.element_size() for t in tensors.values())
 
+    def transposed(self) -> "NormalizedAdjacency":
+        """The matrix :math:`\\hat A^\\top` (``self`` when symmetric); no copy."""
+        if self.is_symmetric:
+            return self
+        return NormalizedAdjacency(self.t_indptr, self.t_indices, self.t_values, self.indptr, self.indices, self.values,
+                                   self.num_nodes, self.self_loops, self.normalized)
+
     @classmethod
     def from_graph(cls, g: Graph, add_self_loops: bool = True, normalize: bool = True,
                    dtype: torch.dtype = torch.float32) -> "NormalizedAdjacency":
@@ -197,8 +204,8 @@ class _AdjacencySpMM(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, dy: Tensor):  # type: ignore[override]
-        adj = ctx.adj
-        return _product(adj.t_indptr, adj.t_indices, adj.t_values, dy), None
+        t = ctx.adj.transposed()
+        return _product(t.indptr, t.indices, t.values, dy), None
 
 
 def _product(indptr: Tensor, indices: Tensor, values: Tensor, x: Tensor) -> Tensor:
