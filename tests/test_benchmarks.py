@@ -223,3 +223,16 @@ def test_inference_benchmark_quick_runs_both_modes(tmp_path):
     assert sorted(r["mode"] for r in results) == ["full", "layerwise"]
     assert all(r["base_mb"] <= r["peak_mb"] for r in results)
     assert re.search(r"\| gcn \| [0-9.]+ s \([0-9.]+–[0-9.]+\), peak [0-9,]+ MB \(base [0-9,]+ MB\), 1 rounds \| ", proc.stdout)
+
+
+def test_capacity_benchmark_quick_fits_every_engine(tmp_path):
+    pytest.importorskip("dgl")
+    pytest.importorskip("torch_geometric")
+    out = tmp_path / "capacity.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "capacity.py"), "--quick", "--models", "gcn",
+                           "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert set(result["fits"]) == {f"{e}:gcn" for e in ("gnnkit", "gnnkit-saving", "dgl", "pyg")}
+    assert all(r["peak"] > r["base"] > 0 for r in result["rows"]) and result["verified"] == []
+    assert re.search(r"\| gcn \| gnnkit-saving \| .* \| [0-9,]+ \| [0-9,]+ \| [0-9.]+× \|", proc.stdout)
