@@ -84,9 +84,9 @@ def predict_saving_gcn(n: int, e: int, widths: list[int], storage_bytes: int = 2
     data = storage_bytes * n * f + 8 * n  # bfloat16 features + int64 labels
     # layer 1 forward: q = Â dropout(x) in float32 beside the stored output h1
     forward = 4 * n * f + storage_bytes * n * h
-    # layer 2 backward: h1 and its gradient (storage dtype), and five [N, C] float32 tensors
-    # (logits, log-softmax, their gradient, dZ, Â^T dZ)
-    backward = 2 * storage_bytes * n * h + 20 * n * c
+    # layer 2 backward: h1 and its gradient (storage dtype) and three [N, C] float32 tensors (the incoming
+    # gradient, dZ, Â^T dZ); the logits and the log-softmax's saved output are freed by then
+    backward = 2 * storage_bytes * n * h + 12 * n * c
     return {"adjacency": adjacency, "data": data, "full": adjacency + data + max(forward, backward)}
 
 
