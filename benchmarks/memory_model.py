@@ -71,6 +71,25 @@ def predict(n: int, e: int, widths: list[int], blocks: list[tuple[int, int, int]
     return out
 
 
+def predict_saving_gcn(n: int, e: int, widths: list[int], storage_bytes: int = 2) -> dict[str, float]:
+    """Bytes of one full-graph GCN training step in gnnkit's memory-saving configuration.
+
+    ``GNNConfig(checkpoint=True, feature_dtype="bfloat16")`` on a symmetric
+    :class:`gnnkit.ops.NormalizedAdjacency` (docs/memory_model.md, "Memory-saving full-graph
+    training"), for 2 layers ``widths = [F, H, C]``; ``e`` edges without self-loops. Returns the
+    adjacency, the data and the step's peak (all above the baseline).
+    """
+    f, h, c = widths
+    adjacency = 8 * (n + 1) + 8 * (e + n)  # indptr + int32 ids + float32 values, loops added, transpose shared
+    data = storage_bytes * n * f + 8 * n  # bfloat16 features + int64 labels
+    # layer 1 forward: q = Â dropout(x) in float32 beside the stored output h1
+    forward = 4 * n * f + storage_bytes * n * h
+    # layer 2 backward: h1 and its gradient (storage dtype) and three [N, C] float32 tensors (the incoming
+    # gradient, dZ, Â^T dZ); the logits and the log-softmax's saved output are freed by then
+    backward = 2 * storage_bytes * n * h + 12 * n * c
+    return {"adjacency": adjacency, "data": data, "full": adjacency + data + max(forward, backward)}
+
+
 # ----------------------------------------------------------------- measuring
 def _status() -> dict[str, int]:
     text = Path("/proc/self/status").read_text()

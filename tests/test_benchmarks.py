@@ -248,3 +248,16 @@ def test_inference_benchmark_table_marks_a_stopped_worker():
     lines = bench.table(results, ["gcn"], ["full", "layerwise", "dgl"], 1000).splitlines()
     assert lines[2] == ("| gcn | over 16 GB RSS (stopped) | 2.00 s (2.00–2.00), CPU 3.00 s, peak 300 MB (base 100 MB), "
                         "1 rounds, batch 1,000 | — | — | — |")
+
+
+def test_capacity_benchmark_quick_fits_every_engine(tmp_path):
+    pytest.importorskip("dgl")
+    pytest.importorskip("torch_geometric")
+    out = tmp_path / "capacity.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "capacity.py"), "--quick", "--models", "gcn",
+                           "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert set(result["fits"]) == {f"{e}:gcn" for e in ("gnnkit", "gnnkit-saving", "dgl", "pyg")}
+    assert all(r["peak"] > r["base"] > 0 for r in result["rows"]) and result["verified"] == []
+    assert re.search(r"\| gcn \| gnnkit-saving \| .* \| [0-9,]+ \| [0-9,]+ \| [0-9.]+× \|", proc.stdout)

@@ -8,17 +8,20 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from ..blocks.activations import make_activation
 from .._deprecated import renamed_keyword
 from ..graph import Graph
 from ..nn import GATConv, GCNConv, GINConv, SAGEConv
-from ..ops import REDUCES
+from ..nn._gcn_checkpoint import gcn_layer_checkpointed
+from ..ops import REDUCES, NormalizedAdjacency
 from .inference import layerwise_inference
 
-__all__ = ["GNNConfig", "GNN", "MODELS"]
+__all__ = ["GNNConfig", "GNN", "MODELS", "FEATURE_DTYPES"]
 
 MODELS = ("gcn", "sage", "gat", "gin")
+FEATURE_DTYPES = (None, "bfloat16", "float16")
 
 
 @dataclass(kw_only=True)
@@ -38,6 +41,15 @@ class GNNConfig:
         norm: ``None | "batch" | "layer"`` after each hidden layer.
         residual: add a (projected) skip connection around each hidden layer.
         activation: a name from :data:`gnnkit.blocks.ACTIVATIONS`.
+        checkpoint: in training, keep only each layer's input for backward and recompute the
+            layer (dropout → conv → norm → activation) there (``torch.utils.checkpoint``; dropout
+            draws the same mask again): the ``[N, ·]`` and ``[E, ·]`` temporaries of one layer are
+            alive at a time instead of every layer's. Gradients equal the plain run's.
+        feature_dtype: ``None`` (the parameters' dtype) or ``"bfloat16" | "float16"``: the storage
+            dtype of the activations passed between layers (and of the input features, which may
+            come in that dtype); each layer computes in the parameters' dtype from an upcast copy.
+            With ``checkpoint`` it halves what is kept per layer; values are rounded to 8 (bf16)
+            or 11 (fp16) significant bits between layers, as are the gradients reaching them.
         aggr: deprecated name of ``reduce`` (accepted, e.g. from a saved config, with a warning).
 
     Raises:
@@ -58,6 +70,8 @@ class GNNConfig:
     residual: bool = False
     activation: str = "relu"
     reduce: str | None = None
+    checkpoint: bool = False
+    feature_dtype: str | None = None
     aggr: InitVar[str | None] = None
 
     def __post_init__(self, aggr: str | None) -> None:
@@ -75,6 +89,8 @@ class GNNConfig:
             raise ValueError(f"norm must be None, 'batch' or 'layer', got {self.norm!r}")
         if self.reduce is not None and self.reduce not in REDUCES:
             raise ValueError(f"reduce must be None or one of {REDUCES}, got {self.reduce!r}")
+        if self.feature_dtype not in FEATURE_DTYPES:
+            raise ValueError(f"feature_dtype must be one of {FEATURE_DTYPES}, got {self.feature_dtype!r}")
         make_activation(self.activation)  # raises ValueError naming the choices
 
     def to_dict(self) -> dict:
@@ -136,9 +152,14 @@ class GNN(nn.Module):
             if m is not self and hasattr(m, "reset_parameters"):
                 m.reset_parameters()
 
-    def _per_layer(self, g: Graph | Sequence[Graph]) -> list[Graph]:
+    def _per_layer(self, g: Graph | NormalizedAdjacency | Sequence[Graph]) -> list[Graph | NormalizedAdjacency]:
         n = len(self.layers)
         if isinstance(g, Graph):
+            return [g] * n
+        if isinstance(g, NormalizedAdjacency):
+            if self.config.model != "gcn":
+                raise TypeError(f"a NormalizedAdjacency is GCN's matrix: model='gcn' takes it, model={self.config.model!r} "
+                                "needs a gnnkit.Graph")
             return [g] * n
         if not isinstance(g, (list, tuple)) or not all(isinstance(b, Graph) for b in g):
             raise TypeError(f"g must be a gnnkit.Graph or a list of {n} Graphs (one per layer), got {type(g).__name__}")
@@ -152,11 +173,31 @@ class GNN(nn.Module):
                 )
         return list(g)
 
-    def forward(self, g: Graph | Sequence[Graph], x: Tensor) -> Tensor:
+    def forward(self, g: Graph | NormalizedAdjacency | Sequence[Graph], x: Tensor) -> Tensor:
         graphs = self._per_layer(g)
         if x.shape[0] != graphs[0].num_src_nodes:
             raise ValueError(f"x must have {graphs[0].num_src_nodes} rows (the first graph's sources), got {tuple(x.shape)}")
+        if self._fused_gcn(graphs[0]):
+            return self._fused_gcn_forward(graphs[0], x)
         return self.apply_layers(x, lambda i, layer, h: layer(graphs[i], h))
+
+    def _fused_gcn(self, g: Graph | NormalizedAdjacency) -> bool:
+        """Whether the hand-written GCN checkpoint applies: it covers dropout → GCNConv → ReLU and nothing else."""
+        cfg = self.config
+        return (isinstance(g, NormalizedAdjacency) and cfg.checkpoint and self.training and torch.is_grad_enabled()
+                and cfg.norm is None and not cfg.residual and cfg.activation == "relu")
+
+    def _fused_gcn_forward(self, adj: NormalizedAdjacency, x: Tensor) -> Tensor:
+        # each layer keeps its input, output and a dropout seed only (gnnkit/nn/_gcn_checkpoint.py); the seeds
+        # come from torch's global generator, so torch.manual_seed makes the step reproducible
+        cfg, last = self.config, len(self.layers) - 1
+        dtype = self._compute_dtype()
+        storage = dtype if cfg.feature_dtype is None else getattr(torch, cfg.feature_dtype)
+        for i, layer in enumerate(self.layers):
+            seed = int(torch.randint(0, 1 << 62, ()))
+            x = gcn_layer_checkpointed(adj, x, layer.lin.weight, layer.bias, cfg.dropout, seed, relu=i < last,
+                                       out_dtype=storage if i < last else dtype)
+        return x
 
     def inference(self, g: Graph, x: Tensor, batch_size: int, device: torch.device | str | None = None,
                   progress: bool = False, out_dir: str | os.PathLike | None = None) -> Tensor:
@@ -195,14 +236,30 @@ class GNN(nn.Module):
                 convention), which the residual adds to.
 
         Returns:
-            The last layer's output.
+            The last layer's output (in the parameters' dtype).
         """
+        cfg = self.config
+        storage = None if cfg.feature_dtype is None else getattr(torch, cfg.feature_dtype)
+        recompute = cfg.checkpoint and self.training and torch.is_grad_enabled()
+        last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
-            h = F.dropout(x, p=self.config.dropout, training=self.training)
-            h = conv(i, layer, h)
-            if i < len(self.layers) - 1:
-                h = self._act(self.norms[i](h))
-                if self.config.residual:
-                    h = h + self.skips[i](x[: h.shape[0]])  # a block's destinations are its first sources
-            x = h
+            def step(x: Tensor, i: int = i, layer: nn.Module = layer) -> Tensor:
+                if storage is not None and x.dtype == storage:
+                    x = x.to(self._compute_dtype())  # the stored reduced-precision input, upcast
+                h = F.dropout(x, p=cfg.dropout, training=self.training)
+                h = conv(i, layer, h)
+                if i < last:
+                    h = self._act(self.norms[i](h))
+                    if cfg.residual:
+                        h = h + self.skips[i](x[: h.shape[0]])  # a block's destinations are its first sources
+                    if storage is not None:
+                        h = h.to(storage)
+                return h
+
+            # the checkpoint keeps only x; dropout's RNG state is saved, so the recomputed mask is the same
+            x = checkpoint(step, x, use_reentrant=False) if recompute else step(x)
         return x
+
+    def _compute_dtype(self) -> torch.dtype:
+        p = next(self.parameters(), None)
+        return torch.get_default_dtype() if p is None else p.dtype

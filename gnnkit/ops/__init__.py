@@ -41,6 +41,7 @@ from torch.autograd.function import once_differentiable
 
 from ..graph import CSR, Graph
 from . import _cpu, _dispatch, _library, reference
+from ._adjacency import NormalizedAdjacency, spmm_adjacency
 
 __all__ = [
     "spmm",
@@ -57,6 +58,8 @@ __all__ = [
     "HAS_KERNELS",
     "reference",
     "empty",
+    "NormalizedAdjacency",
+    "spmm_adjacency",
 ]
 
 REDUCES = ("sum", "mean", "max", "min")
