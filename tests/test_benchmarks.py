@@ -69,10 +69,14 @@ def test_link_benchmark_quick_runs_every_engine(tmp_path):
 def test_graph_classification_benchmark_quick_prints_a_row_per_engine():
     pytest.importorskip("torch_geometric")
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "graph_classification.py"), "--quick", "--graphs",
-                           "200", "--threads", "1"], capture_output=True, text=True, timeout=600)
+                           "200", "--threads", "1", "--engines", "gnnkit", "pyg", "floor", "--phases",
+                           "--optimizer", "foreach"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| 200 |")]
-    assert [row.split(" | ")[1] for row in rows] == ["gnnkit", "pyg"]
+    assert [row.split(" | ")[1] for row in rows] == ["gnnkit", "pyg", "floor"]
+    phases = [line.split(" | ")[0] for line in proc.stdout.splitlines() if line.startswith("| ") and "|---" not in line]
+    assert phases[-4:] == ["| engine", "| gnnkit", "| pyg", "| floor"]  # CPU per phase, after the epoch table
+    assert "Adam foreach" in proc.stdout
 
 
 def _benchmark_modules():

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import random_graph
-from gnnkit import Graph
+from gnnkit import Graph, ops
 from gnnkit.data import Dataset, GraphBatch, GraphDataLoader, load_dataset, load_tu, stratified_split, write_tu
 from gnnkit.data.brain_families import BRAIN_FAMILIES, brain_families
 from gnnkit.models import GNN, MODELS, GNNConfig, GraphClassifier
@@ -51,6 +51,41 @@ def test_loader_keeps_labels_and_data_aligned_after_shuffling(sizes, batch_size,
         seen += batch.index.tolist()
     expected = len(sizes) - (len(sizes) % batch_size if drop_last else 0)
     assert len(seen) == expected == len(set(seen))
+
+
+def _same_layout(cached, built, num_edges: int) -> None:
+    """Equal CSRs, an explicit identity ``eid`` counting as ``None`` (edges already in row order)."""
+    assert torch.equal(cached.indptr, built.indptr) and torch.equal(cached.indices, built.indices)
+    identity = torch.arange(num_edges)
+    assert torch.equal(identity if cached.eid is None else cached.eid, identity if built.eid is None else built.eid)
+
+
+@settings(max_examples=25, deadline=None)
+@given(sizes=st.lists(st.integers(0, 6), min_size=1, max_size=10), batch_size=st.integers(1, 4),
+       seed=st.integers(0, 2**16))
+def test_loader_batch_layouts_equal_the_ones_the_graph_builds(sizes, batch_size, seed):
+    ds = graph_dataset(sizes, torch.zeros(len(sizes), dtype=torch.int64))
+    for batch in GraphDataLoader(ds, batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed)):
+        g = batch.graph
+        fresh = Graph(g.src, g.dst, g.num_nodes)  # no cached layouts: csr_in/csr_out build them
+        assert "csr_in" in g._cache and "csr_out" in g._cache  # the loader's cut, not a build
+        _same_layout(g.csr_in(), fresh.csr_in(), g.num_edges)
+        _same_layout(g.csr_out(), fresh.csr_out(), g.num_edges)
+
+
+def test_loader_batch_spmm_and_gradient_equal_a_fresh_graphs():
+    ds = graph_dataset([4, 1, 6, 3, 5], torch.tensor([0, 1, 0, 1, 0]))
+    batch = next(iter(GraphDataLoader(ds, 4, shuffle=True, generator=torch.Generator().manual_seed(1))))
+    g = batch.graph
+    x = torch.randn(g.num_nodes, 3, dtype=torch.float64, requires_grad=True)
+    w = torch.rand(g.num_edges, dtype=torch.float64)
+    out = ops.spmm(g, x, w)
+    (dx,) = torch.autograd.grad(out.square().sum(), x)
+    fresh = Graph(g.src, g.dst, g.num_nodes)
+    expected = ops.spmm(fresh, x, w)
+    (expected_dx,) = torch.autograd.grad(expected.square().sum(), x)
+    torch.testing.assert_close(out, expected, rtol=0, atol=0)
+    torch.testing.assert_close(dx, expected_dx, rtol=0, atol=0)
 
 
 def test_loader_batch_equals_graph_batch_of_the_same_graphs():

@@ -7,7 +7,7 @@ from torch.testing import assert_close
 from gnnkit import Graph
 from gnnkit.blocks import MLP
 from gnnkit.nn.mpnn import MPNN
-from gnnkit.nn.readout import AttentionReadout, DeepSetsReadout, Readout, readout
+from gnnkit.nn.readout import AttentionReadout, DeepSetsReadout, Readout, pooling_graph, readout
 
 from conftest import dense_adjacency, random_graph
 
@@ -82,6 +82,23 @@ def test_deep_sets_readout_is_rho_of_sum_of_phi():
     out = DeepSetsReadout(phi, rho)(batch, x)
     assert_close(out, rho(readout(batch, phi(x), "sum")))
     assert_close(out[1], rho(torch.zeros(6)))  # the empty graph: rho(0)
+
+
+@pytest.mark.parametrize("sizes", [[3, 0, 2, 4], [5], [0, 0]])
+def test_pooling_graph_layouts_equal_the_ones_the_graph_builds_and_are_cached(sizes):
+    g = Graph.batch([random_graph(n, 2 * n, seed=n) for n in sizes])
+    pg = pooling_graph(g)
+    assert pooling_graph(g) is pg  # once per batch, however many readouts
+    fresh = Graph(pg.src, pg.dst, pg.num_nodes, num_src_nodes=pg.num_src_nodes)
+    for cached, built in ((pg.csr_in(), fresh.csr_in()), (pg.csr_out(), fresh.csr_out())):
+        assert torch.equal(cached.indptr, built.indptr) and torch.equal(cached.indices, built.indices)
+        assert cached.eid is None and built.eid is None  # sorted both ways by construction
+
+
+def test_pooling_graph_of_an_unbatched_graph_is_one_destination():
+    g = random_graph(4, 6, seed=0)
+    pg = pooling_graph(g)
+    assert pg.num_nodes == 1 and pg.csr_in().indptr.tolist() == [0, 4]
 
 
 def test_readout_bad_input():

@@ -260,13 +260,13 @@ def test_gat_matches_pyg(seed, heads, concat):
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-@pytest.mark.parametrize("train_eps", [False, True])
-def test_gin_matches_pyg(seed, train_eps):
+@pytest.mark.parametrize("train_eps, eps", [(False, 0.3), (True, 0.3), (False, 0.0)])  # fixed 0: the GIN-0 path
+def test_gin_matches_pyg(seed, train_eps, eps):
     pyg = _pyg()
     g = make_graph(seed)
     mlp = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3))
-    ours = randomize_(GINConv(mlp, eps=0.3, train_eps=train_eps), seed)
-    theirs = pyg.GINConv(copy.deepcopy(ours.nn), eps=0.3, train_eps=train_eps)
+    ours = randomize_(GINConv(mlp, eps=eps, train_eps=train_eps), seed)
+    theirs = pyg.GINConv(copy.deepcopy(ours.nn), eps=eps, train_eps=train_eps)
     theirs.nn.load_state_dict(ours.nn.state_dict())  # PyG's constructor re-initialises its nn
     if train_eps:
         with torch.no_grad():
@@ -278,6 +278,18 @@ def test_gin_matches_pyg(seed, train_eps):
     assert len(ga) == len(gb)
     for a, b in zip(ga, gb):
         assert_close(a.view(b.shape), b)  # eps: a scalar here, shape [1] in PyG
+
+
+def test_gin_zero_eps_shortcut_equals_the_formula_and_follows_eps_changes():
+    g = make_graph(0)
+    layer = GINConv(nn.Identity(), eps=0.0)  # a fixed eps of 0 takes x + sum, skipping the (1 + eps) multiply
+    x = randn(g.num_nodes, 4, seed=0)
+    agg = ops.spmm(g, x)
+    assert torch.equal(layer(g, x), (1 + layer.eps) * x + agg)
+    layer.eps.data.fill_(0.5)  # no version bump: the value is read on every call
+    assert_close(layer(g, x), 1.5 * x + agg)
+    layer.load_state_dict({"eps": torch.tensor(0.0)})
+    assert torch.equal(layer(g, x), x + agg)
 
 
 # ================================================================ vs DGL

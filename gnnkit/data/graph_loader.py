@@ -8,6 +8,14 @@ graphs, when it is built; each step then gathers its graphs' rows of that one
 concatenation with a handful of vectorised index ops, with no Python work per graph (per
 step: joining 32 graphs of 10-30 vertices with 32 features took 0.4 ms this way against
 1.3 ms for ``Graph.batch`` on the 32 graph objects, measured on a shared 2-core CPU).
+
+The batch also comes with both compressed layouts (in-CSR for the forward sparse ops, out-CSR
+for their backward), cut from the concatenation's, which are built once: a graph's edges are
+one contiguous block in the edge order and in both CSR orders alike, so a batch's CSR entries
+are the same gathered rows, renumbered, and its row offsets a cumsum of the gathered degrees.
+The index work runs in numpy (about 1 us per small op against 5-10 us for a torch op); building
+the layouts per batch instead took a bincount and an argsort each (``benchmarks/graph_classification.py
+--phases`` times the loader).
 """
 from __future__ import annotations
 
@@ -18,7 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..graph import Graph
+from ..graph import CSR, Graph
 from .dataset import Dataset
 from .sampling import _ranges
 
@@ -123,6 +131,11 @@ class GraphDataLoader:
             self._num_edges = self._all.batch_num_edges.cpu().numpy()
             self._node_start = np.cumsum(self._num_nodes) - self._num_nodes  # [B_total] first row of each graph
             self._edge_start = np.cumsum(self._num_edges) - self._num_edges
+            # host copies of the ids and of both layouts (views when the graphs are on the CPU)
+            host = lambda t: None if t is None else t.cpu().numpy()  # noqa: E731
+            self._src, self._dst = host(self._all.src), host(self._all.dst)  # [E_total]
+            self._layouts = tuple((np.diff(host(c.indptr)), host(c.indices), host(c.eid))
+                                  for c in (self._all.csr_in(), self._all.csr_out()))
 
     def __len__(self) -> int:
         """Number of batches per pass."""
@@ -138,22 +151,35 @@ class GraphDataLoader:
             yield self.collate(ids)
 
     def collate(self, ids: Tensor) -> GraphBatch:
-        """The batch of the graphs ``ids`` (``[B]`` int64 dataset ids), in that order: ``Graph.batch`` of them."""
+        """The batch of the graphs ``ids`` (``[B]`` int64 dataset ids), in that order: ``Graph.batch`` of them,
+        with its in- and out-CSR already cached."""
         b = ids.numpy()
         nn, ne = self._num_nodes[b], self._num_edges[b]  # [B]
         total_n, total_e = int(nn.sum()), int(ne.sum())
-        node_rows = torch.from_numpy(_ranges(self._node_start[b], nn, total_n))  # [N] rows of the joined graphs
-        edge_rows = torch.from_numpy(_ranges(self._edge_start[b], ne, total_e))  # [E]
-        # joined vertex id -> batch vertex id: subtract the graph's old first vertex, add its new one
-        shift = torch.from_numpy(np.repeat(np.cumsum(nn) - nn - self._node_start[b], ne))  # [E]
+        node_rows = _ranges(self._node_start[b], nn, total_n)  # [N] rows of the joined graphs
+        edge_rows = _ranges(self._edge_start[b], ne, total_e)  # [E]: edge order and both CSR orders alike
+        # joined id -> batch id: subtract the graph's old first vertex (edge), add its new one
+        shift = np.repeat(np.cumsum(nn) - nn - self._node_start[b], ne)  # [E]
+        eshift = np.repeat(np.cumsum(ne) - ne - self._edge_start[b], ne)  # [E]
         device = self._all.device
-        if device.type != "cpu":
-            node_rows, edge_rows, shift = node_rows.to(device), edge_rows.to(device), shift.to(device)
-        src = self._all.src[edge_rows] + shift  # [E]
-        dst = self._all.dst[edge_rows] + shift
+
+        def tensor(a: np.ndarray) -> Tensor:
+            t = torch.from_numpy(a)
+            return t if device.type == "cpu" else t.to(device)
+
+        def cut(deg: np.ndarray, indices: np.ndarray, eid: np.ndarray | None) -> CSR:
+            indptr = np.zeros(total_n + 1, dtype=np.int64)
+            np.cumsum(deg[node_rows], out=indptr[1:])  # [N + 1]
+            return CSR(tensor(indptr), tensor(indices[edge_rows] + shift),
+                       None if eid is None else tensor(eid[edge_rows] + eshift))
+
+        csr_in, csr_out = (cut(*layout) for layout in self._layouts)
+        src, dst = tensor(self._src[edge_rows] + shift), tensor(self._dst[edge_rows] + shift)  # [E]
+        rows_n, rows_e = tensor(node_rows), tensor(edge_rows)
         graph = Graph(src, dst, total_n, torch.from_numpy(nn).to(device), torch.from_numpy(ne).to(device),
-                      ndata=self._all.ndata.select(node_rows), edata=self._all.edata.select(edge_rows),
+                      ndata=self._all.ndata.select(rows_n), edata=self._all.edata.select(rows_e),
                       _validate=False)  # valid by construction: rows of a validated batch
+        graph._set_layouts(csr_in, csr_out)  # the layouts csr_in()/csr_out() would build, cut from the joined ones
         y = None if self.labels is None else self.labels[ids]
         return GraphBatch(graph, y, ids)
 

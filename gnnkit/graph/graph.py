@@ -349,6 +349,20 @@ class Graph:
 
         return self._cached(key, make)
 
+    def _set_layouts(self, csr_in: CSR | None = None, csr_out: CSR | None = None) -> "Graph":
+        """Cache layouts that an internal producer built with the graph (trusted: not checked).
+
+        A loader that cuts a batch out of one pre-sorted concatenation, or a readout whose pooling
+        graph is sorted by construction, knows both CSRs from a few gathers and a cumsum; building
+        them here costs a bincount and a sort each. They must equal what :meth:`csr_in` /
+        :meth:`csr_out` would build (``eid`` may be an explicit identity where those give None).
+        Returns ``self``.
+        """
+        for key, csr in (("csr_in", csr_in), ("csr_out", csr_out)):
+            if csr is not None:
+                self._cache[key] = csr
+        return self
+
     def csr_in(self) -> CSR:
         """CSR by destination: row ``v`` lists the in-edges of ``v`` (sources in ``indices``)."""
         return self._layout("csr_in", "csr_out", lambda: _build_csr(self.dst, self.src, self.num_nodes))
