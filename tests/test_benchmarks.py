@@ -223,3 +223,24 @@ def test_inference_benchmark_quick_runs_both_modes(tmp_path):
     assert sorted(r["mode"] for r in results) == ["full", "layerwise"]
     assert all(r["base_mb"] <= r["peak_mb"] for r in results)
     assert re.search(r"\| gcn \| [0-9.]+ s \([0-9.]+–[0-9.]+\), peak [0-9,]+ MB \(base [0-9,]+ MB\), 1 rounds \| ", proc.stdout)
+
+
+def test_sampled_epoch_benchmark_quick_decomposes_a_batch_and_times_the_floor(tmp_path):
+    out = tmp_path / "epoch.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "sampled_epoch.py"), "--quick", "--threads", "1", "--variants",
+         "decompose-block", "loop-block-p1", "floor", "--dgl-epoch", "100", "--json", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = json.loads(out.read_text())
+    phases = results["decompose-block"][0]["phases"]
+    assert set(phases) == {"sample", "gather", "forward", "backward", "optimizer"}
+    assert all(p["wall_s"] > 0 and p["cpu_s"] >= 0 for p in phases.values())
+    # the seeds are the last block's 1024 destinations; each block's destinations are its first sources
+    sizes = results["decompose-block"][0]["sizes"]
+    assert sizes[-1][1] == 1024 and all(s >= d for s, d, _ in sizes)
+    floor = results["floor"][0]
+    assert floor["gflop"] > 0 and floor["shapes"][-1][1] == 1024
+    assert "| decompose-block |" in proc.stdout and "| loop-block-p1 |" in proc.stdout
+    assert re.search(r"GEMM floor: .* -> [0-9.]+ s per 193-batch epoch = [0-9.]+x DGL's 100.0 s", proc.stdout)
