@@ -179,10 +179,12 @@ class _GatherBuffers:
     (at most 6.25%, ``gnnkit.ops._cpu._BufferPool.size_for``) to share mappings. A mapping
     returns to the pool only when the last tensor viewing it is freed, so a batch the caller
     still holds is never overwritten; at most ``keep`` freed mappings of the largest size seen are
-    kept. Each process builds its own pool (a forked loader worker never shares one).
+    kept (one: the prefetch thread takes it for the next batch as soon as the caller drops the last,
+    so peak RSS grows by at most one batch's gather). Each process builds its own pool (a forked
+    loader worker never shares one).
     """
 
-    def __init__(self, keep: int = 2) -> None:
+    def __init__(self, keep: int = 1) -> None:
         self.keep = keep
         self._pool: Any = None
         self._pid = -1
