@@ -127,3 +127,19 @@ def test_sage_block_bad_reduce_and_shapes():
         sage_block(g, x[:8], w_l, w_r, b)
     with pytest.raises(ValueError, match=r"w_l \(4, 3\), w_r \(4, 2\)"):
         sage_block(g, x, w_l, w_r[:, :2], b)
+
+
+def test_sage_block_output_does_not_keep_the_block_and_its_data_alive():
+    import gc
+    import weakref
+
+    g = _block(11)
+    g.srcdata["x"] = torch.randn(g.num_src_nodes, 5, dtype=F64)  # a sampled block carries its batch's features
+    x, w_l, w_r, b = _leaves(12, g.num_src_nodes, 5, 7)
+    out = sage_block(g, x, w_l, w_r, b)
+    out.sum().backward(retain_graph=True)
+    out.sum().backward()  # a retained graph backpropagates twice
+    ref = weakref.ref(g)
+    del g
+    gc.collect()
+    assert ref() is None  # the output's autograd node holds tensors, not the block (nor its data)

@@ -50,12 +50,11 @@ def _composed(g: Graph, x: Tensor, w_l: Tensor, w_r: Tensor, b: Tensor | None, r
     return out if b is None else out + b
 
 
-def _inv_degree(g: Graph, like: Tensor) -> Tensor:
-    """``[N, 1]`` ``1 / max(in-degree, 1)``: the mean's scale (0 in-edges aggregate to 0 anyway)."""
-    return g.in_degrees().clamp(min=1).to(like.dtype).reciprocal_().unsqueeze(1)
-
-
 class _SAGEBlock(torch.autograd.Function):
+    # The backward keeps no Graph: a block carries its batch's gathered features (srcdata), and a
+    # Graph held on ctx outlives the backward (until the output is freed), so the next batch's gather
+    # could not reuse those pages. It saves tensors instead (freed by the backward, as torch's own):
+    # the block's ids, its in-degrees and its CSR by source (the transpose the input gradient runs on).
     @staticmethod
     def forward(ctx, x: Tensor, w_l: Tensor, w_r: Tensor, b: Tensor | None, g: Graph, reduce: str) -> Tensor:
         n, f_out = g.num_nodes, w_l.shape[0]
@@ -72,30 +71,36 @@ class _SAGEBlock(torch.autograd.Function):
             out.addmm_(agg, w_l.t())
         if b is not None:
             out.add_(b)
-        ctx.g, ctx.reduce, ctx.project_first, ctx.has_bias = g, reduce, project_first, b is not None
-        ctx.save_for_backward(x, w_l, w_r, b, agg)
+        # the transpose is needed for the input gradient, and with project-first for W_l's too
+        need_t = ctx.needs_input_grad[0] or (project_first and ctx.needs_input_grad[1])
+        t = g.csr_out() if need_t else None
+        ctx.n, ctx.reduce, ctx.project_first = n, reduce, project_first
+        ctx.save_for_backward(x, w_l, w_r, b, agg, g.src, g.dst, g.in_degrees(),
+                              None if t is None else t.indptr, None if t is None else t.indices)
         return out
 
     @staticmethod
     def backward(ctx, dout: Tensor):
-        x, w_l, w_r, b, agg = ctx.saved_tensors
-        g, reduce = ctx.g, ctx.reduce
+        x, w_l, w_r, b, agg, src, dst, deg, t_indptr, t_indices = ctx.saved_tensors
+        n, reduce = ctx.n, ctx.reduce
         need_x, need_wl, need_wr, need_b = ctx.needs_input_grad[:4]
         if torch.is_grad_enabled():  # create_graph: differentiate the composed form so the result is differentiable
+            g = Graph.block(src, dst, n, x.shape[0], _validate=False)
             inputs = [t for t, need in zip((x, w_l, w_r, b), (need_x, need_wl, need_wr, need_b)) if need]
             with torch.enable_grad():
                 grads = iter(torch.autograd.grad(_composed(g, x, w_l, w_r, b, reduce), inputs, dout, create_graph=True))
             return tuple(next(grads) if need else None for need in (need_x, need_wl, need_wr, need_b)) + (None, None)
-        n = g.num_nodes
         dout = dout.contiguous()
         x_dst = x[:n]  # [N, F]
         dx = dw_l = None
         dw_r = dout.t() @ x_dst if need_wr else None  # [F', F]
         db = dout.sum(0) if need_b else None
+        # γ(A)ᵀ: the mean scales row v by 1 / max(deg v, 1) (0 in-edges aggregate to 0 anyway)
+        inv_deg = deg.clamp(min=1).to(dout.dtype).reciprocal_().unsqueeze(1) if reduce == "mean" else None  # [N, 1]
         if ctx.project_first:
             # out = γ(A (x W_lᵀ)) + x_dst W_rᵀ: the source-side gradient dY = γ(A)ᵀ dout, [S, F']
-            d = dout * _inv_degree(g, dout) if reduce == "mean" else dout
-            dy = ops.spmm(g.reverse(), d, reduce="sum") if (need_x or need_wl) else None  # [S, F']
+            if need_x or need_wl:
+                dy = ops.spmm_csr(t_indptr, t_indices, dout if inv_deg is None else dout * inv_deg, check=False)
             dw_l = dy.t() @ x if need_wl else None
             if need_x:
                 dx = ops.empty(x.shape, x.dtype, x.device)  # [S, F]
@@ -105,9 +110,9 @@ class _SAGEBlock(torch.autograd.Function):
             if need_x:
                 dagg = ops.empty(agg.shape, agg.dtype, agg.device)  # [N, F]
                 torch.mm(dout, w_l, out=dagg)
-                if reduce == "mean":
-                    dagg.mul_(_inv_degree(g, dagg))
-                dx = ops.spmm(g.reverse(), dagg, reduce="sum")  # [S, F]: a fresh buffer, ours to write
+                if inv_deg is not None:
+                    dagg.mul_(inv_deg)
+                dx = ops.spmm_csr(t_indptr, t_indices, dagg, check=False)  # [S, F]: a fresh buffer, ours to write
         if need_x:
             dx[:n].addmm_(dout, w_r)  # the root term's gradient, in place in the destination rows
         return dx, dw_l, dw_r, db, None, None
