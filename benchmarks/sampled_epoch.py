@@ -20,7 +20,7 @@ process, variants alternating over ``--rounds``:
   on this machine.
 
 Variants: ``composed`` runs SAGEConv without its block fast path (``gnnkit/nn/_sage_block.py``),
-``block`` with it; ``loop`` also takes the prefetch thread's thread count (``p1``, ``p2``).
+``block`` with it.
 
     python benchmarks/sampled_epoch.py --quick
     python benchmarks/sampled_epoch.py --nodes 500000 --edges 6300000 --threads 1 --variants decompose-composed decompose-block floor
@@ -48,12 +48,11 @@ WORKLOAD = "products-sage-3x[15,10,5]"
 WARM = 3
 QUICK = dict(nodes=50_000, edges=400_000)
 FULL = dict(nodes=2_450_000, edges=31_500_000)
-VARIANTS = {  # name -> (kind, SAGE block fast path, prefetch threads)
-    "decompose-composed": ("decompose", False, None),
-    "decompose-block": ("decompose", True, None),
-    "loop-block-p1": ("loop", True, 1),
-    "loop-block-p2": ("loop", True, 2),
-    "floor": ("floor", True, None),
+VARIANTS = {  # name -> (kind, SAGE block fast path)
+    "decompose-composed": ("decompose", False),
+    "decompose-block": ("decompose", True),
+    "loop-block": ("loop", True),
+    "floor": ("floor", True),
 }
 PHASES = ("sample", "gather", "forward", "backward", "optimizer")
 
@@ -140,7 +139,7 @@ def decompose(path: Path, fast: bool, batches: int) -> dict:
             "sizes": np.mean(np.array(sizes, dtype=np.float64), axis=0).tolist()}
 
 
-def loop(path: Path, prefetch_threads: int, batches: int) -> dict:
+def loop(path: Path, batches: int) -> dict:
     """Wall seconds per batch of the DataLoader training loop, and the part spent waiting in ``next()``."""
     import torch
 
@@ -149,7 +148,7 @@ def loop(path: Path, prefetch_threads: int, batches: int) -> dict:
     indptr, indices, x, y, fanouts, bs, layers, opt, items = _setup(path, True)
     sampler = NeighborSampler.from_csr(indptr, indices, fanouts, seed=0, ndata={"x": x, "y": y}, check=False)
     seeds = torch.from_numpy(np.resize(items, (WARM + batches) * bs))
-    it = iter(DataLoader(sampler, seeds, bs, shuffle=False, prefetch_threads=prefetch_threads))
+    it = iter(DataLoader(sampler, seeds, bs, shuffle=False))
     waits, cpu0 = [], 0.0
     for i in range(WARM + batches):
         if i == WARM:
@@ -204,11 +203,11 @@ def floor(path: Path, batches: int) -> dict:
 def run_variant(variant: str, path: Path, batches: int) -> dict:
     import torch
 
-    kind, fast, threads = VARIANTS[variant]
+    kind, fast = VARIANTS[variant]
     if kind == "decompose":
         res = decompose(path, fast, batches)
     elif kind == "loop":
-        res = loop(path, threads, batches)
+        res = loop(path, batches)
     else:
         res = floor(path, batches)
     return {"variant": variant, "torch_threads": torch.get_num_threads(),

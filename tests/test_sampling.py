@@ -262,40 +262,6 @@ def test_prefetch_thread_yields_the_batches_without_it(prefetch_factor):
     assert not _prefetch_threads()
 
 
-class _ThreadCountingSampler:
-    """Samples like ``inner`` and records ``torch.get_num_threads()`` in the thread that samples."""
-
-    def __init__(self, inner: NeighborSampler) -> None:
-        self.inner, self.seen = inner, []
-
-    def sample(self, items, generator=None):
-        self.seen.append(torch.get_num_threads())
-        return self.inner.sample(items, generator)
-
-
-@pytest.mark.parametrize("threads", [1, 3])
-def test_prefetch_threads_set_the_producers_count_only(threads):
-    g = random_graph(300, 2000, seed=15)
-    sampler = _ThreadCountingSampler(NeighborSampler(g, [3, 2]))
-    before = torch.get_num_threads()
-    ahead = list(DataLoader(sampler, torch.arange(300), batch_size=50, seed=4, prefetch_threads=threads))
-    assert sampler.seen == [threads] * 6
-    assert torch.get_num_threads() == before  # the caller's team is unchanged
-    seen_by_new_thread = []
-    t = threading.Thread(target=lambda: seen_by_new_thread.append(torch.get_num_threads()))
-    t.start()
-    t.join()
-    assert seen_by_new_thread == [before]  # and so is the default of threads started later
-    plain = list(DataLoader(sampler.inner, torch.arange(300), batch_size=50, seed=4, prefetch_thread=False))
-    assert _same_batches(ahead, plain)
-
-
-def test_prefetch_threads_default_to_half_of_torchs():
-    sampler = _ThreadCountingSampler(NeighborSampler(random_graph(100, 500, seed=16), [2]))
-    list(DataLoader(sampler, torch.arange(100), batch_size=50))
-    assert sampler.seen == [max(1, torch.get_num_threads() // 2)] * 2
-
-
 class _FailingSampler:
     """Samples like ``inner`` but raises on the batch whose first item is ``bad``."""
 
@@ -451,10 +417,6 @@ def test_bad_loader_arguments():
         next(iter(DataLoader(s, torch.tensor([3, 12]), batch_size=2)))
     with pytest.raises(ValueError, match="prefetch_factor must be an int >= 1"):
         DataLoader(s, torch.arange(10), batch_size=2, prefetch_factor=0)
-    with pytest.raises(ValueError, match="prefetch_threads must be an int >= 1 or None.*got 0"):
-        DataLoader(s, torch.arange(10), batch_size=2, prefetch_threads=0)
-    with pytest.raises(ValueError, match="prefetch_threads must be an int >= 1 or None.*got True"):
-        DataLoader(s, torch.arange(10), batch_size=2, prefetch_threads=True)
 
 
 def test_bad_cluster_arguments():

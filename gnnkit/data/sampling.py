@@ -714,7 +714,7 @@ class SampleCollator:
 _END = object()  # the prefetch queue's end-of-epoch marker
 
 
-def _prefetched(batches: Iterator[Any], depth: int, threads: int | None = None) -> Iterator[Any]:
+def _prefetched(batches: Iterator[Any], depth: int) -> Iterator[Any]:
     """``batches``, produced by a background thread that stays at most ``depth`` batches ahead.
 
     The sampler's native calls, numpy and torch's feature gather release the GIL, so batch
@@ -722,17 +722,9 @@ def _prefetched(batches: Iterator[Any], depth: int, threads: int | None = None) 
     order, so the sequence is the one without prefetching. An exception in the thread is
     raised here, at the batch where it happened; leaving the loop early (``break``, an
     exception or ``KeyboardInterrupt`` in the caller) stops the thread and joins it.
-
-    ``threads`` (if given) is the thread's own count of torch (OpenMP) threads, which the
-    native sampler also reads, so the producer does not put a second full team of threads
-    on the cores the caller's GEMMs use. The caller's count is unchanged: OpenMP's count is
-    per thread, and ``torch.set_num_threads`` also stores a process-wide default for threads
-    started later, which is put back once the producer has taken its own.
     """
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
-    ready = threading.Event()
-    caller_threads = torch.get_num_threads()
 
     def put(item: tuple[Any, BaseException | None]) -> bool:
         while not stop.is_set():  # a bounded wait, so a stop request is seen while the queue is full
@@ -744,12 +736,6 @@ def _prefetched(batches: Iterator[Any], depth: int, threads: int | None = None) 
         return False
 
     def produce() -> None:
-        if threads is not None:
-            # torch sets a thread's count from the process-wide default at its first parallel op;
-            # take that first, or it would later overwrite ours with the caller's restored default
-            torch.get_num_threads()
-            torch.set_num_threads(threads)
-        ready.set()
         try:
             for batch in batches:
                 if not put((batch, None)):
@@ -761,9 +747,6 @@ def _prefetched(batches: Iterator[Any], depth: int, threads: int | None = None) 
 
     thread = threading.Thread(target=produce, name="gnnkit-prefetch", daemon=True)
     thread.start()
-    if threads is not None:
-        ready.wait()
-        torch.set_num_threads(caller_threads)  # the process-wide default back (this thread's count is unchanged)
     try:
         while True:
             batch, exc = q.get()
@@ -801,22 +784,14 @@ class DataLoader:
         prefetch_factor: batches each worker, or the prefetch thread, keeps ready (``>= 1``).
         prefetch_thread: with ``num_workers=0``, sample in a background thread (``False``:
             sample in the caller's thread when it asks for the batch).
-        prefetch_threads: torch (OpenMP) threads of the prefetch thread, which the native
-            sampler uses too (a sampler's own ``num_threads`` wins). Default: half of
-            ``torch.get_num_threads()``, at least 1, so sampling and gathering the next batch
-            take one core of two and the training step keeps its own team on the rest; a
-            full second team would oversubscribe the cores and stall the step's GEMMs, whose
-            threads wait for each other.
 
     Raises:
-        ValueError: ``batch_size < 1``, ``num_workers < 0``, ``prefetch_factor < 1``,
-            ``prefetch_threads < 1``, empty items.
+        ValueError: ``batch_size < 1``, ``num_workers < 0``, ``prefetch_factor < 1``, empty items.
         TypeError: a sampler without ``sample``.
     """
 
     def __init__(self, sampler: Any, items: Any, batch_size: int, shuffle: bool = True, drop_last: bool = False,
-                 num_workers: int = 0, seed: int = 0, prefetch_factor: int = 2, prefetch_thread: bool = True,
-                 prefetch_threads: int | None = None) -> None:
+                 num_workers: int = 0, seed: int = 0, prefetch_factor: int = 2, prefetch_thread: bool = True) -> None:
         if not callable(getattr(sampler, "sample", None)):
             raise TypeError(f"sampler must have a sample(items, generator) method, got {type(sampler).__name__}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
@@ -827,16 +802,12 @@ class DataLoader:
             raise ValueError(f"num_workers must be an int >= 0, got {num_workers!r}")
         if isinstance(prefetch_factor, bool) or not isinstance(prefetch_factor, (int, np.integer)) or prefetch_factor < 1:
             raise ValueError(f"prefetch_factor must be an int >= 1, got {prefetch_factor!r}")
-        if prefetch_threads is not None and (isinstance(prefetch_threads, bool) or not isinstance(prefetch_threads, (int, np.integer))
-                                             or prefetch_threads < 1):
-            raise ValueError(f"prefetch_threads must be an int >= 1 or None (half of torch's threads), got {prefetch_threads!r}")
         self.items = _as_numpy_index(items, "items")
         if self.items.size == 0:
             raise ValueError("items must not be empty: there is nothing to batch")
         self.sampler, self.batch_size, self.shuffle, self.drop_last = sampler, int(batch_size), bool(shuffle), bool(drop_last)
         self.num_workers, self.seed, self.prefetch_factor = int(num_workers), int(seed), int(prefetch_factor)
         self.prefetch_thread = bool(prefetch_thread)
-        self.prefetch_threads = None if prefetch_threads is None else int(prefetch_threads)
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -855,10 +826,7 @@ class DataLoader:
         collate: Callable = SampleCollator(self.sampler, self.seed)
         if self.num_workers == 0:
             batches = map(collate, iter(keys))
-            if not self.prefetch_thread:
-                return batches
-            threads = self.prefetch_threads or max(1, torch.get_num_threads() // 2)
-            return _prefetched(batches, self.prefetch_factor, threads)
+            return _prefetched(batches, self.prefetch_factor) if self.prefetch_thread else batches
         ctx = "fork" if "fork" in torch.multiprocessing.get_all_start_methods() else None
         loader = torch.utils.data.DataLoader(
             _Keys(), batch_size=None, sampler=keys, collate_fn=collate, num_workers=self.num_workers,
