@@ -265,3 +265,24 @@ def test_capacity_benchmark_quick_fits_every_engine(tmp_path):
     assert set(result["fits"]) == {f"{e}:gcn" for e in ("gnnkit", "gnnkit-saving", "dgl", "pyg")}
     assert all(r["peak"] > r["base"] > 0 for r in result["rows"]) and result["verified"] == []
     assert re.search(r"\| gcn \| gnnkit-saving \| .* \| [0-9,]+ \| [0-9,]+ \| [0-9.]+× \|", proc.stdout)
+
+
+def test_sampled_epoch_benchmark_quick_decomposes_a_batch_and_times_the_floor(tmp_path):
+    out = tmp_path / "epoch.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "sampled_epoch.py"), "--quick", "--threads", "1", "--variants",
+         "decompose-block", "loop-block", "floor", "--dgl-epoch", "100", "--json", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = json.loads(out.read_text())
+    phases = results["decompose-block"][0]["phases"]
+    assert set(phases) == {"sample", "gather", "forward", "backward", "optimizer"}
+    assert all(p["wall_s"] > 0 and p["cpu_s"] >= 0 for p in phases.values())
+    # the seeds are the last block's 1024 destinations; each block's destinations are its first sources
+    sizes = results["decompose-block"][0]["sizes"]
+    assert sizes[-1][1] == 1024 and all(s >= d for s, d, _ in sizes)
+    floor = results["floor"][0]
+    assert floor["gflop"] > 0 and floor["shapes"][-1][1] == 1024
+    assert "| decompose-block |" in proc.stdout and "| loop-block |" in proc.stdout
+    assert re.search(r"GEMM floor: .* -> [0-9.]+ s per 193-batch epoch = [0-9.]+x DGL's 100.0 s", proc.stdout)

@@ -520,3 +520,46 @@ def test_minibatch_to_device_keeps_everything():
     moved = batch.to("cpu")
     assert torch.equal(moved.input_nodes, batch.input_nodes) and moved.blocks[1].equal(batch.blocks[1])
     assert [b.num_src_nodes for b in moved.blocks] == [b.num_src_nodes for b in batch.blocks]
+
+
+# ------------------------------------------------------------ gather buffers
+def test_gather_reuses_a_freed_batchs_buffer_and_never_a_live_one():
+    import gc
+
+    n = 40_000
+    gen = np.random.default_rng(17)
+    x = torch.randn(n, 128)  # a batch's [S_0, 128] float32 rows take > 8 MB: 2 MB pages, pooled
+    sampler = NeighborSampler.from_csr(np.arange(0, 10 * n + 1, 10), gen.integers(0, n, 10 * n), [10, 5],
+                                       ndata={"x": x})
+    a = sampler.sample(np.arange(1000), 0)
+    b = sampler.sample(np.arange(1000, 2000), 1)
+    assert a.input_data["x"].nbytes > 8 << 20
+    ptr_a, ptr_b = a.input_data["x"].data_ptr(), b.input_data["x"].data_ptr()
+    assert ptr_a != ptr_b  # both alive: separate buffers
+    del a
+    gc.collect()
+    c = sampler.sample(np.arange(2000, 3000), 2)
+    assert c.input_data["x"].data_ptr() == ptr_a  # the freed batch's mapping, sizes rounded to share it
+    for batch in (b, c):  # and every batch holds its own rows
+        assert torch.equal(batch.input_data["x"], x[batch.input_nodes])
+
+
+def test_gather_pool_rounds_sizes_up_by_at_most_a_sixteenth():
+    from gnnkit.ops import _cpu
+
+    pool = _cpu._BufferPool(0, round_up=True)
+    for nbytes in (8 << 20, (8 << 20) + 1, 208_412_000, 3 * (1 << 27) - 5):
+        size = pool.size_for(nbytes)
+        assert nbytes <= size <= nbytes * 17 // 16 + 1
+    assert pool.size_for(208_400_000) == pool.size_for(208_412_000)  # neighbouring batch sizes share a mapping
+    assert _cpu._BufferPool(0).size_for(208_412_000) == 208_412_000  # the ops pool keeps exact sizes
+
+
+def test_sampler_pickles_without_its_gather_pool():
+    n = 40_000
+    x = torch.randn(n, 128)
+    sampler = NeighborSampler.from_csr(np.arange(0, 4 * n + 1, 4), np.arange(4 * n) % n, [3], ndata={"x": x})
+    first = sampler.sample(np.arange(5000), 0)
+    clone = pickle.loads(pickle.dumps(sampler))
+    again = clone.sample(np.arange(5000), 0)
+    assert torch.equal(first.input_data["x"], again.input_data["x"])

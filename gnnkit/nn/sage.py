@@ -11,6 +11,7 @@ from ..graph import Graph
 from ._bipartite import NodeInput, split_input
 from ._dense import multi_linear
 from ._edge import scalar_edge_weight
+from ._sage_block import sage_block, sage_block_applies
 
 __all__ = ["SAGEConv"]
 
@@ -75,6 +76,10 @@ class SAGEConv(nn.Module):
                 w = w / den.clamp(min=torch.finfo(w.dtype).tiny)[g.dst]  # [E]
             reduce = "sum"
         w_l, w_r, b = self.lin_l.weight, None if self.lin_r is None else self.lin_r.weight, self.lin_l.bias
+        if reduce in ("sum", "mean") and w is None and w_r is not None and not pair and sage_block_applies(g, x_src):
+            # a sampled block: one autograd node whose input gradient is one buffer (see _sage_block)
+            out = sage_block(g, x_src, w_l, w_r, b, reduce)
+            return F.normalize(out, p=2.0, dim=-1) if self.normalize else out
         if reduce in ("sum", "mean") and self.out_features < self.in_features:
             # project first (γ(A X) W = γ(A X W) for linear γ): one GEMM for both weights,
             # then aggregate only the narrow half

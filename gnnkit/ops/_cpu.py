@@ -91,11 +91,20 @@ class _BufferPool:
     Any size is kept while the total stays within ``cap``; a mapping beyond it is unmapped.
     """
 
-    def __init__(self, cap: int) -> None:
-        self.cap, self.bytes = cap, 0
+    def __init__(self, cap: int, round_up: bool = False) -> None:
+        self.cap, self.bytes, self.round_up = cap, 0, round_up
         self.free: dict[int, list[mmap.mmap]] = {}
         self.lock = threading.RLock()  # re-entrant: a garbage collection inside a locked section may free a pooled tensor
         self.wrappers: dict[int, type] = {}
+
+    def size_for(self, nbytes: int) -> int:
+        """The mapping size serving ``nbytes``: exact, or with ``round_up`` the next multiple of 1/16 of
+        ``nbytes``' power of two (at most 6.25% more), so requests that vary a little from one batch to
+        the next (a sampled batch's rows) share a size and reuse each other's freed mappings."""
+        if not self.round_up:
+            return nbytes
+        step = 1 << max(0, nbytes.bit_length() - 5)  # 2^(k-4) for nbytes in [2^k, 2^(k+1))
+        return -(-nbytes // step) * step
 
     def take(self, nbytes: int) -> mmap.mmap | None:
         with self.lock:
@@ -136,7 +145,7 @@ class _BufferPool:
 POOL = _BufferPool(_pool_cap())
 
 
-def empty(shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
+def empty(shape: tuple[int, ...], dtype: torch.dtype, pool: _BufferPool | None = None) -> Tensor:
     """An uninitialised CPU tensor; large ones are backed by transparent huge pages.
 
     glibc serves every allocation over 32 MB with a fresh mmap, so each kernel output
@@ -144,18 +153,21 @@ def empty(shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
     third of the whole spmm. Asking for 2 MB pages (``MADV_HUGEPAGE``) cuts that to
     3-8 ms (measured on the benchmark machine), and reusing a freed mapping of the same
     size from :data:`POOL` removes it (``GNNKIT_BUFFER_POOL_MB`` caps the freed bytes kept;
-    the default 0 disables the pool, see the module docstring). Where the kernel has no THP the mapping
+    the default 0 disables the pool, see the module docstring). ``pool`` names another pool (the
+    neighbour sampler keeps its own for its feature gathers). Where the kernel has no THP the mapping
     behaves like ordinary memory.
     """
+    pool = POOL if pool is None else pool
     numel = math.prod(shape)
     nbytes = numel * torch.empty((), dtype=dtype).element_size()
     if nbytes < _HUGE_MIN_BYTES or not hasattr(mmap, "MADV_HUGEPAGE"):
         return torch.empty(shape, dtype=dtype)
-    mm = POOL.take(nbytes)
+    size = pool.size_for(nbytes)
+    mm = pool.take(size)
     if mm is None:
-        mm = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        mm = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
         mm.madvise(mmap.MADV_HUGEPAGE)
-    return torch.frombuffer(POOL.wrap(mm, nbytes), dtype=dtype, count=numel).view(shape)
+    return torch.frombuffer(pool.wrap(mm, size), dtype=dtype, count=numel).view(shape)
 
 
 def spmm_csr(csr: CSR, x: Tensor, w: Tensor | None, reduce: str) -> tuple[Tensor, Tensor | None]:
