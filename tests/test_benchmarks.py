@@ -1,4 +1,5 @@
 """The benchmark script stays runnable: a --quick run on a small graph, every engine installed."""
+import importlib
 import json
 import re
 import subprocess
@@ -170,13 +171,17 @@ def test_partition_benchmark_quick_reports_every_method(tmp_path):
     assert re.search(r"\| 4 \| fennel \| [0-9.]+ \([0-9.]+–[0-9.]+\) \|", proc.stdout)
 
 
-def _core():
+def _benchmark(name: str):
+    """The module ``benchmarks/<name>.py`` (its folder on the path only while importing)."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
-        import core
+        return importlib.import_module(name)
     finally:
         sys.path.pop(0)
-    return core
+
+
+def _core():
+    return _benchmark("core")
 
 
 def test_floor_byte_model_counts_a_tiny_gcn_by_hand():
@@ -286,3 +291,42 @@ def test_sampled_epoch_benchmark_quick_decomposes_a_batch_and_times_the_floor(tm
     assert floor["gflop"] > 0 and floor["shapes"][-1][1] == 1024
     assert "| decompose-block |" in proc.stdout and "| loop-block |" in proc.stdout
     assert re.search(r"GEMM floor: .* -> [0-9.]+ s per 193-batch epoch = [0-9.]+x DGL's 100.0 s", proc.stdout)
+
+
+def test_step_profile_splits_self_time_into_gemm_sparse_and_rest():
+    sp = _benchmark("step_profile")
+
+    class Event:
+        def __init__(self, key, us):
+            self.key, self.self_cpu_time_total = key, us
+
+    events = [Event("aten::mm", 3e6), Event("aten::addmm", 1e6), Event("gnnkit::spmm", 2e6),
+              Event("gnnkit::edge_softmax", 5e5), Event("aten::relu", 25e4), Event("aten::empty", 25e4)]
+    assert sp.split_profile(events) == {"gemm_s": 4.0, "sparse_s": 2.5, "rest_s": 0.5}
+
+
+def test_step_profile_table_gives_median_and_spread_per_setting():
+    sp = _benchmark("step_profile")
+    base = {"workload": "gcn", "floor_s": 0.5, "gemm_s": 0.3, "floor_gemm_s": 0.25, "sparse_s": 0.2,
+            "floor_sparse_s": 0.25, "rest_s": 0.4, "faults": 1000.0, "sys_s": 0.1, "user_s": 1.0, "copy_gbps": 10.0}
+    runs = [{**base, "setting": "default", "step_s": s} for s in (1.0, 2.0, 1.5)]
+    runs.append({**base, "setting": "retain", "step_s": 0.75})
+    lines = sp.table(runs).splitlines()
+    assert lines[0].startswith("| workload | setting | rounds | step s | floor s | step/floor |")
+    assert lines[2].startswith("| gcn | default | 3 | 1.500 (1.000–2.000) | 0.500 (0.500–0.500) | 3.00 (2.00–4.00) |")
+    assert lines[3].startswith("| gcn | retain | 1 | 0.750 (0.750–0.750) | 0.500 (0.500–0.500) | 1.50 (1.50–1.50) |")
+
+
+def test_step_profile_quick_run_reports_the_floor_parts_and_page_faults(tmp_path):
+    out = tmp_path / "profile.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "step_profile.py"), "--quick", "--workloads", "gcn",
+         "--settings", "default", "--json", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (run,) = json.loads(out.read_text())
+    assert run["workload"] == "gcn" and run["setting"] == "default"
+    assert run["gemm_s"] > 0 and run["sparse_s"] > 0 and run["floor_gemm_s"] > 0 and run["floor_sparse_s"] > 0
+    assert run["floor_s"] == pytest.approx(run["floor_gemm_s"] + run["floor_sparse_s"])
+    assert run["faults"] >= 0 and "| gcn | default | 1 |" in proc.stdout
