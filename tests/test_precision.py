@@ -77,6 +77,15 @@ def test_spmm_bf16_matches_float64_forward_and_gradients(reduce, weights):
 
 
 @needs_kernels
+@pytest.mark.parametrize("heads, features", [(3, 64), (5, 32), (9, 16)])
+def test_spmm_bf16_per_head_weights_in_head_groups_match_float64(heads, features):
+    # widths 64/32/16 take the kernel's grouped-heads pass (128 accumulators), the odd head the per-head one
+    g, gen = _graph(), torch.Generator().manual_seed(16)
+    x, w = torch.randn(11, heads, features, generator=gen), torch.rand(40, heads, generator=gen) + 0.5
+    _check_op(lambda x, w: ops.spmm(g, x, w, "mean"), [x, w], torch.randn(11, heads, features, generator=gen))
+
+
+@needs_kernels
 @pytest.mark.parametrize("reduce", ["max", "min"])
 def test_spmm_bf16_max_min_matches_float64(reduce):
     # tie-free values stay distinct in bfloat16 (spacing 0.1 > the bfloat16 step below 8), so the winners agree

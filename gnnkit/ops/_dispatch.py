@@ -2,7 +2,7 @@
 
 Every implementation of an op has the signature of its ``reference`` twin. A call
 goes to the compiled kernel when one is registered for the tensor's device and the
-dtype is float32/float64; otherwise to ``reference``. ``GNNKIT_DISABLE_KERNELS=1``
+dtype is float32/float64 (or bfloat16 on the CPU); otherwise to ``reference``. ``GNNKIT_DISABLE_KERNELS=1``
 forces the reference path (used by the tests to compare the two).
 
 Nothing is compiled or imported when this module loads: the first op on a CPU float
