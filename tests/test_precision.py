@@ -77,6 +77,17 @@ def test_spmm_bf16_matches_float64_forward_and_gradients(reduce, weights):
 
 
 @needs_kernels
+def test_spmm_bf16_every_tile_width_matches_float64():
+    # the kernel splits a row into tiles of 128, 120, ..., 8, 4 and 1 features: widths hitting each of them
+    g, gen = _graph(), torch.Generator().manual_seed(17)
+    w = torch.rand(40, generator=gen) + 0.5
+    for width in (*range(1, 137, 5), 256, 300):
+        x = _b(torch.randn(11, width, generator=gen))
+        want = ops.spmm(g, x.to(f64), w.to(f64), "mean")
+        assert_close(ops.spmm(g, x, w, "mean").to(f64), want, **OP_TOL)
+
+
+@needs_kernels
 @pytest.mark.parametrize("heads, features", [(3, 64), (5, 32), (9, 16)])
 def test_spmm_bf16_per_head_weights_in_head_groups_match_float64(heads, features):
     # widths 64/32/16 take the kernel's grouped-heads pass (128 accumulators), the odd head the per-head one

@@ -343,16 +343,38 @@ template <typename I, typename W>
 inline void sum_range_bf16(const I* idx, const int64_t* eid, const W* w, int64_t hw, int64_t wofs, int64_t begin,
                            int64_t end, int64_t nnz, const bf16_t* x, int64_t d, int64_t k0, int64_t k1, float scale,
                            bf16_t* o) {
-  // tiles counted in float32 accumulators (16 per zmm register), at most 8 registers as above
+  // Tiles counted in float32 accumulators (16 per zmm register), at most 128 (8 registers) as above,
+  // in steps of 8: every pass over the row's entries pays the random-gather latency again, so a
+  // width of 40 (40 classes) is one pass of 40, not 32 + 4 + 4 (three passes).
+#define GK_BF16_TILE(T) \
+  sum_tile_bf16<T>(idx, eid, w, hw, wofs, begin, end, nnz, x, d, k0, scale, o); \
+  k0 += T;                                                                        \
+  break;
   while (k0 < k1) {
     const int64_t rem = k1 - k0;
-    if (rem >= 128) { sum_tile_bf16<128>(idx, eid, w, hw, wofs, begin, end, nnz, x, d, k0, scale, o); k0 += 128; }
-    else if (rem >= 64) { sum_tile_bf16<64>(idx, eid, w, hw, wofs, begin, end, nnz, x, d, k0, scale, o); k0 += 64; }
-    else if (rem >= 32) { sum_tile_bf16<32>(idx, eid, w, hw, wofs, begin, end, nnz, x, d, k0, scale, o); k0 += 32; }
-    else if (rem >= 16) { sum_tile_bf16<16>(idx, eid, w, hw, wofs, begin, end, nnz, x, d, k0, scale, o); k0 += 16; }
-    else if (rem >= 4) { sum_tile_bf16<4>(idx, eid, w, hw, wofs, begin, end, nnz, x, d, k0, scale, o); k0 += 4; }
-    else { sum_tile_bf16<1>(idx, eid, w, hw, wofs, begin, end, nnz, x, d, k0, scale, o); k0 += 1; }
+    switch (rem >= 128 ? 16 : rem / 8) {
+      case 16: GK_BF16_TILE(128)
+      case 15: GK_BF16_TILE(120)
+      case 14: GK_BF16_TILE(112)
+      case 13: GK_BF16_TILE(104)
+      case 12: GK_BF16_TILE(96)
+      case 11: GK_BF16_TILE(88)
+      case 10: GK_BF16_TILE(80)
+      case 9: GK_BF16_TILE(72)
+      case 8: GK_BF16_TILE(64)
+      case 7: GK_BF16_TILE(56)
+      case 6: GK_BF16_TILE(48)
+      case 5: GK_BF16_TILE(40)
+      case 4: GK_BF16_TILE(32)
+      case 3: GK_BF16_TILE(24)
+      case 2: GK_BF16_TILE(16)
+      case 1: GK_BF16_TILE(8)
+      default:
+        if (rem >= 4) { GK_BF16_TILE(4) }
+        GK_BF16_TILE(1)
+    }
   }
+#undef GK_BF16_TILE
 }
 
 // Per-head weights, F features per head: G heads share one pass over the row's entries (G F = 128
