@@ -27,6 +27,7 @@ _LAZY = {
     "data": ("gnnkit.data", None),
     "inflation": ("gnnkit.inflation", None),
     "link": ("gnnkit.link", None),
+    "precision": ("gnnkit.precision", None),
     "scale": ("gnnkit.scale", None),
     "partition": ("gnnkit.scale.partition", "partition"),
     "Part": ("gnnkit.scale.partition", "Part"),
@@ -45,7 +46,7 @@ __all__ = [
     "Graph", "CSR", "HeteroGraph", "MultiViewGraph", "save", "load", "GNN", "GNNConfig", "NeuronGraph",
     "partition", "Part", "Partitioning", "InflatedGNN", "InflationSchedule", "NeighborSampler", "ClusterGCNSampler",
     "HeteroNeighborSampler",
-    "graph", "ops", "nn", "blocks", "brain", "data", "inflation", "link", "scale", "__version__",
+    "graph", "ops", "nn", "blocks", "brain", "data", "inflation", "link", "precision", "scale", "__version__",
 ]
 
 

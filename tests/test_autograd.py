@@ -332,15 +332,17 @@ def test_bf16_op_output_dtype_is_the_inputs_and_close_to_float32(case):
         assert_close(got.float(), want, **BF16_TOL)
 
 
-def test_bf16_spmm_takes_float32_weights_under_autocast_only():
+def test_bf16_spmm_takes_float32_weights_other_pairs_under_autocast_only():
     g = tiny_graph()
     x, w = torch.randn(N, FEAT, dtype=torch.bfloat16), torch.rand(g.num_edges)
-    with pytest.raises(TypeError, match="edge_weight dtype torch.float32 differs from x dtype torch.bfloat16"):
-        ops.spmm(g, x, w)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = ops.spmm(g, x, w)
+    out = ops.spmm(g, x, w)  # bfloat16 features read float32 weights (the gcn_norm weights) as they are
     assert out.dtype == torch.bfloat16
     assert_close(out.float(), ops.spmm(g, x.float(), w), **BF16_TOL)
+    with pytest.raises(TypeError, match="edge_weight dtype torch.bfloat16 differs from x dtype torch.float32"):
+        ops.spmm(g, x.float(), w.bfloat16())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = ops.spmm(g, x.float(), w.bfloat16())
+    assert out.dtype == torch.bfloat16
 
 
 @pytest.mark.parametrize("name", ["gcn", "sage_mean", "sage_max", "gat", "gin"])

@@ -137,7 +137,23 @@ def test_precision_benchmark_quick_runs_and_reports_the_cpu():
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "torch CPU capability" in proc.stdout
     row = next(line for line in proc.stdout.splitlines() if line.startswith("| gcn |"))
-    assert len(row.strip("|").split("|")) == 6  # workload, three modes, two ratios
+    assert len(row.strip("|").split("|")) == 5  # workload, fp32 and bf16 steps, bf16/fp32, peak RSS
+
+
+@pytest.mark.slow
+def test_precision_benchmark_quick_loss_curve_and_accuracy(tmp_path):
+    png = tmp_path / "loss.png"
+    script = str(ROOT / "benchmarks" / "precision.py")
+    proc = subprocess.run([sys.executable, script, "--quick", "--loss-curve", "--workloads", "gcn", "--plot", str(png)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("| gcn |"))
+    assert "%" in row and png.stat().st_size > 0
+    proc = subprocess.run([sys.executable, script, "--quick", "--accuracy", "--workloads", "gcn"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("| gcn |"))
+    assert row.strip("|").split("|")[-1].strip() == "2"  # seeds
 
 
 def test_scale_benchmark_quick_generates_converts_and_trains(tmp_path):

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from ..data import Dataset
 from ..data.evaluator import ogb_evaluator
 from ..graph import Graph
+from ..precision import autocast
 from .loop import UsageError, fit, load_saved, save_model
 from .recipes import GRAPH_DEFAULTS
 
@@ -136,7 +137,8 @@ def run_graph(args: argparse.Namespace, data: Dataset) -> list[tuple[str, float]
         for batch in loader:
             opt.zero_grad()
             labels, g = y[batch.index].to(device), batch.graph.to(device)
-            loss = _loss(model(g, _inputs(g, in_features)), labels, binary)
+            with autocast(getattr(args, "precision", "fp32"), device):  # forward and loss; backward outside
+                loss = _loss(model(g, _inputs(g, in_features)), labels, binary)
             loss.backward()
             opt.step()
             total, count = total + loss.item() * labels.shape[0], count + labels.shape[0]

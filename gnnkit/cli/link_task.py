@@ -27,6 +27,7 @@ from ..graph import Graph
 from ..link import (Bilinear, DotProduct, EdgeSet, MLPDecoder, UniformNegativeSampler, auc, average_precision,
                     hits_at_k, ogb_link_eval, split_edges)
 from ..models import GNN, GNNConfig
+from ..precision import autocast
 from .loop import UsageError, fit, load_saved, save_model
 from .recipes import DEFAULTS, LINK_DEFAULTS
 
@@ -193,17 +194,19 @@ def run_link(args: argparse.Namespace, data: Dataset) -> list[tuple[str, float]]
     model = LinkModel(encoder, hp["decoder"], num_embeddings).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
     negatives = UniformNegativeSampler(n, k=hp["negatives"])
+    precision = getattr(args, "precision", "fp32")
 
     def train_epoch(epoch: int) -> float:
         opt.zero_grad()
-        h = model.embed(d.graph, d.x)  # [N, out]
         neg_src, neg_dst = negatives(d.train_pos[0])  # [K k]: torch's global generator, which checkpoints carry
-        loss = _bce(model, h, d.train_pos, torch.stack([neg_src, neg_dst]))
+        with autocast(precision, device):  # forward and loss; backward runs outside, as torch advises
+            h = model.embed(d.graph, d.x)  # [N, out]
+            loss = _bce(model, h, d.train_pos, torch.stack([neg_src, neg_dst]))
         loss.backward()
         opt.step()
         return loss.item()
 
-    def validate() -> tuple[float, float]:
+    def validate() -> tuple[float, float]:  # in float32 (bfloat16 scores would tie): --precision is for training
         h = model.embed(d.graph, d.x)
         return _score(model, h, d.val, d.metric), float(_bce(model, h, *d.val))
 

@@ -9,6 +9,7 @@ from torch import Tensor
 
 from ..data import Dataset
 from ..models import GNN, GNNConfig
+from ..precision import autocast
 from .loop import UsageError, fit, load_saved, save_model
 from .recipes import DEFAULTS
 
@@ -84,19 +85,22 @@ def run_node(args: argparse.Namespace, data: Dataset) -> float:
     opt = torch.optim.Adam(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
     train_mask, val_mask = data.train_mask.to(device), data.val_mask.to(device)
 
+    precision = getattr(args, "precision", "fp32")
+
     def train_epoch(epoch: int) -> float:
         opt.zero_grad()
-        loss = F.cross_entropy(model(g, x)[train_mask], y[train_mask])
+        with autocast(precision, device):  # forward and loss; backward runs outside, as torch advises
+            loss = F.cross_entropy(model(g, x)[train_mask], y[train_mask])
         loss.backward()
         opt.step()
         return loss.item()
 
-    def validate() -> tuple[float, float]:
+    def validate() -> tuple[float, float]:  # evaluation in float32: the weights are float32 whatever the precision
         logits = model(g, x)
         return _accuracy(logits, y, val_mask), float(F.cross_entropy(logits[val_mask], y[val_mask]))
 
     identity = {"dataset": args.dataset.lower(), "seed": args.seed, "config": config.to_dict(),
-                "hp": {k: hp[k] for k in _RESUME_KEYS}}
+                "hp": {k: hp[k] for k in _RESUME_KEYS}, "precision": precision}
     fit(model, opt, train_epoch, validate, metric="acc", epochs=hp["epochs"], patience=hp["patience"],
         identity=identity, args=args)
     with torch.no_grad():

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from .argtypes import non_negative_float, non_negative_int, positive_float, positive_int, probability
+from ..precision import PRECISIONS, resolve_precision
 from .device import add_device_argument, resolve_device
 from ..data import PLANETOID, Dataset, load_dataset
 from ..models import MODELS
@@ -93,6 +94,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     t.add_argument("--layers", type=positive_int, help="--task graph: GIN layers (default 5)")
     t.add_argument("--threads", type=positive_int, help="torch CPU threads")
     add_device_argument(t)
+    t.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="fp32 (default) or bf16: forward pass and loss under bfloat16 autocast (sparse ops store "
+                        "bfloat16, accumulate in float32); falls back to fp32 with a warning where the CPU has no "
+                        "bfloat16 arithmetic")
     t.add_argument("--checkpoint", type=Path, help="write a resumable checkpoint here after every epoch")
     t.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
     t.add_argument("--save", type=Path, help="write the selected model (state_dict + config) here")
@@ -162,6 +167,7 @@ def run_task(args: argparse.Namespace) -> list[tuple[str, float]]:
     args.model = args.model or DEFAULT_MODEL[args.task]
     _check_combination(args)
     args.device = resolve_device(getattr(args, "device", "cpu"))
+    args.precision = resolve_precision(getattr(args, "precision", "fp32"), args.device, "--precision")
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -201,6 +207,8 @@ def train_partitioned(args: argparse.Namespace) -> int:
         raise UsageError(f"--parts needs --model in {SUPPORTED_MODELS}, got {args.model!r}")
     given = [flag for flag, value in (("--load", args.load), ("--heads", args.heads), ("--patience", args.patience),
                                       ("--log-dir", getattr(args, "log_dir", None))) if value is not None]
+    if getattr(args, "precision", "fp32") != "fp32":
+        given.append("--precision bf16")
     if given:
         raise UsageError(f"--parts does not support {', '.join(given)}")
     if args.resume and args.checkpoint is None and args.checkpoint_dir is None:

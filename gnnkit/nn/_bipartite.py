@@ -13,6 +13,16 @@ __all__ = ["NodeInput", "split_input"]
 NodeInput = Union[Tensor, Tuple[Tensor, Tensor]]
 
 
+def autocast_split(g: Graph, x_src: Tensor, x_dst: Tensor, pair: bool) -> tuple[Tensor, Tensor]:
+    """``split_input``'s tensors as the sparse ops take them under autocast (:func:`gnnkit.ops.autocast_input`):
+    a layer whose input feeds several products casts it once, and a single tensor's destination
+    rows stay a view of its cast sources rather than a second cast."""
+    if pair:
+        return ops.autocast_input(x_src), ops.autocast_input(x_dst)
+    xs = ops.autocast_input(x_src)
+    return xs, (xs[: g.num_nodes] if g.is_bipartite else xs)
+
+
 def split_input(g: Graph, x: NodeInput) -> tuple[Tensor, Tensor, bool]:
     """``(x_src, x_dst, is_pair)`` of a layer input.
 

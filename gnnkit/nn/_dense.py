@@ -71,7 +71,7 @@ def multi_linear(xs: list[Tensor] | tuple[Tensor, ...], weights: list[Tensor] | 
         out = xs[0] @ weights[0].t()  # [N, F_out]
         for x, w in zip(xs[1:], weights[1:]):
             out = out + x @ w.t()
-        return out if bias is None else out + bias
+        return out if bias is None else out + bias.to(out.dtype)  # a float32 bias would promote bfloat16 out
     args = []
     for x, w in zip(xs, weights):
         args += [x.contiguous(), w]

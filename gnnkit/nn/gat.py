@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from .. import ops
 from ..graph import Graph
-from ._bipartite import NodeInput, split_input
+from ._bipartite import NodeInput, autocast_split, split_input
 from ._edge import edge_features
 
 __all__ = ["GATConv"]
@@ -100,6 +100,8 @@ class GATConv(nn.Module):
                 with it, or not of shape ``[E, edge_dim]``; self-loops on a bipartite input.
         """
         x, x_dst, pair = split_input(g, x)  # [S, F], [N, F]
+        # cast once under autocast: x feeds the projection and the folded attention product
+        x, x_dst = autocast_split(g, x, x_dst, pair)
         e = self._edge_features(g, edge_weight)  # [E, D] or None
         if self.add_self_loops:
             if g.is_bipartite or pair:
@@ -141,8 +143,8 @@ class GATConv(nn.Module):
             alpha_d = F.dropout(alpha, p=self.dropout, training=self.training)
             out = ops.spmm(g, h, alpha_d)  # [N, H, F']
         out = out.reshape(-1, self.heads * self.out_features) if self.concat else out.mean(1)
-        if self.bias is not None:
-            out = out + self.bias
+        if self.bias is not None:  # in out's dtype: a float32 bias would promote a bfloat16 output to float32
+            out = out + self.bias.to(out.dtype)
         return (out, (g, alpha)) if return_attention else out
 
     def _edge_features(self, g: Graph, edge_weight: Tensor | None) -> Tensor | None:

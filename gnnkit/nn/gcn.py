@@ -1,6 +1,7 @@
 """Graph convolution (Kipf & Welling 2017, https://arxiv.org/abs/1609.02907)."""
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -77,7 +78,8 @@ class GCNConv(nn.Module):
             else:
                 g, w = g.add_self_loops(w, only_missing=True)
         if self.normalize:
-            w = ops.gcn_norm(g, w, dtype=x.dtype)
+            # bfloat16 features read float32 norms: the weights stay float32 under autocast (ops._library)
+            w = ops.gcn_norm(g, w, dtype=torch.float32 if x.dtype == torch.bfloat16 else x.dtype)
         return self.propagate(g, x, w)
 
     def propagate(self, g: Graph | ops.NormalizedAdjacency, x: Tensor, edge_weight: Tensor | None) -> Tensor:
@@ -102,7 +104,8 @@ class GCNConv(nn.Module):
         # multiply by W first when it shrinks the features: the sparse product then moves fewer bytes
         if self.out_features <= self.in_features:
             out = aggregate(self.lin(x))
-            return out if self.bias is None else out + self.bias
+            # the bias in out's dtype: a float32 bias would promote a bfloat16 [N, F'] output to float32
+            return out if self.bias is None else out + self.bias.to(out.dtype)
         return F.linear(aggregate(x), self.lin.weight, self.bias)  # bias fused into addmm
 
     def extra_repr(self) -> str:

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 from .. import ops
 from .._deprecated import renamed_keyword
 from ..graph import Graph
-from ._bipartite import NodeInput, split_input
+from ._bipartite import NodeInput, autocast_split, split_input
 from ._edge import scalar_edge_weight
 
 __all__ = ["GINConv"]
@@ -55,7 +55,9 @@ class GINConv(nn.Module):
 
     def forward(self, g: Graph, x: NodeInput, edge_weight: Tensor | None = None) -> Tensor:
         """Apply the layer; ``edge_weight [E]`` scales each neighbour before ``reduce`` (``w x_u``)."""
-        x_src, x_dst, _ = split_input(g, x)  # [S, F], [N, F]
+        x_src, x_dst, pair = split_input(g, x)  # [S, F], [N, F]
+        if self.reduce in ("sum", "mean"):  # cast once under autocast (max/min: see ops.spmm)
+            x_src, x_dst = autocast_split(g, x_src, x_dst, pair)
         w = None if edge_weight is None else scalar_edge_weight(g.num_edges, edge_weight).to(x_src.dtype)  # [E]
         h = ops.spmm(g, x_src, w, reduce=self.reduce)  # [N, F]
         if self._fixed_zero_eps():  # GIN-0: (1 + 0) x is x, bit for bit; saves a multiply forward and backward

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 from .. import ops
 from .._deprecated import renamed_keyword
 from ..graph import Graph
-from ._bipartite import NodeInput, split_input
+from ._bipartite import NodeInput, autocast_split, split_input
 from ._dense import multi_linear
 from ._edge import scalar_edge_weight
 from ._sage_block import sage_block, sage_block_applies
@@ -75,6 +75,8 @@ class SAGEConv(nn.Module):
                 den = w.new_zeros(g.num_nodes).index_add_(0, g.dst, w)  # [N] weighted in-degree
                 w = w / den.clamp(min=torch.finfo(w.dtype).tiny)[g.dst]  # [E]
             reduce = "sum"
+        if reduce in ("sum", "mean"):  # cast once under autocast: x feeds the sparse product and the root
+            x_src, x_dst = autocast_split(g, x_src, x_dst, pair)  # projection (max/min: see ops.spmm)
         w_l, w_r, b = self.lin_l.weight, None if self.lin_r is None else self.lin_r.weight, self.lin_l.bias
         if reduce in ("sum", "mean") and w is None and w_r is not None and not pair and sage_block_applies(g, x_src):
             # a sampled block: one autograd node whose input gradient is one buffer (see _sage_block)
@@ -91,8 +93,8 @@ class SAGEConv(nn.Module):
                 y_l, y_r = multi_linear([x_src], [torch.cat([w_l, w_r])]).split(self.out_features, dim=1)
                 y_r = y_r[: g.num_nodes] if g.is_bipartite else y_r
             out = ops.spmm(g, y_l, w, reduce=reduce)
-            if b is not None:
-                out = out + b
+            if b is not None:  # in out's dtype: a float32 bias would promote a bfloat16 output to float32
+                out = out + b.to(out.dtype)
             if y_r is not None:
                 out = out + y_r
         else:

@@ -27,11 +27,14 @@ break once the graph's layouts are cached (they are built on first use by data-d
 run one eager step, forward and backward, before the compiled one). ``gather`` is an
 ``index_select``. ``gat_attention``'s fused CUDA kernels are once-differentiable.
 
-Dtypes: each op returns the dtype of its main input (``x``, ``m``, ``x_dst``, ``score``). The
-kernels compute in float32/float64; a bfloat16 or float16 input (``torch.autocast("cpu",
-dtype=torch.bfloat16)``) is computed in float32, so sums and softmax accumulate in float32, and
-rounded once on output. Under autocast ``spmm`` also accepts ``edge_weight`` in another float
-dtype (the float32 ``gcn_norm`` weights beside bfloat16 features).
+Dtypes: each op returns the dtype of its main input (``x``, ``m``, ``x_dst``, ``score``).
+float32/float64 compute as they are. bfloat16 on the CPU is stored as bfloat16 (half the bytes)
+and accumulated in float32 (sums, means, dot products, softmax statistics), rounded once per
+output; float16, and bfloat16 on other devices, is computed in float32. Under
+``torch.autocast("cpu", dtype=torch.bfloat16)`` the ops cast a float32 main input to bfloat16
+once (:func:`autocast_input`, torch's ``matmul`` policy) and return bfloat16; edge weights and
+float32 softmax scores stay float32 (the policy and its reasons: :mod:`gnnkit.ops._library`).
+``spmm`` takes float32 ``edge_weight`` beside bfloat16 ``x`` (the float32 ``gcn_norm`` weights).
 """
 from __future__ import annotations
 
@@ -42,6 +45,7 @@ from torch.autograd.function import once_differentiable
 from ..graph import CSR, Graph
 from . import _cpu, _dispatch, _library, reference
 from ._adjacency import NormalizedAdjacency, spmm_adjacency
+from ._library import autocast_input
 
 __all__ = [
     "spmm",
@@ -54,6 +58,7 @@ __all__ = [
     "gather",
     "gcn_norm",
     "check_float",
+    "autocast_input",
     "REDUCES",
     "HAS_KERNELS",
     "reference",
@@ -232,9 +237,14 @@ def spmm(g: Graph, x: Tensor, edge_weight: Tensor | None = None, reduce: str = "
     _check_graph(g)
     _check_reduce(reduce)
     x3 = _node_input(x, g, "x", side="src")
+    if reduce in ("sum", "mean"):
+        # max/min stay in the input's dtype: rounding to bfloat16 turns near-ties into ties and moves
+        # the gradient to another edge, and a comparison gains nothing from narrower storage but bytes
+        x3 = autocast_input(x3)
     w = _edge_weight(edge_weight, g, x3.shape[1])
-    if w is not None and w.dtype != x3.dtype and not torch.is_autocast_enabled(x3.device.type):
-        # under autocast a bfloat16 x meets float32 weights (gcn_norm); the op computes in float32
+    mixed_ok = x3.dtype == torch.bfloat16 and w is not None and w.dtype == torch.float32
+    if w is not None and w.dtype != x3.dtype and not mixed_ok and not torch.is_autocast_enabled(x3.device.type):
+        # bfloat16 x reads float32 weights (gcn_norm) as they are; other pairs only under autocast
         raise TypeError(f"edge_weight dtype {w.dtype} differs from x dtype {x3.dtype}")
     out, _ = _library.call(_library.SpMM, _library.spmm_op, x3, w, *_library.topology(g, _wants_grad(x3, w)), reduce)
     return out.view((g.num_nodes,) + tuple(x.shape[1:]))
@@ -319,6 +329,8 @@ def segment_reduce(g: Graph, m: Tensor, reduce: str = "sum") -> Tensor:
     _check_graph(g)
     _check_reduce(reduce)
     m3 = _edge_input(m, g, "m")
+    if reduce in ("sum", "mean"):  # max/min: as in spmm
+        m3 = autocast_input(m3)
     out, _ = _library.call(_library.SegmentReduce, _library.segment_reduce_op, m3, *_library.topology(g, False), reduce)
     return out.view((g.num_nodes,) + tuple(m.shape[1:]))
 
@@ -356,9 +368,9 @@ def sddmm(g: Graph, x_src: Tensor, x_dst: Tensor, op: str = "dot") -> Tensor:
         return a + b if op == "add" else a - b if op == "sub" else a * b
     if x_src.dim() not in (2, 3):
         raise ValueError(f"sddmm dot needs x_src [N, F] or [N, H, F], got {tuple(x_src.shape)}")
-    if x_src.dtype != x_dst.dtype:  # the kernel reads both through one pointer type
+    xs, xd = autocast_input(_node_input(x_src, g, "x_src", side="src")), autocast_input(_node_input(x_dst, g, "x_dst"))
+    if xs.dtype != xd.dtype:  # the kernel reads both through one pointer type
         raise TypeError(f"x_src dtype {x_src.dtype} differs from x_dst dtype {x_dst.dtype}")
-    xs, xd = _node_input(x_src, g, "x_src", side="src"), _node_input(x_dst, g, "x_dst")
     out = _library.call(_library.SDDMMDot, _library.sddmm_dot_op, xs, xd, *_library.topology(g, _wants_grad(xs, xd)))  # [E, H]
     return out.view(-1) if x_src.dim() == 2 else out
 
@@ -454,6 +466,8 @@ def gcn_norm(g: Graph, edge_weight: Tensor | None = None, dtype: torch.dtype = t
 
     As PyG's ``gcn_norm`` (degrees counted at the destination); add self-loops first
     for Kipf & Welling's :math:`\hat D^{-1/2}(A+I)\hat D^{-1/2}`. Vertices of degree 0 get 0.
+    bfloat16/float16 weights are computed in float32 and rounded once: a degree above 256 is
+    not a bfloat16 number, so summing degrees in bfloat16 would be unsafe.
 
     Returns:
         ``[E]`` edge weights in the graph's edge order. Cached on the graph when
@@ -478,10 +492,10 @@ def gcn_norm(g: Graph, edge_weight: Tensor | None = None, dtype: torch.dtype = t
     if edge_weight is None:
         key = f"gcn_norm_{dtype}"
         if key not in g._cache:
-            g._cache[key] = compute(torch.ones(g.num_edges, dtype=dtype, device=g.device))
+            g._cache[key] = compute(torch.ones(g.num_edges, dtype=reference.compute_dtype(dtype), device=g.device)).to(dtype)
         return g._cache[key]
     _check_float(edge_weight, "edge_weight")
     _check_device(edge_weight, g, "edge_weight")
     if edge_weight.shape != (g.num_edges,):
         raise ValueError(f"edge_weight must have shape [E={g.num_edges}], got {tuple(edge_weight.shape)}")
-    return compute(edge_weight)
+    return compute(edge_weight.to(reference.compute_dtype(edge_weight.dtype))).to(edge_weight.dtype)

@@ -1,7 +1,8 @@
 """ctypes bindings of the compiled CPU kernels, with the same signatures as ``reference``.
 
-Inputs reaching here are validated, contiguous, float32/float64 and on the CPU
-(``_dispatch`` only routes such calls here).
+Inputs reaching here are validated, contiguous, float32/float64/bfloat16 and on the CPU
+(``_dispatch`` only routes such calls here). bfloat16 kernels read and write bfloat16 and
+accumulate in float32; their ``spmm`` takes bfloat16 or float32 edge weights.
 
 The buffer pool (:class:`_BufferPool`) is off by default. Its rule is size-independent: with
 ``GNNKIT_BUFFER_POOL_MB=N`` every freed huge-page buffer (any size from 8 MB up) is kept for
@@ -37,7 +38,7 @@ from torch import Tensor
 from ..graph import CSR, Graph
 
 _REDUCE = {"sum": 0, "mean": 1, "max": 2, "min": 3}
-_SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
+_SUFFIX = {torch.float32: "f32", torch.float64: "f64", torch.bfloat16: "bf16"}
 _lib: ctypes.CDLL | None = None
 
 
@@ -177,7 +178,11 @@ def spmm_csr(csr: CSR, x: Tensor, w: Tensor | None, reduce: str) -> tuple[Tensor
     out = empty((n, h, f), x.dtype)
     arg = torch.empty((n, h, f), dtype=torch.int64) if reduce in ("max", "min") else None
     hw = 0 if w is None else w.shape[1]
-    _fn("spmm_i32" if csr.indices.dtype == torch.int32 else "spmm", x.dtype)(
+    name = "spmm_i32" if csr.indices.dtype == torch.int32 else "spmm"
+    fn = _fn(name, x.dtype)
+    if w is not None and w.dtype != x.dtype:  # bfloat16 x with the float32 weights autocast keeps (gcn_norm)
+        fn = getattr(_lib, f"gk_{name}_bf16_wf32")
+    fn(
         _p(csr.indptr), _p(csr.indices), _p(csr.eid), _p(w), hw, _p(x), _p(out), _p(arg),
         n, h, f, _REDUCE[reduce], _threads(csr.indices.numel() * h * f),
     )

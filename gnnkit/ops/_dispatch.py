@@ -2,7 +2,7 @@
 
 Every implementation of an op has the signature of its ``reference`` twin. A call
 goes to the compiled kernel when one is registered for the tensor's device and the
-dtype is float32/float64; otherwise to ``reference``. ``GNNKIT_DISABLE_KERNELS=1``
+dtype is float32/float64 (or bfloat16 on the CPU); otherwise to ``reference``. ``GNNKIT_DISABLE_KERNELS=1``
 forces the reference path (used by the tests to compare the two).
 
 Nothing is compiled or imported when this module loads: the first op on a CPU float
@@ -31,6 +31,9 @@ OPS = CPU_OPS + ("gat_forward", "gat_backward")  # fused attention: Triton on CU
 # ops on a raw CSR (no Graph): a compiled CPU kernel, the reference elsewhere (CUDA included)
 CSR_OPS = ("spmm_csr",)
 KERNEL_DTYPES = (torch.float32, torch.float64)
+# dtypes with a kernel per device type; bfloat16 storage has CPU kernels only (the reference,
+# which computes it in float32, serves it elsewhere)
+_DEVICE_DTYPES = {"cpu": KERNEL_DTYPES + (torch.bfloat16,)}
 
 TABLE: dict[tuple[str, str], Callable] = {(op, "reference"): getattr(reference, op) for op in OPS + CSR_OPS}
 
@@ -127,8 +130,8 @@ def __getattr__(name: str) -> Any:
 
 def lookup(op: str, tensor: torch.Tensor) -> Callable:
     """The implementation of ``op`` for ``tensor``'s device and dtype."""
-    if tensor.dtype in KERNEL_DTYPES:
-        kind = tensor.device.type
+    kind = tensor.device.type
+    if tensor.dtype in _DEVICE_DTYPES.get(kind, KERNEL_DTYPES):
         if kind in _LOADERS and kind not in _STATE:
             load_kernels(kind)
         impl = TABLE.get((op, kind))

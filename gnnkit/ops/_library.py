@@ -19,10 +19,25 @@ and ``sddmm_dot``), so a backward is itself differentiable: double backward, Hes
 products and ``torch.func.grad`` of ``grad`` work. ``vmap`` and forward-mode AD (``jvp``,
 ``jacfwd``, ``hessian``) are not registered.
 
-Precision: the kernels run in float32 or float64. A bfloat16/float16 input (as
-``torch.autocast`` produces) is computed in float32 (sums and softmax accumulate in float32) and
-the result is returned in the dtype of the op's main input (``x``, ``m``, ``x_dst``, ``score``).
-Edge weights may then have another float dtype; they are cast to the compute dtype.
+Precision (see also ``docs/kernels.md``):
+
+- float32 and float64 run as they are.
+- bfloat16 on the CPU stays bfloat16: the compiled kernels read and write 2-byte elements and
+  accumulate in float32 (sums, means, dot products, the softmax's shift, exponentials and
+  denominator), rounding each output once. The reference ops (the fallback, and every other
+  device) compute it in float32 and round the result. Edge weights beside bfloat16 features
+  may be bfloat16 or float32 (the ``gcn_norm`` weights stay float32: they are read as such).
+- float16 (and bfloat16 off the CPU) is computed in float32 and returned in the input's dtype.
+- Under ``torch.autocast("cpu", dtype=torch.bfloat16)`` the public ops cast a float32 main
+  input to bfloat16 once (:func:`autocast_input`, torch's policy for ``matmul``), so a layer
+  stack runs in bfloat16 from its first projection to its loss without float32 round trips.
+  Kept in float32 (by not casting): max/min input (bfloat16 rounding turns near-ties into
+  ties and sends the gradient to another edge; a comparison gains only bytes), edge weights
+  (``gcn_norm`` sums degrees and takes ``rsqrt``: integers above 256 are not bfloat16
+  numbers), float32 softmax scores (``edge_softmax`` on float32 input returns float32, as
+  ``torch.softmax`` does under autocast; on bfloat16 input it returns bfloat16 with float32
+  statistics), and the max/min backward, whose scatter-add into the sources accumulates in
+  float32.
 """
 from __future__ import annotations
 
@@ -34,8 +49,10 @@ from torch import Tensor
 from ..graph import CSR, Graph
 from . import _dispatch
 
-# the dtypes the kernels compute in; anything narrower is upcast to float32 inside the op
+# the dtypes the kernels compute in; anything narrower is upcast to float32 inside the op,
+# except bfloat16 on the CPU, which has kernels that store it and accumulate in float32
 _COMPUTE_DTYPES = (torch.float32, torch.float64)
+_STORAGE_DEVICES = {torch.bfloat16: ("cpu",)}
 _NO_ARG = torch.int64  # dtype of the (empty for sum/mean) arg output of spmm / segment_reduce
 
 TopologyArgs = tuple  # (src, dst, indptr, indices, eid, rindptr, rindices, reid, num_nodes, num_src_nodes)
@@ -115,7 +132,31 @@ def topology(g: Graph, with_reverse: bool) -> TopologyArgs:
     return Topology(g.src, g.dst, cin, cout, g.num_nodes, g.num_src_nodes).args()
 
 
+def autocast_input(t: Tensor) -> Tensor:
+    """``t`` as the sparse ops take it under the current autocast: a float32 CPU tensor becomes
+    bfloat16 under ``torch.autocast("cpu", dtype=torch.bfloat16)`` (one cast, as torch does for
+    ``matmul``); anything else, and everything outside autocast, is returned unchanged.
+
+    Layers call it once on an input that feeds several products, so it is cast once, not per product.
+
+    Args:
+        t: a tensor (any dtype or device).
+
+    Returns:
+        ``t`` or its bfloat16 copy.
+    """
+    if (t.dtype == torch.float32 and t.device.type == "cpu" and torch.is_autocast_enabled("cpu")
+            and torch.get_autocast_dtype("cpu") == torch.bfloat16):
+        return t.to(torch.bfloat16)
+    return t
+
+
 def _compute_dtype(*tensors: Tensor | None) -> torch.dtype:
+    """The dtype an op's kernel runs in: its main (first) input's bfloat16 where a kernel stores
+    bfloat16, else the promoted dtype of the inputs when it is float32/float64, else float32."""
+    main = next(t for t in tensors if t is not None)
+    if main.device.type in _STORAGE_DEVICES.get(main.dtype, ()):
+        return main.dtype
     dtype = None
     for t in tensors:
         if t is not None:
@@ -202,7 +243,9 @@ def _spmm(x: Tensor, w: Optional[Tensor], src: Tensor, dst: Tensor, indptr: Tens
     """``(out [N, H, F], arg)``: ``arg [N, H, F]`` winning edge ids for max/min, ``[0]`` otherwise."""
     topo = Topology.from_args(src, dst, indptr, indices, eid, rindptr, rindices, reid, num_nodes, num_src_nodes)
     dt = _compute_dtype(x, w)
-    xc, wc = _to(x, dt), _to(w, dt)
+    # bfloat16 features read float32 weights as they are; any other weight dtype is cast to the compute dtype
+    wdt = torch.float32 if dt == torch.bfloat16 and w is not None and w.dtype != dt else dt
+    xc, wc = _to(x, dt), _to(w, wdt)
     out, arg = _dispatch.lookup("spmm", xc)(topo, xc, wc, reduce)
     return out.to(x.dtype), _no_arg(x) if arg is None else arg
 
@@ -272,7 +315,14 @@ def _scatter_arg_grad(dy: Tensor, arg: Tensor, rows: Tensor, num_rows: int) -> T
     hf = torch.arange(h * f, device=dy.device).view(1, h, f)
     pos = rows[arg.clamp(min=0)] * (h * f) + hf  # [N, H, F] flat targets; invalid ones add 0
     vals = torch.where(valid, dy, torch.zeros((), dtype=dy.dtype, device=dy.device))
-    return dy.new_zeros(num_rows * h * f).index_add(0, pos.reshape(-1), vals.reshape(-1)).view(num_rows, h, f)
+    acc = _accumulator(dy.dtype)  # a source may win many rows: sum their gradients in float32
+    d = dy.new_zeros(num_rows * h * f, dtype=acc).index_add(0, pos.reshape(-1), vals.reshape(-1).to(acc))
+    return d.view(num_rows, h, f).to(dy.dtype)
+
+
+def _accumulator(dtype: torch.dtype) -> torch.dtype:
+    """The dtype a scatter-add of ``dtype`` values accumulates in: float32 for bfloat16/float16."""
+    return torch.float32 if dtype in (torch.bfloat16, torch.float16) else dtype
 
 
 def _select_weight(w: Tensor, arg: Tensor, shape: torch.Size) -> Tensor:
@@ -296,8 +346,9 @@ def _arg_weight_grad(dy: Tensor, x: Tensor, arg: Tensor, g: Topology) -> Tensor:
     xsel = x[g.src[a], heads, feats]  # [N, H, F]
     pos = a * h + heads  # flat index into [E, H]
     vals = torch.where(valid, dy * xsel, torch.zeros((), dtype=dy.dtype, device=dy.device))
-    dw = dy.new_zeros(g.num_edges * h).index_add(0, pos.reshape(-1), vals.reshape(-1))
-    return dw.view(g.num_edges, h)
+    acc = _accumulator(dy.dtype)
+    dw = dy.new_zeros(g.num_edges * h, dtype=acc).index_add(0, pos.reshape(-1), vals.reshape(-1).to(acc))
+    return dw.view(g.num_edges, h).to(dy.dtype)
 
 
 # ------------------------------------------------------------------------ segment_reduce

@@ -10,8 +10,15 @@ Non-finite values follow torch, and the compiled kernels follow the same rules: 
 message makes its destination's max/min NaN (``scatter_reduce``'s ``amax``/``amin``), and
 ``arg`` is then the smallest edge id holding a NaN; a NaN or ``+inf`` score makes its whole
 softmax row NaN (``torch.softmax``); a row of only ``-inf`` scores gives zeros.
+
+bfloat16 and float16 input is computed in float32 and the result rounded to the input's
+dtype once (:func:`compute_dtype`): the oracle of the bfloat16 kernels, which accumulate in
+float32 too.
 """
 from __future__ import annotations
+
+import functools
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +27,34 @@ from torch import Tensor
 from ..graph import CSR, Graph
 
 _SCATTER = {"max": "amax", "min": "amin"}
+_NARROW = (torch.bfloat16, torch.float16)
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype values of ``dtype`` are summed in: float32 for bfloat16/float16, else ``dtype`` itself."""
+    return torch.float32 if dtype in _NARROW else dtype
+
+
+def _narrow(out: Any, dtype: torch.dtype) -> Any:
+    if isinstance(out, tuple):
+        return tuple(_narrow(o, dtype) for o in out)
+    if isinstance(out, Tensor) and out.is_floating_point():
+        return out.to(dtype)
+    return out  # None, or the int64 arg of max/min
+
+
+def _in_float32(fn: Callable) -> Callable:
+    """Run ``fn(g, main, *rest)`` in float32 when ``main`` is bfloat16/float16 (every float tensor
+    argument widened, exactly) and round its float results back to ``main``'s dtype."""
+
+    @functools.wraps(fn)
+    def wrapper(g: Any, main: Tensor, *rest: Any) -> Any:
+        if main.dtype not in _NARROW:
+            return fn(g, main, *rest)
+        wide = [t.float() if isinstance(t, Tensor) and t.is_floating_point() else t for t in rest]
+        return _narrow(fn(g, main.float(), *wide), main.dtype)
+
+    return wrapper
 
 
 def _aggregate(index: Tensor, num_segments: int, vals: Tensor, reduce: str) -> tuple[Tensor, Tensor | None]:
@@ -44,6 +79,7 @@ def _aggregate(index: Tensor, num_segments: int, vals: Tensor, reduce: str) -> t
     return out, arg
 
 
+@_in_float32
 def spmm(g: Graph, x: Tensor, w: Tensor | None, reduce: str) -> tuple[Tensor, Tensor | None]:
     """``out[v] = reduce_{(u, v) in E} w_e * x[u]``; x ``[N, H, F]``, w ``[E, Hw]`` or None."""
     vals = x.index_select(0, g.src)  # [E, H, F]
@@ -52,6 +88,7 @@ def spmm(g: Graph, x: Tensor, w: Tensor | None, reduce: str) -> tuple[Tensor, Te
     return _aggregate(g.dst, g.num_nodes, vals, reduce)
 
 
+@_in_float32
 def spmm_csr(csr: CSR, x: Tensor, w: Tensor | None, reduce: str) -> tuple[Tensor, Tensor | None]:
     """``out[v] = sum_{j in row v} w_j * x[indices_j]`` over a raw CSR (int64 or int32 ``indices``,
     ``w`` in CSR order ``[nnz, 1]``); only ``reduce="sum"``. Works through the entries in
@@ -71,11 +108,13 @@ def spmm_csr(csr: CSR, x: Tensor, w: Tensor | None, reduce: str) -> tuple[Tensor
     return out, None
 
 
+@_in_float32
 def segment_reduce(g: Graph, m: Tensor, reduce: str) -> tuple[Tensor, Tensor | None]:
     """``out[v] = reduce_{e into v} m[e]``; m ``[E, H, F]``."""
     return _aggregate(g.dst, g.num_nodes, m, reduce)
 
 
+@_in_float32
 def sddmm_dot(g: Graph, x_src: Tensor, x_dst: Tensor) -> Tensor:
     """``out[e, h] = <x_src[src_e, h], x_dst[dst_e, h]>``; inputs ``[N, H, F]``, out ``[E, H]``."""
     return (x_src.index_select(0, g.src) * x_dst.index_select(0, g.dst)).sum(-1)
@@ -90,6 +129,7 @@ def _row_max(g: Graph, score: Tensor) -> Tensor:
     return torch.where(mx == float("-inf"), torch.zeros_like(mx), mx)
 
 
+@_in_float32
 def segment_softmax(g: Graph, score: Tensor) -> Tensor:
     """Softmax of ``score [E, H]`` over the in-edges of each destination, max-shifted."""
     n, h = g.num_nodes, score.shape[1]
@@ -99,6 +139,7 @@ def segment_softmax(g: Graph, score: Tensor) -> Tensor:
     return ex / den[g.dst]
 
 
+@_in_float32
 def segment_softmax_backward(g: Graph, y: Tensor, grad: Tensor) -> Tensor:
     """Vector-Jacobian product of :func:`segment_softmax`: ``y * (grad - sum_row(y * grad))``."""
     s = y.new_zeros((g.num_nodes, y.shape[1])).index_add_(0, g.dst, y * grad)
@@ -114,6 +155,7 @@ def _dropout_scale(shape: tuple[int, ...], dropout: float, seed: int, like: Tens
     return keep.to(like.dtype) / (1 - dropout)
 
 
+@_in_float32
 def gat_forward(g: Graph, x: Tensor, a_src: Tensor, a_dst: Tensor, negative_slope: float, dropout: float,
                 seed: int) -> tuple[Tensor, Tensor]:
     """Graph attention: ``out[v] = sum_{e=(u,v)} alpha_e d_e x[u]``; also ``lse [N, H]``, the log of each
@@ -137,6 +179,7 @@ def gat_forward(g: Graph, x: Tensor, a_src: Tensor, a_dst: Tensor, negative_slop
     return out, lse
 
 
+@_in_float32
 def gat_backward(g: Graph, x: Tensor, a_src: Tensor, a_dst: Tensor, out: Tensor, lse: Tensor, dout: Tensor,
                  negative_slope: float, dropout: float, seed: int) -> tuple[Tensor, Tensor, Tensor]:
     """Gradients of :func:`gat_forward`'s ``out`` for ``x``, ``a_src`` and ``a_dst``, by autograd through a

@@ -100,6 +100,15 @@ def load() -> ctypes.CDLL:
         getattr(lib, f"gk_segment_softmax_backward_{sfx}").argtypes = [p, p, p, p, p, i64, i64, i32]
         for name in ("spmm", "spmm_i32", "sddmm_dot", "segment_softmax", "segment_softmax_backward"):
             getattr(lib, f"gk_{name}_{sfx}").restype = None
+    # bfloat16 storage, float32 accumulation; spmm also in a form with float32 edge weights
+    for name in ("spmm_bf16", "spmm_bf16_wf32", "spmm_i32_bf16", "spmm_i32_bf16_wf32"):
+        getattr(lib, f"gk_{name}").argtypes = [p, p, p, p, i64, p, p, p, i64, i64, i64, i32, i32]
+    lib.gk_sddmm_dot_bf16.argtypes = [p, p, p, p, p, p, i64, i64, i64, i32]
+    lib.gk_segment_softmax_bf16.argtypes = [p, p, p, p, i64, i64, i32]
+    lib.gk_segment_softmax_backward_bf16.argtypes = [p, p, p, p, p, i64, i64, i32]
+    for name in ("spmm_bf16", "spmm_bf16_wf32", "spmm_i32_bf16", "spmm_i32_bf16_wf32", "sddmm_dot_bf16",
+                 "segment_softmax_bf16", "segment_softmax_backward_bf16"):
+        getattr(lib, f"gk_{name}").restype = None
     # neighbour sampling (gnnkit.data.sampling's native path)
     u64 = ctypes.c_uint64
     lib.gk_sample_counts.argtypes = [p, p, i64, i64, i32, p]

@@ -285,6 +285,296 @@ GK_INSTANTIATE(double, f64)
 GK_EXPORT int gk_abi_version() { return 2; }
 
 // =====================================================================================
+// bfloat16 storage (issue 17): the same CSR ops reading and writing bf16 (2 bytes per
+// element, half the memory traffic of float32) and accumulating in float32. Kept apart
+// from the float/double templates above, which stay bit-identical; edge weights may be
+// bf16 or float32 (W), since under autocast the gcn_norm weights stay float32.
+// bf16 -> float is exact (a 16-bit shift); float -> bf16 rounds to nearest even, NaN to
+// the quiet NaN 0x7FC0, bit for bit torch's c10::BFloat16 conversion.
+// =====================================================================================
+namespace {
+
+using bf16_t = uint16_t;  // raw bf16 bits: the kernel never does arithmetic on them
+
+inline float bf16_load(bf16_t v) {
+  const uint32_t u = uint32_t(v) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+inline float bf16_load(float v) { return v; }  // float32 edge weights beside bf16 features
+
+inline bf16_t bf16_store(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return 0x7FC0;  // NaN; the branch vectorises to a blend
+  return bf16_t((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
+// Warm TILE elements of the source row of the entry PREFETCH ahead of j (as sum_tile does: the
+// gathers are random, the hardware prefetcher cannot predict them). Forced inline: a call inside the
+// entry loop would make the accumulators live in memory rather than registers (measured 2x slower).
+template <int64_t TILE, typename I>
+__attribute__((always_inline)) inline void prefetch_ahead_bf16(const I* __restrict idx, int64_t j, int64_t nnz,
+                                                               const bf16_t* __restrict x, int64_t d, int64_t k0) {
+  if (j + PREFETCH >= nnz) return;
+  const char* p = reinterpret_cast<const char*>(x + idx[j + PREFETCH] * d + k0);
+  for (size_t c = 0; c < TILE * sizeof(bf16_t); c += 64) __builtin_prefetch(p + c, 0, GK_PF_HINT);
+}
+
+// The bf16 twin of sum_tile: TILE float32 accumulators in registers, one rounding per output,
+// mean's 1/deg applied before that rounding (scale).
+template <int64_t TILE, typename I, typename W>
+inline void sum_tile_bf16(const I* __restrict idx, const int64_t* __restrict eid, const W* __restrict w,
+                          int64_t hw, int64_t wofs, int64_t begin, int64_t end, int64_t nnz,
+                          const bf16_t* __restrict x, int64_t d, int64_t k0, float scale, bf16_t* __restrict o) {
+  float acc[TILE];
+  for (int64_t k = 0; k < TILE; ++k) acc[k] = 0.f;
+  for (int64_t j = begin; j < end; ++j) {
+    prefetch_ahead_bf16<TILE>(idx, j, nnz, x, d, k0);
+    const bf16_t* __restrict xr = x + idx[j] * d + k0;
+    const float s = w ? bf16_load(w[(eid ? eid[j] : j) * hw + wofs]) : 1.f;
+    for (int64_t k = 0; k < TILE; ++k) acc[k] += s * bf16_load(xr[k]);
+  }
+  for (int64_t k = 0; k < TILE; ++k) o[k0 + k] = bf16_store(acc[k] * scale);
+}
+
+template <typename I, typename W>
+inline void sum_range_bf16(const I* idx, const int64_t* eid, const W* w, int64_t hw, int64_t wofs, int64_t begin,
+                           int64_t end, int64_t nnz, const bf16_t* x, int64_t d, int64_t k0, int64_t k1, float scale,
+                           bf16_t* o) {
+  // Tiles counted in float32 accumulators (16 per zmm register), at most 128 (8 registers) as above,
+  // in steps of 8: every pass over the row's entries pays the random-gather latency again, so a
+  // width of 40 (40 classes) is one pass of 40, not 32 + 4 + 4 (three passes).
+#define GK_BF16_TILE(T) \
+  sum_tile_bf16<T>(idx, eid, w, hw, wofs, begin, end, nnz, x, d, k0, scale, o); \
+  k0 += T;                                                                        \
+  break;
+  while (k0 < k1) {
+    const int64_t rem = k1 - k0;
+    switch (rem >= 128 ? 16 : rem / 8) {
+      case 16: GK_BF16_TILE(128)
+      case 15: GK_BF16_TILE(120)
+      case 14: GK_BF16_TILE(112)
+      case 13: GK_BF16_TILE(104)
+      case 12: GK_BF16_TILE(96)
+      case 11: GK_BF16_TILE(88)
+      case 10: GK_BF16_TILE(80)
+      case 9: GK_BF16_TILE(72)
+      case 8: GK_BF16_TILE(64)
+      case 7: GK_BF16_TILE(56)
+      case 6: GK_BF16_TILE(48)
+      case 5: GK_BF16_TILE(40)
+      case 4: GK_BF16_TILE(32)
+      case 3: GK_BF16_TILE(24)
+      case 2: GK_BF16_TILE(16)
+      case 1: GK_BF16_TILE(8)
+      default:
+        if (rem >= 4) { GK_BF16_TILE(4) }
+        GK_BF16_TILE(1)
+    }
+  }
+#undef GK_BF16_TILE
+}
+
+// Per-head weights, F features per head: G heads share one pass over the row's entries (G F = 128
+// float32 accumulators, 8 zmm registers), so a 4-head, 64-feature GAT row is gathered in 2 passes
+// rather than 4 (one per head), each reading 256 contiguous bytes of the source row.
+template <int64_t F, int64_t G, typename I, typename W>
+inline void sum_heads_bf16(const I* __restrict idx, const int64_t* __restrict eid, const W* __restrict w, int64_t hw,
+                           int64_t h0, int64_t begin, int64_t end, int64_t nnz, const bf16_t* __restrict x, int64_t d,
+                           float scale, bf16_t* __restrict o) {
+  constexpr int64_t TILE = G * F;
+  const int64_t k0 = h0 * F;
+  float acc[TILE];
+  for (int64_t k = 0; k < TILE; ++k) acc[k] = 0.f;
+  for (int64_t j = begin; j < end; ++j) {
+    prefetch_ahead_bf16<TILE>(idx, j, nnz, x, d, k0);
+    const bf16_t* __restrict xr = x + idx[j] * d + k0;
+    const W* __restrict we = w + (eid ? eid[j] : j) * hw + h0;
+    for (int64_t g = 0; g < G; ++g) {
+      const float s = bf16_load(we[g]);
+      for (int64_t k = 0; k < F; ++k) acc[g * F + k] += s * bf16_load(xr[g * F + k]);
+    }
+  }
+  for (int64_t k = 0; k < TILE; ++k) o[k0 + k] = bf16_store(acc[k] * scale);
+}
+
+template <typename I, typename W>
+void spmm_bf16(const int64_t* __restrict indptr, const I* __restrict indices, const int64_t* __restrict eid,
+               const W* __restrict w, int64_t hw, const bf16_t* __restrict x, bf16_t* __restrict out,
+               int64_t* __restrict arg, int64_t n, int64_t h, int64_t f, int reduce, int nthreads) {
+  const int64_t d = h * f;
+  if (reduce == SUM || reduce == MEAN) {
+    const bool per_head = w != nullptr && hw > 1;
+    const int64_t nnz = indptr[n];
+    parallel_rows(n, nthreads, 32, [&](int64_t v) {
+      const int64_t begin = indptr[v], end = indptr[v + 1];
+      const float scale = reduce == MEAN && end > begin ? 1.f / float(end - begin) : 1.f;
+      bf16_t* __restrict o = out + v * d;
+      if (per_head) {
+        int64_t hh = 0;
+        if (f == 64) {
+          for (; hh + 2 <= h; hh += 2) sum_heads_bf16<64, 2>(indices, eid, w, hw, hh, begin, end, nnz, x, d, scale, o);
+        } else if (f == 32) {
+          for (; hh + 4 <= h; hh += 4) sum_heads_bf16<32, 4>(indices, eid, w, hw, hh, begin, end, nnz, x, d, scale, o);
+        } else if (f == 16) {
+          for (; hh + 8 <= h; hh += 8) sum_heads_bf16<16, 8>(indices, eid, w, hw, hh, begin, end, nnz, x, d, scale, o);
+        }
+        for (; hh < h; ++hh)  // other widths, and the heads left over
+          sum_range_bf16(indices, eid, w, hw, hh, begin, end, nnz, x, d, hh * f, (hh + 1) * f, scale, o);
+      } else {
+        sum_range_bf16(indices, eid, w, hw, 0, begin, end, nnz, x, d, 0, d, scale, o);
+      }
+    });
+    return;
+  }
+  // max/min: the running extreme is kept in float32 (val = s * x is not a bf16 value when
+  // weighted), so the winner is the one the float32 kernel picks on the same widened input
+  parallel_rows(n, nthreads, 32, [&](int64_t v) {
+    thread_local std::vector<float> best;
+    best.resize(d);
+    bf16_t* __restrict o = out + v * d;
+    const int64_t begin = indptr[v], end = indptr[v + 1];
+    int64_t* a = arg + v * d;
+    if (end == begin) {
+      std::memset(o, 0, sizeof(bf16_t) * d);
+      for (int64_t k = 0; k < d; ++k) a[k] = -1;
+      return;
+    }
+    const bool is_max = reduce == MAX;
+    for (int64_t j = begin; j < end; ++j) {
+      const bf16_t* xr = x + static_cast<int64_t>(indices[j]) * d;
+      const W* we = w ? w + (eid ? eid[j] : j) * hw : nullptr;
+      for (int64_t hh = 0; hh < h; ++hh) {
+        const float s = we ? bf16_load(we[hw == 1 ? 0 : hh]) : 1.f;
+        for (int64_t k = hh * f; k < (hh + 1) * f; ++k) {
+          const float val = s * bf16_load(xr[k]);
+          if (j == begin || (std::isnan(val) && !std::isnan(best[k])) || (is_max ? val > best[k] : val < best[k])) {
+            best[k] = val;
+            a[k] = j;
+          }
+        }
+      }
+    }
+    for (int64_t k = 0; k < d; ++k) o[k] = bf16_store(best[k]);
+  });
+}
+
+inline float dot_bf16(const bf16_t* __restrict a, const bf16_t* __restrict b, int64_t f) {
+  constexpr int64_t L = 16;  // one zmm of float32 lanes
+  float lanes[L] = {};
+  int64_t k = 0;
+  for (; k + L <= f; k += L)
+    for (int64_t l = 0; l < L; ++l) lanes[l] += bf16_load(a[k + l]) * bf16_load(b[k + l]);
+  float acc = 0.f;
+  for (; k < f; ++k) acc += bf16_load(a[k]) * bf16_load(b[k]);
+  for (int64_t l = 0; l < L; ++l) acc += lanes[l];
+  return acc;
+}
+
+void sddmm_dot_bf16(const int64_t* __restrict indptr, const int64_t* __restrict indices,
+                    const int64_t* __restrict eid, const bf16_t* __restrict a, const bf16_t* __restrict b,
+                    bf16_t* __restrict out, int64_t n, int64_t h, int64_t f, int nthreads) {
+  const int64_t d = h * f, nnz = indptr[n];
+  parallel_rows(n, nthreads, 32, [&](int64_t v) {
+    const bf16_t* __restrict av = a + v * d;
+    const int64_t end = indptr[v + 1];
+    for (int64_t j = indptr[v]; j < end; ++j) {
+      if (j + PREFETCH < nnz) {
+        const char* p = reinterpret_cast<const char*>(b + indices[j + PREFETCH] * d);
+        for (size_t c = 0; c < d * sizeof(bf16_t); c += 64) __builtin_prefetch(p + c, 0, GK_PF_HINT);
+      }
+      const bf16_t* __restrict bu = b + indices[j] * d;
+      bf16_t* oe = out + (eid ? eid[j] : j) * h;
+      for (int64_t hh = 0; hh < h; ++hh) oe[hh] = bf16_store(dot_bf16(av + hh * f, bu + hh * f, f));
+    }
+  });
+}
+
+// segment_softmax's rules (see above) with float32 shift, exponentials and sum: the row's
+// exponentials wait in a float32 buffer so each output is rounded to bf16 once.
+void segment_softmax_bf16(const int64_t* __restrict indptr, const int64_t* __restrict eid,
+                          const bf16_t* __restrict score, bf16_t* __restrict out, int64_t n, int64_t h,
+                          int nthreads) {
+  parallel_rows(n, nthreads, 64, [&](int64_t v) {
+    const int64_t begin = indptr[v], end = indptr[v + 1];
+    if (end == begin) return;
+    thread_local std::vector<float> ex;
+    ex.resize(end - begin);
+    for (int64_t hh = 0; hh < h; ++hh) {
+      float m = -std::numeric_limits<float>::infinity();
+      for (int64_t j = begin; j < end; ++j) {
+        const float sc = bf16_load(score[(eid ? eid[j] : j) * h + hh]);
+        if (std::isnan(sc) || sc > m) m = sc;
+      }
+      if (m == -std::numeric_limits<float>::infinity()) m = 0.f;
+      float s = 0.f;
+      for (int64_t j = begin; j < end; ++j) {
+        const float e = std::exp(bf16_load(score[(eid ? eid[j] : j) * h + hh]) - m);
+        ex[j - begin] = e;
+        s += e;
+      }
+      const float inv = s == 0.f ? 0.f : 1.f / s;
+      for (int64_t j = begin; j < end; ++j) out[(eid ? eid[j] : j) * h + hh] = bf16_store(ex[j - begin] * inv);
+    }
+  });
+}
+
+void segment_softmax_backward_bf16(const int64_t* __restrict indptr, const int64_t* __restrict eid,
+                                   const bf16_t* __restrict y, const bf16_t* __restrict g, bf16_t* __restrict out,
+                                   int64_t n, int64_t h, int nthreads) {
+  parallel_rows(n, nthreads, 64, [&](int64_t v) {
+    const int64_t begin = indptr[v], end = indptr[v + 1];
+    for (int64_t hh = 0; hh < h; ++hh) {
+      float s = 0.f;
+      for (int64_t j = begin; j < end; ++j) {
+        const int64_t e = (eid ? eid[j] : j) * h + hh;
+        s += bf16_load(y[e]) * bf16_load(g[e]);
+      }
+      for (int64_t j = begin; j < end; ++j) {
+        const int64_t e = (eid ? eid[j] : j) * h + hh;
+        out[e] = bf16_store(bf16_load(y[e]) * (bf16_load(g[e]) - s));
+      }
+    }
+  });
+}
+
+}  // namespace
+
+// gk_spmm_bf16 / gk_spmm_i32_bf16: bf16 x, out and w; the _wf32 forms take float32 w.
+#define GK_INSTANTIATE_SPMM_BF16(W, SUFFIX)                                                        \
+  GK_EXPORT void gk_spmm_##SUFFIX(const int64_t* indptr, const int64_t* indices, const int64_t* eid,  \
+                                  const W* w, int64_t hw, const bf16_t* x, bf16_t* out, int64_t* arg, \
+                                  int64_t n, int64_t h, int64_t f, int reduce, int nthreads) {        \
+    spmm_bf16(indptr, indices, eid, w, hw, x, out, arg, n, h, f, reduce, nthreads);                  \
+  }                                                                                                   \
+  GK_EXPORT void gk_spmm_i32_##SUFFIX(const int64_t* indptr, const int32_t* indices, const int64_t* eid, \
+                                      const W* w, int64_t hw, const bf16_t* x, bf16_t* out, int64_t* arg, \
+                                      int64_t n, int64_t h, int64_t f, int reduce, int nthreads) {    \
+    spmm_bf16(indptr, indices, eid, w, hw, x, out, arg, n, h, f, reduce, nthreads);                  \
+  }
+
+GK_INSTANTIATE_SPMM_BF16(bf16_t, bf16)
+GK_INSTANTIATE_SPMM_BF16(float, bf16_wf32)
+
+GK_EXPORT void gk_sddmm_dot_bf16(const int64_t* indptr, const int64_t* indices, const int64_t* eid, const bf16_t* a,
+                                 const bf16_t* b, bf16_t* out, int64_t n, int64_t h, int64_t f, int nthreads) {
+  sddmm_dot_bf16(indptr, indices, eid, a, b, out, n, h, f, nthreads);
+}
+
+GK_EXPORT void gk_segment_softmax_bf16(const int64_t* indptr, const int64_t* eid, const bf16_t* score, bf16_t* out,
+                                       int64_t n, int64_t h, int nthreads) {
+  segment_softmax_bf16(indptr, eid, score, out, n, h, nthreads);
+}
+
+GK_EXPORT void gk_segment_softmax_backward_bf16(const int64_t* indptr, const int64_t* eid, const bf16_t* y,
+                                                const bf16_t* g, bf16_t* out, int64_t n, int64_t h, int nthreads) {
+  segment_softmax_backward_bf16(indptr, eid, y, g, out, n, h, nthreads);
+}
+
+
+// =====================================================================================
 // Neighbour sampling (gnnkit.data.sampling.NeighborSampler's native path).
 //
 // One call per layer and step: gk_sample_counts sizes a layer, gk_sample_layer draws it,
