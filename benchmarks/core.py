@@ -410,11 +410,7 @@ def bench_main(argv, *, doc: str, script: str, engines, workloads, worker, descr
     if args.worker:
         print(json.dumps(worker(*args.worker, args.quick, args.steps, args.threads)))
         return 0
-    if args.quick:
-        args.steps = 1
-    rounds = args.rounds or (1 if args.quick else 3)
-    if rounds < 1 or args.steps < 1:
-        p.error(f"--rounds and --steps must be >= 1, got {rounds} and {args.steps}")
+    rounds = resolve_rounds(p, args)
     print(describe(np.load(graph_file(args.quick)), args) + f"; median of {rounds} rounds, spread min–max", flush=True)
     try:
         from tqdm import tqdm
@@ -436,6 +432,19 @@ def bench_main(argv, *, doc: str, script: str, engines, workloads, worker, descr
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0 if len(runs) == len(jobs) else 1
+
+
+def resolve_rounds(p: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """The rounds to run (``--rounds``, else 1 with ``--quick`` and 3 without); ``--quick`` times one step.
+
+    Shared by the scripts that take this file's ``--rounds``/``--steps``/``--quick`` (``step_profile.py``);
+    exits through ``p.error`` when either is below 1."""
+    if args.quick:
+        args.steps = 1
+    rounds = args.rounds or (1 if args.quick else 3)
+    if rounds < 1 or args.steps < 1:
+        p.error(f"--rounds and --steps must be >= 1, got {rounds} and {args.steps}")
+    return rounds
 
 
 def main(argv: list[str] | None = None) -> int:

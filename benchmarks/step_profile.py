@@ -129,11 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         print(json.dumps(worker(args.worker[0], args.quick, args.steps, args.threads)))
         return 0
-    if args.quick:
-        args.steps = 1
-    rounds = args.rounds or (1 if args.quick else 3)
-    if rounds < 1 or args.steps < 1:
-        p.error(f"--rounds and --steps must be >= 1, got {rounds} and {args.steps}")
+    rounds = core.resolve_rounds(p, args)
     data = np.load(core.graph_file(args.quick))
     print(f"graph: {int(data['n']):,} vertices, {data['src'].size:,} edges; gnnkit training step, {args.steps} timed "
           f"steps, {args.threads} threads; median of {rounds} rounds, spread min–max", flush=True)

@@ -193,7 +193,7 @@ class _GatherBuffers:
         if self._pid != os.getpid():
             self._pool, self._pid = _cpu._BufferPool(0, round_up=True), os.getpid()
         pool = self._pool
-        size = pool.size_for(math.prod(shape) * torch.empty((), dtype=dtype).element_size())
+        size = pool.size_for(math.prod(shape) * dtype.itemsize)
         with pool.lock:
             pool.cap = max(pool.cap, self.keep * size)
         return _cpu.empty(shape, dtype, pool)

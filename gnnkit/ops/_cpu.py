@@ -160,7 +160,7 @@ def empty(shape: tuple[int, ...], dtype: torch.dtype, pool: _BufferPool | None =
     """
     pool = POOL if pool is None else pool
     numel = math.prod(shape)
-    nbytes = numel * torch.empty((), dtype=dtype).element_size()
+    nbytes = numel * dtype.itemsize
     if nbytes < _HUGE_MIN_BYTES or not hasattr(mmap, "MADV_HUGEPAGE"):
         return torch.empty(shape, dtype=dtype)
     size = pool.size_for(nbytes)
