@@ -441,7 +441,8 @@ def resolve_rounds(p: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     exits through ``p.error`` when either is below 1."""
     if args.quick:
         args.steps = 1
-    rounds = args.rounds or (1 if args.quick else 3)
+    # None means the default; an explicit 0 is an error, not the default
+    rounds = (1 if args.quick else 3) if args.rounds is None else args.rounds
     if rounds < 1 or args.steps < 1:
         p.error(f"--rounds and --steps must be >= 1, got {rounds} and {args.steps}")
     return rounds
