@@ -1,4 +1,5 @@
 """Neighbour sampling, Cluster-GCN batches and the multi-process loader."""
+import gc
 import itertools
 import os
 import pickle
@@ -524,8 +525,6 @@ def test_minibatch_to_device_keeps_everything():
 
 # ------------------------------------------------------------ gather buffers
 def test_gather_reuses_a_freed_batchs_buffer_and_never_a_live_one():
-    import gc
-
     n = 40_000
     gen = np.random.default_rng(17)
     x = torch.randn(n, 128)  # a batch's [S_0, 128] float32 rows take > 8 MB: 2 MB pages, pooled
@@ -542,6 +541,30 @@ def test_gather_reuses_a_freed_batchs_buffer_and_never_a_live_one():
     assert c.input_data["x"].data_ptr() == ptr_a  # the freed batch's mapping, sizes rounded to share it
     for batch in (b, c):  # and every batch holds its own rows
         assert torch.equal(batch.input_data["x"], x[batch.input_nodes])
+
+
+def test_gather_pool_keeps_as_many_buffers_as_were_live_at_once():
+    # a prefetch thread holds several batches at once (the caller's, the queued ones, the one being
+    # sampled): once they are freed, the next as many batches reuse their mappings, none is faulted anew
+    n = 40_000
+    gen = np.random.default_rng(5)
+    x = torch.randn(n, 128)
+    sampler = NeighborSampler.from_csr(np.arange(0, 10 * n + 1, 10), gen.integers(0, n, 10 * n), [10, 5],
+                                       ndata={"x": x})
+    held = [sampler.sample(np.arange(1000 * i, 1000 * (i + 1)), i) for i in range(4)]
+    ptrs = {b.input_data["x"].data_ptr() for b in held}
+    assert len(ptrs) == 4 and all(b.input_data["x"].nbytes > 8 << 20 for b in held)
+    del held
+    gc.collect()
+    again = [sampler.sample(np.arange(1000 * i, 1000 * (i + 1)), 10 + i) for i in range(4, 8)]
+    assert {b.input_data["x"].data_ptr() for b in again} == ptrs
+    for batch in again:
+        assert torch.equal(batch.input_data["x"], x[batch.input_nodes])
+    pool = sampler._gather_buffers._pool
+    assert pool.live_bytes == sum(pool.size_for(b.input_data["x"].nbytes) for b in again)
+    del again, batch
+    gc.collect()
+    assert pool.live_bytes == 0 and pool.bytes <= pool.peak_live_bytes
 
 
 def test_gather_pool_rounds_sizes_up_by_at_most_a_sixteenth():

@@ -90,10 +90,13 @@ class _BufferPool:
     A tensor's storage holds a wrapper object over the mapping; when the storage dies the
     wrapper's ``__del__`` hands the mapping back here, so a pooled mapping is never in use.
     Any size is kept while the total stays within ``cap``; a mapping beyond it is unmapped.
+    ``live_bytes`` counts the bytes of the mappings in use (wrapped and not yet given back) and
+    ``peak_live_bytes`` its maximum, for a caller that sizes ``cap`` by what was once in use at once.
     """
 
     def __init__(self, cap: int, round_up: bool = False) -> None:
         self.cap, self.bytes, self.round_up = cap, 0, round_up
+        self.live_bytes = self.peak_live_bytes = 0
         self.free: dict[int, list[mmap.mmap]] = {}
         self.lock = threading.RLock()  # re-entrant: a garbage collection inside a locked section may free a pooled tensor
         self.wrappers: dict[int, type] = {}
@@ -117,6 +120,7 @@ class _BufferPool:
 
     def give_back(self, nbytes: int, mm: mmap.mmap) -> None:
         with self.lock:
+            self.live_bytes -= nbytes
             if self.bytes + nbytes <= self.cap:
                 self.free.setdefault(nbytes, []).append(mm)
                 self.bytes += nbytes
@@ -140,6 +144,9 @@ class _BufferPool:
             self.wrappers[nbytes] = cls
         w = cls.from_buffer(mm)
         w._mapping = mm
+        with self.lock:
+            self.live_bytes += nbytes
+            self.peak_live_bytes = max(self.peak_live_bytes, self.live_bytes)
         return w
 
 
