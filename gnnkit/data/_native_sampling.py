@@ -22,7 +22,7 @@ _lock = threading.Lock()
 _state: list[ctypes.CDLL | None] = []  # [the library or None] once loading was tried
 
 # A call starts its threads afresh (std::thread, ~100-150 us each to start and join, see
-# gnnkit/ops/_cpu.py); drawing and relabelling one sampled edge costs ~20-50 ns of random memory
+# gnnkit/ops/_cpu.py); drawing one sampled edge costs ~20-50 ns of random memory
 # reads, so an extra thread pays off from about 2^14 edges.
 _EDGES_PER_THREAD = 1 << 14
 
@@ -92,18 +92,16 @@ def sample_layer(lib: ctypes.CDLL, indptr: np.ndarray, indices: np.ndarray, dst:
     return pos, src, dst_local
 
 
-def relabel(lib: ctypes.CDLL, table: np.ndarray, dst: np.ndarray, src: np.ndarray,
-            num_threads: int) -> tuple[np.ndarray, np.ndarray]:
+def relabel(lib: ctypes.CDLL, table: np.ndarray, dst: np.ndarray, src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Local ids of ``src`` with ``dst`` first; new vertices numbered by first occurrence.
 
-    ``table`` is the ``[N]`` int32 id table, all ``-1`` before and after.
+    ``table`` is the ``[N]`` int32 id table, all ``-1`` before and after. One thread: the kernel's
+    comment says why.
 
     Shape: dst ``[D]``, src ``[E']`` → (local ids ``[E']``, layer source ids ``[S]`` with ``[:D] == dst``).
     """
     e = src.size
     local = np.empty(e, dtype=np.int64)
     nodes = np.empty(dst.size + e, dtype=np.int64)
-    rank = np.empty(e, dtype=np.int64)
-    s = lib.gk_relabel(_ptr(table, np.int32), _ptr(dst), dst.size, _ptr(src), e, _ptr(local), _ptr(nodes), _ptr(rank),
-                       threads_for(e, num_threads))
+    s = lib.gk_relabel(_ptr(table, np.int32), _ptr(dst), dst.size, _ptr(src), e, _ptr(local), _ptr(nodes))
     return local, nodes[:s]

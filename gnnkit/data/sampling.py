@@ -542,7 +542,7 @@ class NeighborSampler:
                 if dst.size + src.size >= 2**31:
                     raise ValueError(f"a layer of {src.size} sampled edges exceeds the int32 relabelling table; "
                                      f"use a smaller batch_size or smaller fanouts")
-                src_local, nodes = _native.relabel(lib, table, dst, src, threads)
+                src_local, nodes = _native.relabel(lib, table, dst, src)
             else:
                 pos, counts = self._sample_positions(dst, fanout, rng)
                 src_local, nodes = self._relabel(dst, self._indices[pos])

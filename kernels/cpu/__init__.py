@@ -117,6 +117,6 @@ def load() -> ctypes.CDLL:
     lib.gk_sample_layer.restype = None
     lib.gk_sample_layer_i32.argtypes = [p, p, p, i64, p, i64, i32, u64, p, p, p, i32]  # int32 indices
     lib.gk_sample_layer_i32.restype = None
-    lib.gk_relabel.argtypes = [p, p, i64, p, i64, p, p, p, i32]
+    lib.gk_relabel.argtypes = [p, p, i64, p, i64, p, p]
     lib.gk_relabel.restype = i64
     return lib
