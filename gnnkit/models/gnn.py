@@ -46,7 +46,12 @@ class GNNConfig:
         checkpoint: in training, keep only each layer's input for backward and recompute the
             layer (dropout → conv → norm → activation) there (``torch.utils.checkpoint``; dropout
             draws the same mask again): the ``[N, ·]`` and ``[E, ·]`` temporaries of one layer are
-            alive at a time instead of every layer's. Gradients equal the plain run's.
+            alive at a time instead of every layer's. Gradients equal the plain run's. GCN on a
+            :class:`~gnnkit.ops.NormalizedAdjacency` and GAT on one full graph (ReLU or ELU, no
+            norm or residual) use hand-written checkpoints instead, which keep less
+            (``gnnkit/nn/_gcn_checkpoint.py``, ``_gat_checkpoint.py``; docs/memory_model.md): their
+            dropout masks are drawn from seeds taken from torch's generator, so they differ from
+            the plain run's masks (same distribution, and reproducible with ``torch.manual_seed``).
         feature_dtype: ``None`` (the parameters' dtype) or ``"bfloat16" | "float16"``: the storage
             dtype of the activations passed between layers (and of the input features, which may
             come in that dtype); each layer computes in the parameters' dtype from an upcast copy.
