@@ -78,11 +78,9 @@ def _edge_dropout_(w: Tensor, p: float, seed: int) -> Tensor:
     return w
 
 
-def _scores(g: Graph, a: Tensor, k: int, heads: int, negative_slope: float) -> tuple[Tensor, Tensor]:
-    """Head ``k``'s edge scores after the LeakyReLU ``[E]`` and where the score before it was positive ``[E]``."""
-    s = ops.sddmm(g, a[:, k].contiguous(), a[:, heads + k].contiguous(), op="add")  # [E]: a_s[src] + a_d[dst]
-    pos = s > 0
-    return F.leaky_relu(s, negative_slope, inplace=True), pos
+def _scores(g: Graph, a: Tensor, k: int, heads: int) -> Tensor:
+    """Head ``k``'s edge scores before the LeakyReLU, ``[E]``: ``a_src[src] + a_dst[dst]``."""
+    return ops.sddmm(g, a[:, k].contiguous(), a[:, heads + k].contiguous(), op="add")  # [E]
 
 
 def _activate(z: Tensor, act: str | None) -> Tensor:
@@ -117,7 +115,7 @@ class _GATLayer(torch.autograd.Function):
         for k in range(heads):
             if k > 0:
                 h = _project(x, p, seed, dtype, [w_heads[k]])[0]  # [N, F']
-            s, _ = _scores(g, a, k, heads, negative_slope)  # [E]
+            s = F.leaky_relu(_scores(g, a, k, heads), negative_slope, inplace=True)  # [E]
             mx = ops.segment_reduce(g, s, "max")  # [N]: 0 for a vertex without in-edges
             lse[:, k] = ops.segment_reduce(g, torch.exp(s - mx[g.dst]), "sum").log_().add_(mx)  # [N]
             # alpha from lse, as backward recomputes it, so the two passes use the same weights
@@ -173,8 +171,9 @@ class _GATLayer(torch.autograd.Function):
                     db[cols] += dout.sum(0)
             else:
                 dout = dmean
-            s, pos = _scores(g, a, k, heads, ctx.negative_slope)  # [E]
-            alpha = s.sub_(lse[:, k][g.dst]).exp_()  # [E]
+            s = _scores(g, a, k, heads)  # [E]
+            pos = s > 0  # [E] bool: the LeakyReLU's branch (its output's sign says it only for a slope >= 0)
+            alpha = F.leaky_relu(s, ctx.negative_slope, inplace=True).sub_(lse[:, k][g.dst]).exp_()  # [E]
             alpha_d = _edge_dropout_(alpha.clone(), ctx.p_att, ctx.att_seed + k)  # [E]
             d_alpha = ops.sddmm(g, h, dout)  # [E]: <dout[dst], h[src]>, the gradient of alpha_d
             del h
