@@ -90,6 +90,30 @@ def predict_saving_gcn(n: int, e: int, widths: list[int], storage_bytes: int = 2
     return {"adjacency": adjacency, "data": data, "full": adjacency + data + max(forward, backward)}
 
 
+def predict_saving_gat(n: int, e: int, widths: list[int], heads: int, storage_bytes: int = 2) -> dict[str, float]:
+    """Bytes of one full-graph GAT training step in gnnkit's memory-saving configuration.
+
+    ``GNNConfig(model="gat", checkpoint=True, feature_dtype="bfloat16")`` on a :class:`gnnkit.Graph`
+    sorted by destination (docs/memory_model.md, "Memory-saving full-graph training"), 2 layers
+    ``widths = [F, H F', C]`` with ``heads = H`` hidden heads (one output head); ``e`` edges without
+    self-loops. Each layer is the hand-written checkpoint of ``gnnkit/nn/_gat_checkpoint.py``. Returns
+    the graph structures, the data and the step's peak (all above the baseline).
+    """
+    f, hidden, c = widths
+    width = hidden // heads  # F' of a hidden head
+    loops = e + n  # the self-loop graph GATConv attends over
+    # the Graph (src aliased by its csr_in) + its self-loop copy + that copy's csr_out (built in backward)
+    graph = (16 * e + 8 * (n + 1)) + (16 * loops + 8 * (n + 1)) + (16 * loops + 8 * (n + 1))
+    data = storage_bytes * n * f + 8 * n  # bfloat16 features + int64 labels
+    # the peak is the first layer's backward: its stored output and the gradient reaching it, [N, H]
+    # statistics (lse, scores a and their gradient), and per head two [N, F'] float32 tensors (the
+    # head's output gradient and its projection, then the projection's gradient) and five float32 [E]
+    # tensors (scores/attention, dropped attention, its gradient, two index temporaries) and a bool one
+    kept = 2 * storage_bytes * n * hidden + 4 * n * (heads + 2 * heads + 2 * heads) + 4 * n
+    head = 8 * n * width + 21 * loops
+    return {"graph": graph, "data": data, "full": graph + data + kept + head}
+
+
 # ----------------------------------------------------------------- measuring
 def _status() -> dict[str, int]:
     text = Path("/proc/self/status").read_text()

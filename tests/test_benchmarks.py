@@ -291,6 +291,16 @@ def test_capacity_benchmark_quick_fits_every_engine(tmp_path):
     assert re.search(r"\| gcn \| gnnkit-saving \| .* \| [0-9,]+ \| [0-9,]+ \| [0-9.]+× \|", proc.stdout)
 
 
+def test_capacity_benchmark_quick_fits_the_memory_saving_gat(tmp_path):
+    out = tmp_path / "capacity.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "capacity.py"), "--quick", "--models", "gat",
+                           "--engines", "gnnkit-saving", "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert set(result["fits"]) == {"gnnkit-saving:gat"} and [r["n"] for r in result["rows"]] == [20_000, 40_000]
+    assert re.search(r"\| gat \| gnnkit-saving \| .* \| [0-9,]+ \| [0-9,]+ \| – \|", proc.stdout)
+
+
 def test_sampled_epoch_benchmark_quick_decomposes_a_batch_and_times_the_floor(tmp_path):
     out = tmp_path / "epoch.json"
     proc = subprocess.run(
@@ -349,3 +359,31 @@ def test_step_profile_quick_run_reports_the_floor_parts_and_page_faults(tmp_path
     assert run["gemm_s"] > 0 and run["sparse_s"] > 0 and run["floor_gemm_s"] > 0 and run["floor_sparse_s"] > 0
     assert run["floor_s"] == pytest.approx(run["floor_gemm_s"] + run["floor_sparse_s"])
     assert run["faults"] >= 0 and "| gcn | default | 1 |" in proc.stdout
+
+
+def test_memory_model_saving_gat_counts_the_graph_structures_a_step_builds():
+    # predict_saving_gat's graph term against the bytes of the layouts one memory-saving GAT step leaves cached
+    import torch
+
+    from gnnkit import GNN, GNNConfig, Graph
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from memory_model import predict_saving_gat
+    finally:
+        sys.path.pop(0)
+    n, gen = 50, torch.Generator().manual_seed(0)
+    src, dst = torch.randint(n, (300,), generator=gen), torch.randint(n, (300,), generator=gen)
+    keep = src != dst
+    order = torch.argsort(dst[keep] * n + src[keep])  # sorted by destination, no loops, as capacity.py's graphs
+    g = Graph(src[keep][order], dst[keep][order], n)
+    model = GNN(GNNConfig(model="gat", in_features=8, out_features=3, hidden_features=2, heads=2, checkpoint=True,
+                          feature_dtype="bfloat16")).train()
+    model(g, torch.randn(n, 8).bfloat16()).sum().backward()
+    loops = g.add_self_loops(only_missing=True)
+    storages = {}
+    for t in (g.src, g.dst, g.csr_in().indptr, g.csr_in().indices, loops.src, loops.dst, *vars(loops.csr_in()).values(),
+              *vars(loops.csr_out()).values()):
+        if t is not None:
+            storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+    assert sum(storages.values()) == predict_saving_gat(n, g.num_edges, [8, 4, 3], 2)["graph"]

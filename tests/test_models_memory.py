@@ -34,6 +34,10 @@ def config(model: str, **kw) -> GNNConfig:
 @pytest.mark.parametrize("model", ["gcn", "sage", "gat"])
 @pytest.mark.parametrize("extra", [{}, {"norm": "batch", "residual": True}])
 def test_checkpoint_gradients_equal_plain(model, extra):
+    if model == "gat" and not extra:
+        # a ReLU GAT without norm or residual takes the hand-written checkpoint, whose masks come from
+        # seeds (tests/test_gat_checkpoint.py); GELU keeps this test on torch.utils.checkpoint
+        extra = {"activation": "gelu"}
     g = random_graph(0)
     x = torch.randn(g.num_nodes, 5, dtype=torch.float64)
     torch.manual_seed(1)

@@ -14,6 +14,8 @@ from ..blocks.activations import make_activation
 from .._deprecated import renamed_keyword
 from ..graph import Graph
 from ..nn import GATConv, GCNConv, GINConv, SAGEConv
+from ..nn._gat_checkpoint import ACTIVATIONS as GAT_CHECKPOINT_ACTIVATIONS
+from ..nn._gat_checkpoint import gat_layer_checkpointed
 from ..nn._gcn_checkpoint import gcn_layer_checkpointed
 from ..ops import REDUCES, NormalizedAdjacency
 from .inference import layerwise_inference
@@ -44,7 +46,12 @@ class GNNConfig:
         checkpoint: in training, keep only each layer's input for backward and recompute the
             layer (dropout → conv → norm → activation) there (``torch.utils.checkpoint``; dropout
             draws the same mask again): the ``[N, ·]`` and ``[E, ·]`` temporaries of one layer are
-            alive at a time instead of every layer's. Gradients equal the plain run's.
+            alive at a time instead of every layer's. Gradients equal the plain run's. GCN on a
+            :class:`~gnnkit.ops.NormalizedAdjacency` and GAT on one full graph (ReLU or ELU, no
+            norm or residual) use hand-written checkpoints instead, which keep less
+            (``gnnkit/nn/_gcn_checkpoint.py``, ``_gat_checkpoint.py``; docs/memory_model.md): their
+            dropout masks are drawn from seeds taken from torch's generator, so they differ from
+            the plain run's masks (same distribution, and reproducible with ``torch.manual_seed``).
         feature_dtype: ``None`` (the parameters' dtype) or ``"bfloat16" | "float16"``: the storage
             dtype of the activations passed between layers (and of the input features, which may
             come in that dtype); each layer computes in the parameters' dtype from an upcast copy.
@@ -179,6 +186,8 @@ class GNN(nn.Module):
             raise ValueError(f"x must have {graphs[0].num_src_nodes} rows (the first graph's sources), got {tuple(x.shape)}")
         if self._fused_gcn(graphs[0]):
             return self._fused_gcn_forward(graphs[0], x)
+        if self._fused_gat(graphs, x):
+            return self._fused_gat_forward(graphs[0], x)
         return self.apply_layers(x, lambda i, layer, h: layer(graphs[i], h))
 
     def _fused_gcn(self, g: Graph | NormalizedAdjacency) -> bool:
@@ -196,6 +205,31 @@ class GNN(nn.Module):
         for i, layer in enumerate(self.layers):
             seed = int(torch.randint(0, 1 << 62, ()))
             x = gcn_layer_checkpointed(adj, x, layer.lin.weight, layer.bias, cfg.dropout, seed, relu=i < last,
+                                       out_dtype=storage if i < last else dtype)
+        return x
+
+    def _fused_gat(self, graphs: list[Graph | NormalizedAdjacency], x: Tensor) -> bool:
+        """Whether the hand-written GAT checkpoint applies: dropout → GATConv (one vertex set, its own
+        self-loops, no edge features) → ReLU/ELU on one full graph, and nothing else (no autocast)."""
+        cfg, g = self.config, graphs[0]
+        return (cfg.model == "gat" and cfg.checkpoint and self.training and torch.is_grad_enabled()
+                and cfg.norm is None and not cfg.residual and cfg.activation in GAT_CHECKPOINT_ACTIVATIONS
+                and isinstance(g, Graph) and not g.is_bipartite and all(b is g for b in graphs)
+                and not torch.is_autocast_enabled(x.device.type)
+                and all(isinstance(c, GATConv) and c.add_self_loops and c.edge_dim is None for c in self.layers))
+
+    def _fused_gat_forward(self, g: Graph, x: Tensor) -> Tensor:
+        # each layer keeps its input, output, [N, H] softmax statistics and two dropout seeds only
+        # (gnnkit/nn/_gat_checkpoint.py); the seeds come from torch's global generator, as the GCN path's
+        cfg, last = self.config, len(self.layers) - 1
+        dtype = self._compute_dtype()
+        storage = dtype if cfg.feature_dtype is None else getattr(torch, cfg.feature_dtype)
+        g = g.add_self_loops(only_missing=True)  # what GATConv attends over (cached on g)
+        for i, layer in enumerate(self.layers):
+            seed, att_seed = (int(s) for s in torch.randint(0, 1 << 62, (2,)))
+            x = gat_layer_checkpointed(g, x, layer.lin.weight, layer.attention_projection(), layer.bias, layer.heads,
+                                       layer.concat, layer.negative_slope, cfg.dropout, layer.dropout, seed, att_seed,
+                                       act=cfg.activation if i < last else None,
                                        out_dtype=storage if i < last else dtype)
         return x
 

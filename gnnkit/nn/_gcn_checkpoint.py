@@ -15,7 +15,7 @@ from torch import Tensor
 
 from ..ops import NormalizedAdjacency, spmm_adjacency
 
-__all__ = ["gcn_layer_checkpointed", "dropout_block", "mask_scale"]
+__all__ = ["gcn_layer_checkpointed", "block_rows", "dropout_block", "dropout_grad", "mask_scale"]
 
 COLUMN_BLOCKS = 4  # backward recomputes Â dropout(x) in this many column blocks: a quarter of it alive at once
 BLOCK_ELEMENTS = 1 << 20  # ~4 MB float32 per temporary: cache-sized, and the Python loop stays short
@@ -112,7 +112,7 @@ class _GCNLayer(torch.autograd.Function):
                 block = dropout_block(x, a, p, seed, dtype)  # [B, F]
                 dw.addmm_(dxw[a : a + step].t(), block)
                 if need_x:
-                    dx[a : a + step] = _dropout_grad(dxw[a : a + step] @ weight, x, a, p, seed)
+                    dx[a : a + step] = dropout_grad(dxw[a : a + step] @ weight, x, a, p, seed)
             return dx, dw, db, None, None, None, None, None
         # z = (Â drop(x)) W^T + b: recompute q = Â drop(x) a column block at a time (a quarter of its
         # [N, F] at once), and dW[:, cols] = Σ_row blocks dZ_b^T q_b[:, cols] without a whole dZ
@@ -134,11 +134,11 @@ class _GCNLayer(torch.autograd.Function):
             dd = spmm_adjacency(adj.transposed(), dq)  # [N, F]
             del dq
             for a in range(0, n, step):
-                dx[a : a + step] = _dropout_grad(dd[a : a + step], x, a, p, seed)
+                dx[a : a + step] = dropout_grad(dd[a : a + step], x, a, p, seed)
         return dx, dw, db, None, None, None, None, None
 
 
-def _dropout_grad(g: Tensor, x: Tensor, start: int, p: float, seed: int) -> Tensor:
+def dropout_grad(g: Tensor, x: Tensor, start: int, p: float, seed: int) -> Tensor:
     """The gradient through dropout for rows ``start:``: ``g`` times the same mask and scale."""
     return g if p == 0.0 else g * mask_scale(x, start, p, seed, g.dtype)
 

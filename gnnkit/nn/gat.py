@@ -116,11 +116,7 @@ class GATConv(nn.Module):
                 keep = g.src != g.dst  # [E]
                 g, e = g.remove_self_loops().add_self_loops(e[keep], fill_value={"edge_weight": "mean"})
         h = self.lin(x).view(-1, self.heads, self.out_features)  # [N, H, F']
-        # a_s . (W x) = (a_s^T W) x: fold the attention vectors into the projection, so
-        # the per-vertex scores are one [N, F] x [F, 2H] product and no [N, H, F'] temporary
-        w = self.lin.weight.view(self.heads, self.out_features, -1)  # [H, F', F]
-        att = torch.cat([self.att_src, self.att_dst], 1).view(2 * self.heads, self.out_features, 1)  # [2H, F', 1]
-        w_att = (w.repeat(2, 1, 1) * att).sum(1)  # [2H, F]
+        w_att = self.attention_projection()  # [2H, F]
         if pair:
             a_src, a_dst = x @ w_att[: self.heads].t(), x_dst @ w_att[self.heads :].t()  # [S, H], [N, H]
         else:
@@ -146,6 +142,16 @@ class GATConv(nn.Module):
         if self.bias is not None:  # in out's dtype: a float32 bias would promote a bfloat16 output to float32
             out = out + self.bias.to(out.dtype)
         return (out, (g, alpha)) if return_attention else out
+
+    def attention_projection(self) -> Tensor:
+        """The attention vectors folded into the projection: ``[2H, F]``, source heads then destination heads.
+
+        ``a_s . (W x) = (a_s^T W) x``, so the per-vertex scores are one ``[N, F] x [F, 2H]`` product
+        and no ``[N, H, F']`` temporary. Differentiable in ``lin.weight``, ``att_src`` and ``att_dst``.
+        """
+        w = self.lin.weight.view(self.heads, self.out_features, -1)  # [H, F', F]
+        att = torch.cat([self.att_src, self.att_dst], 1).view(2 * self.heads, self.out_features, 1)  # [2H, F', 1]
+        return (w.repeat(2, 1, 1) * att).sum(1)  # [2H, F]
 
     def _edge_features(self, g: Graph, edge_weight: Tensor | None) -> Tensor | None:
         """``edge_weight`` checked against ``edge_dim`` and viewed as ``[E, D]``."""
