@@ -177,11 +177,11 @@ def test_native_calls_refuse_arrays_of_the_wrong_type():
     table = np.full(10, -1, dtype=np.int32)
     dst = np.arange(2, dtype=np.int64)
     with pytest.raises(TypeError, match="C-contiguous int64"):
-        native.relabel(lib, table, dst, np.arange(4, dtype=np.int32), 1)
+        native.relabel(lib, table, dst, np.arange(4, dtype=np.int32))
     with pytest.raises(TypeError, match="C-contiguous int64"):
-        native.relabel(lib, table, dst, np.arange(8, dtype=np.int64)[::2], 1)
+        native.relabel(lib, table, dst, np.arange(8, dtype=np.int64)[::2])
     with pytest.raises(TypeError, match="C-contiguous int32"):
-        native.relabel(lib, table.astype(np.int64), dst, np.arange(4, dtype=np.int64), 1)
+        native.relabel(lib, table.astype(np.int64), dst, np.arange(4, dtype=np.int64))
 
 
 def _int32_and_int64_samplers(g, fanouts, replace, threads):
