@@ -102,9 +102,12 @@ def test_a_stopped_rank_is_named_long_before_the_timeout(cora_parts, tmp_path, s
     rc, err, seconds = _stop_one(cora_parts, tmp_path, stopped, "--heartbeat-timeout", "4")
     survivor = 1 - stopped
     assert rc == 1 and seconds < 60, err[-2000:]
+    # rank 0 serves the store, so when it stops the survivor's watcher sees two symptoms about one
+    # interval apart: store rounds stop completing, and rank 0's counter stops changing (its last
+    # change may predate the last completed round). Whichever trips first, the verdict names rank 0.
     named = (rf"rank {survivor}: rank 1 sent no heartbeat for more than 4 s" if stopped == 1 else
-             rf"rank {survivor}: the rendezvous store on rank 0 \(127.0.0.1:\d+\) did not answer the heartbeat within "
-             rf"4 s: rank 0 is stopped")
+             rf"rank {survivor}: (the rendezvous store on rank 0 \(127.0.0.1:\d+\) did not answer the heartbeat "
+             rf"within 4 s: rank 0 is stopped|rank 0 sent no heartbeat for more than 4 s .*: stopped)")
     assert re.search(rf"gnnkit.cli.dist_train: {named}", err), err[-2000:]
 
 
