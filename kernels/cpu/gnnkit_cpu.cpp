@@ -701,9 +701,8 @@ GK_EXPORT void gk_sample_layer_i32(const int64_t* indptr, const int32_t* indices
 }
 
 // Local ids of src (E entries) with dst (D ids, distinct) first: dst[r] -> r, each new vertex -> D + its rank
-// by first occurrence, so the result does not depend on the thread count. table[N] is all -1 on entry and
-// on return. nodes[0 : D + new] receives the layer's source ids; rank[E] is scratch. Returns D + new.
-// The first occurrence wins an atomic minimum of D + position: D + E must stay below 2^31.
+// by first occurrence. table[N] is all -1 on entry and on return. nodes[0 : D + new] receives the layer's
+// source ids. Returns D + new, which must stay below 2^31 (the int32 table; the caller checks D + E).
 // One pass, one thread: numbering new vertices by first occurrence is sequential by nature. A
 // threaded version (claim each vertex's first position with a CAS, then rank the claims with a prefix
 // sum: five passes over the edges) was 2-5x slower than this loop on 2 cores at every size measured
