@@ -10,6 +10,7 @@ plain containers only, no code runs.
 """
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -99,6 +100,28 @@ def atomic_save(obj: Any, path: str | Path, previous: str | Path | None = None) 
     finally:
         if tmp.exists():
             tmp.unlink()
+    _remove_stale_temporaries(path)
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete ``path``'s temporaries left by writers that no longer run (a process killed mid-write).
+
+    Only one process writes a given checkpoint path at a time (one per rank), so a temporary of
+    ``path`` whose process id is not alive is garbage; a live writer's temporary is left alone.
+    """
+    prefix = f"{path.name}.tmp"
+    for stale in path.parent.glob(f"{glob.escape(prefix)}*"):
+        pid = stale.name[len(prefix):]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
+            continue
+        except ProcessLookupError:
+            pass
+        except PermissionError:  # alive, owned by someone else
+            continue
+        stale.unlink(missing_ok=True)
 
 
 def previous_path(path: str | Path) -> Path:

@@ -195,3 +195,21 @@ def test_load_checkpoint_marked_file_with_bad_fields_is_checkpoint_error(tmp_pat
     torch.save(content, path)
     with pytest.raises(CheckpointError, match=match):
         load_checkpoint(path)
+
+
+def test_atomic_save_removes_temporaries_of_dead_writers_only(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)  # a process that has exited: its temporary is garbage
+    path = tmp_path / "rank1.pt"
+    stale = tmp_path / f"rank1.pt.tmp{dead_pid}"
+    live = tmp_path / f"rank1.pt.tmp{os.getppid()}"  # a running process's temporary stays
+    other = tmp_path / f"rank0.pt.tmp{dead_pid}"  # another path's temporary is not this save's business
+    for f in (stale, live, other):
+        f.write_bytes(b"partial")
+    atomic_save({"w": torch.ones(2)}, path)
+    assert not stale.exists() and live.exists() and other.exists()
+    assert torch.equal(torch.load(path)["w"], torch.ones(2))
