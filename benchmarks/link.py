@@ -98,10 +98,8 @@ def _train_on(blocks, layers, opt, h, src, dst, label, profile: dict) -> None:
     import torch.nn.functional as F
 
     t0 = time.thread_time()
-    for i, (block, layer) in enumerate(zip(blocks, layers)):
-        h = layer(block, h)  # [S_{i+1}, F]
-        if i == 0:
-            h = F.relu(h)
+    for block, layer in zip(blocks, layers):
+        h = layer(block, h)  # [S_{i+1}, F]; the first layer applies its ReLU (the conv's activation)
     loss = F.binary_cross_entropy_with_logits((h[src] * h[dst]).sum(-1), label)  # the dot decoder, both engines
     t1 = time.thread_time()
     opt.zero_grad()
@@ -147,7 +145,7 @@ def gnnkit_step(indptr: np.ndarray, indices: np.ndarray, fanouts: list[int], bat
     if hasattr(link_loader, "_build_layouts"):
         link_loader._build_layouts = _timed(link_loader._build_layouts, "layouts", profile)
     link_sampler.sample = _timed(link_sampler.sample, "producer", profile)
-    layers = torch.nn.ModuleList([SAGEConv(FEATURES, FEATURES, "mean"), SAGEConv(FEATURES, FEATURES, "mean")])
+    layers = torch.nn.ModuleList([SAGEConv(FEATURES, FEATURES, "mean", activation="relu"), SAGEConv(FEATURES, FEATURES, "mean")])
     opt = torch.optim.Adam(layers.parameters(), lr=0.01)
     it = iter(loader)
 
@@ -195,7 +193,8 @@ def dgl_step(indptr: np.ndarray, indices: np.ndarray, fanouts: list[int], batch_
         negative_sampler=dgl.dataloading.negative_sampler.Uniform(1))
     loader = dgl.dataloading.DataLoader(g, torch.arange(g.num_edges()), sampler, batch_size=batch_size, shuffle=True,
                                         drop_last=True, num_workers=num_workers)
-    layers = torch.nn.ModuleList([dglnn.SAGEConv(FEATURES, FEATURES, "mean"), dglnn.SAGEConv(FEATURES, FEATURES, "mean")])
+    layers = torch.nn.ModuleList([dglnn.SAGEConv(FEATURES, FEATURES, "mean", activation=torch.relu),
+                                  dglnn.SAGEConv(FEATURES, FEATURES, "mean")])
     opt = torch.optim.Adam(layers.parameters(), lr=0.01)
     it = iter(loader)
 

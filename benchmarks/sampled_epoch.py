@@ -74,19 +74,16 @@ def _setup(path: Path, fast: bool):
     x = torch.from_numpy(rng.standard_normal((n, features), dtype=np.float32))  # [N, F]
     y = torch.from_numpy(rng.integers(0, classes, n))  # [N]
     dims = [features, hidden, hidden, classes]
-    layers = torch.nn.ModuleList(SAGEConv(a, b, reduce="mean") for a, b in zip(dims[:-1], dims[1:]))
+    layers = torch.nn.ModuleList(SAGEConv(a, b, reduce="mean", activation="relu" if i < len(dims) - 2 else None)
+                                 for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])))  # hidden layers: ReLU in the conv
     opt = torch.optim.Adam(layers.parameters(), lr=1e-3)
     items = np.random.default_rng(2024).permutation(n)
     return indptr, indices, x, y, fanouts, batch_size, layers, opt, items
 
 
 def _forward(layers, blocks, h):
-    import torch
-
-    for j, (layer, block) in enumerate(zip(layers, blocks)):
+    for layer, block in zip(layers, blocks):
         h = layer(block, h)
-        if j < len(layers) - 1:
-            h = torch.relu(h)
     return h
 
 

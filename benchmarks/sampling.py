@@ -151,7 +151,8 @@ def train_run(engine: str, indptr: np.ndarray, indices: np.ndarray, workload: st
 
         sampler = NeighborSampler.from_csr(indptr, indices, fanouts, seed=0, ndata={"x": x, "y": y})
         loader = DataLoader(sampler, items, batch_size, shuffle=False)
-        layers = torch.nn.ModuleList(SAGEConv(a, b, reduce="mean") for a, b in zip(dims[:-1], dims[1:]))
+        layers = torch.nn.ModuleList(SAGEConv(a, b, reduce="mean", activation="relu" if i < len(dims) - 2 else None)
+                                     for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])))
 
         def unpack(batch):
             return batch.blocks, batch.input_data["x"], batch.seed_data["y"]
@@ -168,7 +169,8 @@ def train_run(engine: str, indptr: np.ndarray, indices: np.ndarray, workload: st
         # use_prefetch_thread/use_alternate_streams apply only to a CUDA device (DGL raises otherwise)
         loader = dgl.dataloading.DataLoader(g, items, sampler, batch_size=batch_size, shuffle=False,
                                             num_workers=dgl_workers)
-        layers = torch.nn.ModuleList(dglnn.SAGEConv(a, b, "mean") for a, b in zip(dims[:-1], dims[1:]))
+        layers = torch.nn.ModuleList(dglnn.SAGEConv(a, b, "mean", activation=torch.relu if i < len(dims) - 2 else None)
+                                     for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])))
 
         def unpack(batch):
             _, _, blocks = batch
@@ -183,10 +185,8 @@ def train_run(engine: str, indptr: np.ndarray, indices: np.ndarray, workload: st
         blocks, h, labels = unpack(batch)
         if i >= warm:
             inputs.append(h.shape[0])
-        for j, (layer, block) in enumerate(zip(layers, blocks)):
+        for layer, block in zip(layers, blocks):  # each hidden layer applies its ReLU (the conv's activation)
             h = layer(block, h)
-            if j < len(layers) - 1:
-                h = torch.relu(h)
         loss = torch.nn.functional.cross_entropy(h, labels)
         opt.zero_grad()
         loss.backward()

@@ -85,12 +85,17 @@ def test_sage_block_without_edges_is_the_root_term():
     assert_close(dx[2:], torch.zeros(3, 3, dtype=F64))
 
 
+def _sampled_batch(seed: int):
+    """A generator and a 2-layer sampled batch (fan-outs 4, 3) of 5 seeds on a random 40-vertex graph."""
+    gen = torch.Generator().manual_seed(seed)
+    src, dst = torch.randint(0, 40, (200,), generator=gen), torch.randint(0, 40, (200,), generator=gen)
+    return gen, NeighborSampler(Graph(src, dst, 40), [4, 3], seed=0).sample(torch.arange(5), 0)
+
+
 @pytest.mark.parametrize("fin,fout", [(6, 8), (8, 3)])
 def test_sageconv_on_sampled_blocks_equals_composed_path(monkeypatch, fin, fout):
     """A 2-layer SAGE on real sampled blocks: the fast path and SAGEConv's composed path agree (float64)."""
-    gen = torch.Generator().manual_seed(7)
-    src, dst = torch.randint(0, 40, (200,), generator=gen), torch.randint(0, 40, (200,), generator=gen)
-    batch = NeighborSampler(Graph(src, dst, 40), [4, 3], seed=0).sample(torch.arange(5), 0)
+    gen, batch = _sampled_batch(7)
     layers = [SAGEConv(fin, fout).double(), SAGEConv(fout, fout).double()]
     x0 = torch.randn(batch.blocks[0].num_src_nodes, fin, generator=gen, dtype=F64, requires_grad=True)
     params = [x0] + [p for layer in layers for p in layer.parameters()]
@@ -143,3 +148,81 @@ def test_sage_block_output_does_not_keep_the_block_and_its_data_alive():
     del g
     gc.collect()
     assert ref() is None  # the output's autograd node holds tensors, not the block (nor its data)
+
+
+ACTS = {"relu": torch.relu, "elu": torch.nn.functional.elu}
+
+
+@pytest.mark.parametrize("act", ["relu", "elu"])
+@pytest.mark.parametrize("fin,fout", [(5, 7), (7, 3)])
+def test_sage_block_fused_activation_equals_dense_formula_with_gradients(act, fin, fout):
+    g = _block(13)
+    x, w_l, w_r, b = _leaves(14, g.num_src_nodes, fin, fout)
+    out = sage_block(g, x, w_l, w_r, b, "mean", act)
+    ref = ACTS[act](_dense(g, x, w_l, w_r, b, "mean"))
+    assert_close(out, ref)
+    assert (out < 0).any() if act == "elu" else (out == 0).any()  # both branches of the activation are exercised
+    dy = torch.randn_like(ref)
+    dy_before = dy.clone()
+    for got, want in zip(torch.autograd.grad(out, (x, w_l, w_r, b), dy), torch.autograd.grad(ref, (x, w_l, w_r, b), dy)):
+        assert_close(got, want)
+    assert torch.equal(dy, dy_before)  # the caller's gradient is read, never written
+
+
+@pytest.mark.parametrize("act", ["relu", "elu"])
+def test_sage_block_fused_activation_gradcheck_and_double_backward(act):
+    g = _block(15, num_src=6, num_dst=3, num_edges=8)
+    x, w_l, w_r, b = _leaves(16, g.num_src_nodes, 3, 4)
+    fn = lambda *t: sage_block(g, *t, "sum", act)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x, w_l, w_r, b))
+    assert torch.autograd.gradgradcheck(fn, (x, w_l, w_r, b))
+
+
+def test_sage_block_output_changed_in_place_is_caught_in_backward():
+    """The fused ReLU's backward reads the output: changing it in place must fail loudly, not differentiate wrongly."""
+    g = _block(17)
+    x, w_l, w_r, b = _leaves(18, g.num_src_nodes, 5, 7)
+    out = sage_block(g, x, w_l, w_r, b, "mean", "relu")
+    out.mul_(2)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.sum().backward()
+
+
+@pytest.mark.parametrize("activation", ["relu", "elu", "gelu"])  # gelu: applied after the block, not fused
+@pytest.mark.parametrize("normalize", [False, True])
+def test_sageconv_activation_on_blocks_equals_composed_path(monkeypatch, activation, normalize):
+    gen, batch = _sampled_batch(19)
+    layers = [SAGEConv(6, 8, activation=activation, normalize=normalize).double(), SAGEConv(8, 3).double()]
+    x0 = torch.randn(batch.blocks[0].num_src_nodes, 6, generator=gen, dtype=F64, requires_grad=True)
+    params = [x0] + [p for layer in layers for p in layer.parameters()]
+
+    def run():
+        h = layers[1](batch.blocks[1], layers[0](batch.blocks[0], x0))
+        return h, torch.autograd.grad(h.square().sum(), params)
+
+    fast, fast_grads = run()
+    monkeypatch.setattr(sage_module, "sage_block_applies", lambda g, x: False)
+    slow, slow_grads = run()
+    assert_close(fast, slow)
+    for a, b in zip(fast_grads, slow_grads):
+        assert_close(a, b)
+    # and the composed path is the activation of the plain layer, normalised after it
+    plain = SAGEConv(6, 8).double()
+    plain.load_state_dict(layers[0].state_dict())
+    want = ACTS.get(activation, torch.nn.functional.gelu)(plain(batch.blocks[0], x0))
+    want = torch.nn.functional.normalize(want, dim=-1) if normalize else want
+    assert_close(layers[0](batch.blocks[0], x0), want)
+
+
+def test_sageconv_activation_on_a_full_graph_and_bad_names():
+    g = Graph(torch.tensor([0, 1, 2, 2]), torch.tensor([1, 2, 0, 1]), 3)
+    conv = SAGEConv(4, 5, activation="relu").double()
+    x = torch.randn(3, 4, dtype=F64)
+    plain = SAGEConv(4, 5).double()
+    plain.load_state_dict(conv.state_dict())
+    assert_close(conv(g, x), torch.relu(plain(g, x)))
+    assert "activation='relu'" in repr(conv)
+    with pytest.raises(ValueError, match="activation must be one of .*got 'swish'"):
+        SAGEConv(4, 5, activation="swish")
+    with pytest.raises(ValueError, match=r"act must be None or one of \('relu', 'elu'\), got 'gelu'"):
+        sage_block(_block(20), *_leaves(21, 9, 3, 4), "mean", "gelu")

@@ -14,7 +14,7 @@ from ..blocks.activations import make_activation
 from .._deprecated import renamed_keyword
 from ..graph import Graph
 from ..nn import GATConv, GCNConv, GINConv, SAGEConv
-from ..nn._gat_checkpoint import ACTIVATIONS as GAT_CHECKPOINT_ACTIVATIONS
+from ..nn._activation import FUSED as FUSED_ACTIVATIONS
 from ..nn._gat_checkpoint import gat_layer_checkpointed
 from ..nn._gcn_checkpoint import gcn_layer_checkpointed
 from ..ops import REDUCES, NormalizedAdjacency
@@ -213,7 +213,7 @@ class GNN(nn.Module):
         self-loops, no edge features) → ReLU/ELU on one full graph, and nothing else (no autocast)."""
         cfg, g = self.config, graphs[0]
         return (cfg.model == "gat" and cfg.checkpoint and self.training and torch.is_grad_enabled()
-                and cfg.norm is None and not cfg.residual and cfg.activation in GAT_CHECKPOINT_ACTIVATIONS
+                and cfg.norm is None and not cfg.residual and cfg.activation in FUSED_ACTIVATIONS
                 and isinstance(g, Graph) and not g.is_bipartite and all(b is g for b in graphs)
                 and not torch.is_autocast_enabled(x.device.type)
                 and all(isinstance(c, GATConv) and c.add_self_loops and c.edge_dim is None for c in self.layers))

@@ -25,11 +25,10 @@ from torch import Tensor
 
 from .. import ops
 from ..graph import Graph
+from ._activation import FUSED, activate_, activation_grad
 from ._gcn_checkpoint import block_rows, dropout_block, dropout_grad, mask_scale
 
-__all__ = ["gat_layer_checkpointed", "ACTIVATIONS"]
-
-ACTIVATIONS = (None, "relu", "elu")  # those whose derivative the kept output gives
+__all__ = ["gat_layer_checkpointed"]
 
 
 def _project(x: Tensor, p: float, seed: int, dtype: torch.dtype, weights: list[Tensor]) -> list[Tensor]:
@@ -83,24 +82,6 @@ def _scores(g: Graph, a: Tensor, k: int, heads: int) -> Tensor:
     return ops.sddmm(g, a[:, k].contiguous(), a[:, heads + k].contiguous(), op="add")  # [E]
 
 
-def _activate(z: Tensor, act: str | None) -> Tensor:
-    if act == "relu":
-        return z.relu_()
-    if act == "elu":
-        return F.elu(z, inplace=True)
-    return z
-
-
-def _activation_grad(dy: Tensor, y: Tensor | None, act: str | None, dtype: torch.dtype) -> Tensor:
-    """``dy`` through the activation, its derivative read from the kept output ``y``, as a ``dtype`` copy."""
-    d = dy.to(dtype, memory_format=torch.contiguous_format, copy=True)  # a head's columns, contiguous
-    if act == "relu":
-        return d.masked_fill_(y <= 0, 0)
-    if act == "elu":  # y' = 1 above 0, e^z = y + 1 below
-        return d.mul_(torch.where(y > 0, 1.0, y.to(dtype) + 1))
-    return d
-
-
 class _GATLayer(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, w_att: Tensor, bias: Tensor | None, g: Graph, heads: int, concat: bool,
@@ -125,14 +106,14 @@ class _GATLayer(torch.autograd.Function):
             if concat:
                 if bias is not None:
                     out += bias[k * fo : (k + 1) * fo]
-                y[:, k * fo : (k + 1) * fo] = _activate(out, act)
+                y[:, k * fo : (k + 1) * fo] = activate_(out, act)
             else:
                 acc = out if acc is None else acc.add_(out)
         if not concat:
             z = acc.div_(heads)
             if bias is not None:
                 z += bias
-            y.copy_(_activate(z, act))
+            y.copy_(activate_(z, act))
         ctx.g, ctx.heads, ctx.concat, ctx.negative_slope = g, heads, concat, negative_slope
         ctx.p, ctx.p_att, ctx.seed, ctx.att_seed, ctx.act = p, p_att, seed, att_seed, act
         ctx.save_for_backward(x, weight, w_att, bias, lse, None if act is None else y)
@@ -153,7 +134,7 @@ class _GATLayer(torch.autograd.Function):
         db = None if bias is None else torch.zeros_like(bias)
         dmean = None
         if not concat:  # every head's output gradient is dL/dz / H
-            dmean = _activation_grad(dy, y, ctx.act, dtype)  # [N, F']
+            dmean = activation_grad(dy, y, ctx.act, torch.empty(dy.shape, dtype=dtype, device=dy.device))  # [N, F']
             if db is not None:
                 db += dmean.sum(0)
             dmean /= heads
@@ -166,7 +147,8 @@ class _GATLayer(torch.autograd.Function):
                 h = _project(x, p, seed, dtype, [w_heads[k]])[0]
             if concat:
                 cols = slice(k * fo, (k + 1) * fo)
-                dout = _activation_grad(dy[:, cols], None if y is None else y[:, cols], ctx.act, dtype)  # [N, F']
+                dout = activation_grad(dy[:, cols], None if y is None else y[:, cols], ctx.act,
+                                      torch.empty((dy.shape[0], fo), dtype=dtype, device=dy.device))  # [N, F']
                 if db is not None:
                     db[cols] += dout.sum(0)
             else:
@@ -218,7 +200,7 @@ def gat_layer_checkpointed(g: Graph, x: Tensor, weight: Tensor, w_att: Tensor, b
         ``[N, H F']`` (concat) or ``[N, F']`` in ``out_dtype``. A vertex without in-edges gets
         ``act(bias)``.
     """
-    if act not in ACTIVATIONS:
-        raise ValueError(f"act must be one of {ACTIVATIONS}, got {act!r}")
+    if act is not None and act not in FUSED:
+        raise ValueError(f"act must be None or one of {FUSED}, got {act!r}")
     return _GATLayer.apply(x, weight, w_att, bias, g, heads, concat, float(negative_slope), float(p), float(p_att),
                            seed, att_seed, act, out_dtype)

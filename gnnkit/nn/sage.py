@@ -7,8 +7,10 @@ from torch import Tensor, nn
 
 from .. import ops
 from .._deprecated import renamed_keyword
+from ..blocks.activations import activation_fn
 from ..graph import Graph
 from ._bipartite import NodeInput, autocast_split, split_input
+from ._activation import FUSED
 from ._dense import multi_linear
 from ._edge import scalar_edge_weight
 from ._sage_block import sage_block, sage_block_applies
@@ -17,7 +19,7 @@ __all__ = ["SAGEConv"]
 
 
 class SAGEConv(nn.Module):
-    r"""GraphSAGE: :math:`x'_v = W_1 x_v + W_2 \cdot \gamma_{u \to v}(x_u) + b`.
+    r"""GraphSAGE: :math:`x'_v = \sigma(W_1 x_v + W_2 \cdot \gamma_{u \to v}(x_u) + b)`.
 
     Same parameterisation as PyG's ``SAGEConv`` (``lin_l`` on the aggregate with the bias,
     ``lin_r`` on the root). For sum/mean the projection is applied before the sparse
@@ -30,6 +32,11 @@ class SAGEConv(nn.Module):
         root_weight: add :math:`W_1 x_v`.
         normalize: L2-normalise the output rows.
         bias: learn a bias (on ``lin_l``).
+        activation: :math:`\sigma`, a name from :data:`gnnkit.blocks.ACTIVATIONS` or None (the
+            identity), applied before ``normalize`` (as DGL's ``SAGEConv(activation=...)``). On a
+            sampled block ``"relu"`` and ``"elu"`` run inside the layer's own autograd node, in place
+            on its output buffer, which saves the two ``[N, F']`` tensors (output and gradient)
+            that ``torch.relu(conv(g, x))`` allocates afresh per batch.
 
     Shape:
         x ``[N, F]`` → ``[N, F']``. On a bipartite graph (a sampled block) x holds the
@@ -40,12 +47,16 @@ class SAGEConv(nn.Module):
     """
 
     def __init__(self, in_features: int, out_features: int, reduce: str = "mean", root_weight: bool = True,
-                 normalize: bool = False, bias: bool = True, *, aggr: str | None = None):
+                 normalize: bool = False, bias: bool = True, activation: str | None = None, *,
+                 aggr: str | None = None):
         super().__init__()
         reduce = renamed_keyword("SAGEConv", "aggr", "reduce", aggr, reduce, "mean")
         if reduce not in ops.REDUCES:
             raise ValueError(f"reduce must be one of {ops.REDUCES}, got {reduce!r}")
+        if activation is not None:
+            activation_fn(activation)  # raises ValueError naming the choices
         self.in_features, self.out_features, self.reduce = in_features, out_features, reduce
+        self.activation = activation
         self.root_weight, self.normalize = root_weight, normalize
         self.lin_l = nn.Linear(in_features, out_features, bias=bias)
         self.lin_r = nn.Linear(in_features, out_features, bias=False) if root_weight else None
@@ -80,8 +91,8 @@ class SAGEConv(nn.Module):
         w_l, w_r, b = self.lin_l.weight, None if self.lin_r is None else self.lin_r.weight, self.lin_l.bias
         if reduce in ("sum", "mean") and w is None and w_r is not None and not pair and sage_block_applies(g, x_src):
             # a sampled block: one autograd node whose input gradient is one buffer (see _sage_block)
-            out = sage_block(g, x_src, w_l, w_r, b, reduce)
-            return F.normalize(out, p=2.0, dim=-1) if self.normalize else out
+            act = self.activation if self.activation in FUSED else None
+            return self._finish(sage_block(g, x_src, w_l, w_r, b, reduce, act), act is None)
         if reduce in ("sum", "mean") and self.out_features < self.in_features:
             # project first (γ(A X) W = γ(A X W) for linear γ): one GEMM for both weights,
             # then aggregate only the narrow half
@@ -100,7 +111,14 @@ class SAGEConv(nn.Module):
         else:
             agg = ops.spmm(g, x_src, w, reduce=reduce)
             out = multi_linear([agg] if w_r is None else [agg, x_dst], [w_l] if w_r is None else [w_l, w_r], b)
+        return self._finish(out, True)
+
+    def _finish(self, out: Tensor, activate: bool) -> Tensor:
+        """The activation (unless the fused path applied it) and the normalisation."""
+        if activate and self.activation is not None:
+            out = activation_fn(self.activation)(out)
         return F.normalize(out, p=2.0, dim=-1) if self.normalize else out
 
     def extra_repr(self) -> str:
-        return f"{self.in_features}, {self.out_features}, reduce={self.reduce!r}"
+        act = "" if self.activation is None else f", activation={self.activation!r}"
+        return f"{self.in_features}, {self.out_features}, reduce={self.reduce!r}{act}"
