@@ -85,6 +85,16 @@ def test_sage_block_without_edges_is_the_root_term():
     assert_close(dx[2:], torch.zeros(3, 3, dtype=F64))
 
 
+def _assert_fast_equals_composed(monkeypatch, run) -> None:
+    """``run()`` (output, gradients) agrees with the block fast path and with SAGEConv's composed path."""
+    fast, fast_grads = run()
+    monkeypatch.setattr(sage_module, "sage_block_applies", lambda g, x: False)
+    slow, slow_grads = run()
+    assert_close(fast, slow)
+    for a, b in zip(fast_grads, slow_grads):
+        assert_close(a, b)
+
+
 def _sampled_batch(seed: int):
     """A generator and a 2-layer sampled batch (fan-outs 4, 3) of 5 seeds on a random 40-vertex graph."""
     gen = torch.Generator().manual_seed(seed)
@@ -107,12 +117,7 @@ def test_sageconv_on_sampled_blocks_equals_composed_path(monkeypatch, fin, fout)
         return h, torch.autograd.grad(h.square().sum(), params)
 
     assert sage_block_applies(batch.blocks[0], x0)
-    fast, fast_grads = run()
-    monkeypatch.setattr(sage_module, "sage_block_applies", lambda g, x: False)
-    slow, slow_grads = run()
-    assert_close(fast, slow)
-    for a, b in zip(fast_grads, slow_grads):
-        assert_close(a, b)
+    _assert_fast_equals_composed(monkeypatch, run)
 
 
 def test_sage_block_not_used_on_a_square_graph_or_under_autocast():
@@ -200,12 +205,7 @@ def test_sageconv_activation_on_blocks_equals_composed_path(monkeypatch, activat
         h = layers[1](batch.blocks[1], layers[0](batch.blocks[0], x0))
         return h, torch.autograd.grad(h.square().sum(), params)
 
-    fast, fast_grads = run()
-    monkeypatch.setattr(sage_module, "sage_block_applies", lambda g, x: False)
-    slow, slow_grads = run()
-    assert_close(fast, slow)
-    for a, b in zip(fast_grads, slow_grads):
-        assert_close(a, b)
+    _assert_fast_equals_composed(monkeypatch, run)
     # and the composed path is the activation of the plain layer, normalised after it
     plain = SAGEConv(6, 8).double()
     plain.load_state_dict(layers[0].state_dict())
