@@ -264,3 +264,34 @@ def test_gnn_block_list_bad_input():
         net("graph", torch.randn(3, 2))
     with pytest.raises(ValueError, match="x must have"):
         net(g, torch.randn(4, 2))
+
+
+@pytest.mark.parametrize("activation,fused", [("relu", True), ("elu", True), ("gelu", False)])
+@pytest.mark.parametrize("residual", [False, True])
+def test_sage_gnn_fuses_its_activation_into_the_hidden_convs_on_blocks(activation, fused, residual):
+    """SAGE without a norm: hidden convs apply ReLU/ELU themselves (in place on a block); same maths as applying it after."""
+    from gnnkit.data.sampling import NeighborSampler
+
+    torch.manual_seed(0)
+    net = GNN(small_config("sage", norm=None, residual=residual, activation=activation, num_layers=3)).double().eval()
+    assert [layer.activation for layer in net.layers] == ([activation] * 2 if fused else [None] * 2) + [None]
+    g = random_graph(3)
+    blocks = NeighborSampler(g, [3, 3, 3], seed=0).sample(torch.arange(4), 0).blocks
+    x = torch.randn(blocks[0].num_src_nodes, 5, dtype=torch.float64, requires_grad=True)
+    got = net(blocks, x)
+    act = {"relu": F.relu, "elu": F.elu, "gelu": F.gelu}[activation]
+    h = x
+    for i, layer in enumerate(net.layers):  # by hand, same parameters: each conv without its own activation, then the model's
+        own, layer.activation = layer.activation, None
+        out = layer(blocks[i], h)
+        layer.activation = own
+        if i < 2:
+            out = act(out)
+            out = out + net.skips[i](h[: out.shape[0]]) if residual else out
+        h = out
+    assert_close(got, h)
+    params = [x, *net.parameters()]
+    for a, b in zip(torch.autograd.grad(got.square().sum(), params), torch.autograd.grad(h.square().sum(), params)):
+        assert_close(a, b)
+    # with a norm the activation must follow it, so the convs keep none
+    assert all(layer.activation is None for layer in GNN(small_config("sage", norm="batch", activation="relu")).layers)

@@ -104,11 +104,18 @@ class GNNConfig:
         return asdict(self)
 
 
+def _fuses_activation(cfg: GNNConfig) -> bool:
+    """Whether the hidden layers apply the activation themselves: SAGE with a fused activation and no
+    norm between conv and activation (on a sampled block the conv runs it in place, ``SAGEConv``)."""
+    return cfg.model == "sage" and cfg.norm is None and cfg.activation in FUSED_ACTIVATIONS
+
+
 def _make_layer(cfg: GNNConfig, fin: int, fout: int, last: bool) -> nn.Module:
     if cfg.model == "gcn":
         return GCNConv(fin, fout)
     if cfg.model == "sage":
-        return SAGEConv(fin, fout, reduce=cfg.reduce or "mean")
+        act = cfg.activation if _fuses_activation(cfg) and not last else None
+        return SAGEConv(fin, fout, reduce=cfg.reduce or "mean", activation=act)
     if cfg.model == "gin":
         mlp = nn.Sequential(nn.Linear(fin, fout), nn.ReLU(), nn.Linear(fout, fout))
         return GINConv(mlp, train_eps=True, reduce=cfg.reduce or "sum")
@@ -153,6 +160,13 @@ class GNN(nn.Module):
                     same = sizes[i] == sizes[i + 1]
                     self.skips.append(nn.Identity() if same else nn.Linear(sizes[i], sizes[i + 1], bias=False))
         self._act = make_activation(cfg.activation)
+        self._fused_act = _fuses_activation(cfg)
+
+    def after_conv(self, i: int, h: Tensor) -> Tensor:
+        """Hidden layer ``i``'s norm and activation on its conv's output (the activation is the
+        conv's own where it fuses it; the residual comes after this)."""
+        h = self.norms[i](h)
+        return h if self._fused_act else self._act(h)
 
     def reset_parameters(self) -> None:
         for m in self.modules():
@@ -283,7 +297,7 @@ class GNN(nn.Module):
                 h = F.dropout(x, p=cfg.dropout, training=self.training)
                 h = conv(i, layer, h)
                 if i < last:
-                    h = self._act(self.norms[i](h))
+                    h = self.after_conv(i, h)
                     if cfg.residual:
                         h = h + self.skips[i](x[: h.shape[0]])  # a block's destinations are its first sources
                     if storage is not None:

@@ -165,7 +165,7 @@ def _run_chunk(layer: nn.Module, g: Graph, x: Tensor, proj: list[Tensor], x_dst:
             out = out + layer.lin_l.bias
         if layer.lin_r is not None:
             out = out + x_dst @ layer.lin_r.weight.t()
-        return F.normalize(out, p=2.0, dim=-1) if layer.normalize else out
+        return layer.finish(out)
     # not linear in the source: aggregate the raw features, apply the vertex function to the chunk
     return layer(g, (take(x), x_dst))
 
@@ -267,7 +267,7 @@ def _layers(model: GNN, g: Graph, x: Tensor, batch_size: int, device: torch.devi
             w_b = None if w is None else w[eid].to(device)  # [E_b]
             h = _run_chunk(layer, block, x, proj, x_dst, w_b, take, slice(start, stop))  # [n_dst, F_l]
             if i < last:  # the rest of GNN.apply_layers' loop, on the chunk's rows
-                h = model._act(model.norms[i](h))
+                h = model.after_conv(i, h)
                 if model.config.residual:
                     h = h + model.skips[i](x_dst)
             if out is None:

@@ -92,7 +92,7 @@ class SAGEConv(nn.Module):
         if reduce in ("sum", "mean") and w is None and w_r is not None and not pair and sage_block_applies(g, x_src):
             # a sampled block: one autograd node whose input gradient is one buffer (see _sage_block)
             act = self.activation if self.activation in FUSED else None
-            return self._finish(sage_block(g, x_src, w_l, w_r, b, reduce, act), act is None)
+            return self.finish(sage_block(g, x_src, w_l, w_r, b, reduce, act), activated=act is not None)
         if reduce in ("sum", "mean") and self.out_features < self.in_features:
             # project first (γ(A X) W = γ(A X W) for linear γ): one GEMM for both weights,
             # then aggregate only the narrow half
@@ -111,11 +111,12 @@ class SAGEConv(nn.Module):
         else:
             agg = ops.spmm(g, x_src, w, reduce=reduce)
             out = multi_linear([agg] if w_r is None else [agg, x_dst], [w_l] if w_r is None else [w_l, w_r], b)
-        return self._finish(out, True)
+        return self.finish(out)
 
-    def _finish(self, out: Tensor, activate: bool) -> Tensor:
-        """The activation (unless the fused path applied it) and the normalisation."""
-        if activate and self.activation is not None:
+    def finish(self, out: Tensor, activated: bool = False) -> Tensor:
+        """The layer's output from its raw ``W_1 x_v + W_2 γ(x_u) + b``: the activation (unless
+        ``activated``, where a fused path applied it) and then the normalisation."""
+        if not activated and self.activation is not None:
             out = activation_fn(self.activation)(out)
         return F.normalize(out, p=2.0, dim=-1) if self.normalize else out
 

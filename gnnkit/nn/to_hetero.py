@@ -61,6 +61,15 @@ def _hetero_conv(conv: nn.Module, relations: Sequence[Relation], reduce: str) ->
     return HeteroConv({rel: copy.deepcopy(conv) for rel in relations}, reduce=reduce)
 
 
+def _without_activation(conv: nn.Module) -> nn.Module:
+    """``conv``, or a copy without its own activation where it has one."""
+    if getattr(conv, "activation", None) is None:
+        return conv
+    conv = copy.deepcopy(conv)
+    conv.activation = None
+    return conv
+
+
 def _is_gnn(module: nn.Module) -> bool:
     """Whether ``module`` has the layout of a :class:`gnnkit.models.GNN` (module docstring)."""
     if not all(hasattr(module, a) for a in GNN_ATTRIBUTES):
@@ -104,7 +113,9 @@ class HeteroGNN(nn.Module):
         super().__init__()
         self.config = model.config
         self.node_types, self.relations = tuple(node_types), tuple(relations)
-        self.layers = nn.ModuleList(_hetero_conv(c, relations, reduce) for c in model.layers)
+        # a conv that applies the model's activation itself (GNN's fused SAGE) is copied without it: the
+        # activation follows the sum over relations, as for every other conv
+        self.layers = nn.ModuleList(_hetero_conv(_without_activation(c), relations, reduce) for c in model.layers)
         self.norms = nn.ModuleList(_per_type(m, node_types) for m in model.norms)
         self.skips = nn.ModuleList(_per_type(m, node_types) for m in model.skips)
         self.act = _per_type(model._act, node_types)
