@@ -37,3 +37,37 @@ def test_multi_linear_rejects_mismatched_shapes():
         multi_linear([torch.randn(3, 2), torch.randn(4, 2)], [torch.randn(5, 2), torch.randn(5, 2)])
     with pytest.raises(ValueError, match="equal length"):
         multi_linear([torch.randn(3, 2)], [])
+
+
+@pytest.mark.parametrize("act", ["relu", "elu"])
+def test_multi_linear_fused_activation_equals_activation_after_with_double_backward(act):
+    g = torch.Generator().manual_seed(7)
+    xs = [torch.randn(6, 3 + i, dtype=torch.float64, generator=g, requires_grad=True) for i in range(2)]
+    ws = [torch.randn(4, 3 + i, dtype=torch.float64, generator=g, requires_grad=True) for i in range(2)]
+    b = torch.randn(4, dtype=torch.float64, generator=g, requires_grad=True)
+    fn = {"relu": F.relu, "elu": F.elu}[act]
+    out = multi_linear(xs, ws, b, act)
+    ref = fn(F.linear(xs[0], ws[0]) + F.linear(xs[1], ws[1]) + b)
+    torch.testing.assert_close(out, ref)
+    assert (out == 0).any() if act == "relu" else (out < 0).any()  # both branches exercised
+    gy = torch.randn_like(out)
+    gy_before = gy.clone()
+    for a, e in zip(torch.autograd.grad(out, (*xs, *ws, b), gy), torch.autograd.grad(ref, (*xs, *ws, b), gy)):
+        torch.testing.assert_close(a, e)
+    assert torch.equal(gy, gy_before)  # the caller's gradient is never written
+    f = lambda *a: multi_linear(a[:2], a[2:4], a[4], act)  # noqa: E731
+    assert torch.autograd.gradcheck(f, (*xs, *ws, b))
+    assert torch.autograd.gradgradcheck(f, (*xs, *ws, b))
+
+
+def test_multi_linear_fused_activation_on_large_buffers_and_bad_act():
+    torch.manual_seed(1)
+    x, w = torch.randn(40_000, 64, requires_grad=True), torch.randn(80, 64, requires_grad=True)  # 2 MB-page output
+    out = multi_linear([x], [w], None, "relu")
+    ref = F.linear(x, w).relu()
+    torch.testing.assert_close(out, ref)
+    gy = torch.randn_like(out)
+    for a, e in zip(torch.autograd.grad(out, (x, w), gy), torch.autograd.grad(ref, (x, w), gy)):
+        torch.testing.assert_close(a, e, rtol=1e-4, atol=1e-2)
+    with pytest.raises(ValueError, match=r"act must be None or one of \('relu', 'elu'\), got 'tanh'"):
+        multi_linear([x], [w], None, "tanh")

@@ -277,7 +277,8 @@ def test_hetero_conv_batched_takes_the_batched_path(monkeypatch):
     assert calls == ["user", "item"]  # in the order of the graph's relations
 
 
-@pytest.mark.parametrize("kwargs", [dict(root_weight=False), dict(bias=False), dict(normalize=True)])
+@pytest.mark.parametrize("kwargs", [dict(root_weight=False), dict(bias=False), dict(normalize=True),
+                                    dict(activation="relu")])  # a relation's activation comes before the sum
 def test_hetero_conv_batched_options_equal_loop(kwargs):
     hg = shop()
     batched = randomize_(HeteroConv(sage_convs("sum", **kwargs)).double(), 22)

@@ -214,14 +214,25 @@ def test_sageconv_activation_on_blocks_equals_composed_path(monkeypatch, activat
     assert_close(layers[0](batch.blocks[0], x0), want)
 
 
-def test_sageconv_activation_on_a_full_graph_and_bad_names():
-    g = Graph(torch.tensor([0, 1, 2, 2]), torch.tensor([1, 2, 0, 1]), 3)
-    conv = SAGEConv(4, 5, activation="relu").double()
-    x = torch.randn(3, 4, dtype=F64)
-    plain = SAGEConv(4, 5).double()
+@pytest.mark.parametrize("act", ["relu", "elu"])
+@pytest.mark.parametrize("fin,fout", [(4, 6), (6, 4)])  # aggregate first (fused into multi_linear), project first
+def test_sageconv_activation_on_a_full_graph(act, fin, fout):
+    g = Graph(torch.tensor([0, 1, 2, 2, 4, 3]), torch.tensor([1, 2, 0, 1, 3, 4]), 5)
+    conv = SAGEConv(fin, fout, activation=act).double()
+    x = torch.randn(5, fin, dtype=F64, requires_grad=True)
+    plain = SAGEConv(fin, fout).double()
     plain.load_state_dict(conv.state_dict())
-    assert_close(conv(g, x), torch.relu(plain(g, x)))
-    assert "activation='relu'" in repr(conv)
+    out, ref = conv(g, x), ACTS[act](plain(g, x))
+    assert_close(out, ref)
+    dy = torch.randn_like(out)
+    got = torch.autograd.grad(out, [x, *conv.parameters()], dy)
+    want = torch.autograd.grad(ref, [x, *plain.parameters()], dy)
+    for a, b in zip(got, want):
+        assert_close(a, b)
+    assert f"activation={act!r}" in repr(conv)
+
+
+def test_sageconv_activation_bad_names():
     with pytest.raises(ValueError, match="activation must be one of .*got 'swish'"):
         SAGEConv(4, 5, activation="swish")
     with pytest.raises(ValueError, match=r"act must be None or one of \('relu', 'elu'\), got 'gelu'"):

@@ -25,12 +25,20 @@ def activate_(z: Tensor, act: str | None) -> Tensor:
     return z
 
 
-def activation_grad(dy: Tensor, y: Tensor | None, act: str | None, out: Tensor) -> Tensor:
+def activation_grad(dy: Tensor, y: Tensor | None, act: str | None, out: Tensor | None = None) -> Tensor:
     """``dy`` through the activation whose output was ``y``, written into ``out`` (returned).
 
     ``out`` has ``dy``'s shape, contiguous, in ``dy``'s dtype or a wider one (a bfloat16 ``dy``
     into a float32 buffer); ``y`` may be in another dtype (a reduced-precision stored output).
+    Without ``out`` the result is a new tensor computed out of place, so that autograd can
+    differentiate it (a double backward: ELU's derivative depends on ``y``).
     """
+    if out is None:
+        if act == "relu":
+            return dy * (y > 0)
+        if act == "elu":
+            return dy * torch.where(y > 0, 1.0, y + 1)
+        return dy
     if act == "relu":
         if dy.dtype == y.dtype == out.dtype:  # one pass, as ReLU's own backward
             return torch.ops.aten.threshold_backward.grad_input(dy, y, 0, grad_input=out)

@@ -8,21 +8,26 @@ time), and ``W_l·agg + W_r·x`` as two ``F.linear`` calls allocates twice. Here
 (2 MB pages on the CPU), the first GEMM writes it with ``beta = 0``, the others accumulate
 into it in place and the bias is added last. The gradients are the textbook ones
 (``dx_i = dy W_i``, ``dW_i = dyᵀ x_i``, ``db = Σ_rows dy``), so this is exactly
-``sum(F.linear(x_i, W_i)) + b`` (tested against that, and with gradcheck).
+``sum(F.linear(x_i, W_i)) + b`` (tested against that, and with gradcheck). An activation whose
+derivative its output gives (:mod:`._activation`) runs in place on the output buffer, and its
+backward writes the masked gradient into one more such buffer, instead of the two fresh tensors a
+ReLU after the node would allocate.
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
+from ..blocks.activations import activation_fn
 from ..ops import empty
+from ._activation import FUSED, activate_, activation_grad
 
 __all__ = ["multi_linear"]
 
 
 class _MultiLinear(torch.autograd.Function):
     @staticmethod
-    def forward(bias, *xw):
+    def forward(act, bias, *xw):
         xs, ws = xw[0::2], xw[1::2]
         out = empty((xs[0].shape[0], ws[0].shape[0]), xs[0].dtype, xs[0].device)
         torch.mm(xs[0], ws[0].t(), out=out)
@@ -30,34 +35,43 @@ class _MultiLinear(torch.autograd.Function):
             out.addmm_(x, w.t())
         if bias is not None:
             out.add_(bias)
-        return out
+        return activate_(out, act)
 
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:  # a separate setup_context lets torch.func transform it
-        bias, *xw = inputs
-        ctx.save_for_backward(*xw)
-        ctx.has_bias = bias is not None
+        act, bias, *xw = inputs
+        ctx.save_for_backward(*xw, None if act is None else output)  # the activation's derivative reads its output
+        ctx.has_bias, ctx.act = bias is not None, act
 
     @staticmethod
     def backward(ctx, grad):
-        xw = ctx.saved_tensors
-        grad = grad.contiguous()
+        *xw, y = ctx.saved_tensors
+        if ctx.act is None:
+            grad = grad.contiguous()
+        elif torch.is_grad_enabled():  # create_graph: out of place, so the double backward sees the product
+            grad = activation_grad(grad, y, ctx.act)
+        else:  # the gradient before the activation, in a buffer of ours (grad may be shared)
+            grad = activation_grad(grad, y, ctx.act, empty(tuple(grad.shape), grad.dtype, grad.device))
         grads = []
         for i in range(0, len(xw), 2):
             x, w = xw[i], xw[i + 1]
             gx = None
-            if ctx.needs_input_grad[1 + i]:
+            if ctx.needs_input_grad[2 + i]:
                 # under create_graph (double backward) the product must be recorded, which out= forbids
                 out = None if torch.is_grad_enabled() else empty((grad.shape[0], w.shape[1]), grad.dtype, grad.device)
                 gx = torch.mm(grad, w, out=out)
-            gw = torch.mm(grad.t(), x) if ctx.needs_input_grad[2 + i] else None
+            gw = torch.mm(grad.t(), x) if ctx.needs_input_grad[3 + i] else None
             grads += [gx, gw]
-        gb = grad.sum(0) if ctx.has_bias and ctx.needs_input_grad[0] else None
-        return (gb, *grads)
+        gb = grad.sum(0) if ctx.has_bias and ctx.needs_input_grad[1] else None
+        return (None, gb, *grads)
 
 
-def multi_linear(xs: list[Tensor] | tuple[Tensor, ...], weights: list[Tensor] | tuple[Tensor, ...], bias: Tensor | None = None) -> Tensor:
-    r""":math:`\sum_i x_i W_i^\top + b` for ``x_i [N, F_i]``, ``W_i [F_out, F_i]``, ``b [F_out]``."""
+def multi_linear(xs: list[Tensor] | tuple[Tensor, ...], weights: list[Tensor] | tuple[Tensor, ...], bias: Tensor | None = None,
+                 act: str | None = None) -> Tensor:
+    r""":math:`\mathrm{act}(\sum_i x_i W_i^\top + b)` for ``x_i [N, F_i]``, ``W_i [F_out, F_i]``, ``b [F_out]``;
+    ``act`` None or one of :data:`._activation.FUSED`."""
+    if act is not None and act not in FUSED:
+        raise ValueError(f"act must be None or one of {FUSED}, got {act!r}")
     if len(xs) != len(weights) or not xs:
         raise ValueError(f"xs and weights must be non-empty and of equal length, got {len(xs)} and {len(weights)}")
     n = xs[0].shape[0]
@@ -71,8 +85,9 @@ def multi_linear(xs: list[Tensor] | tuple[Tensor, ...], weights: list[Tensor] | 
         out = xs[0] @ weights[0].t()  # [N, F_out]
         for x, w in zip(xs[1:], weights[1:]):
             out = out + x @ w.t()
-        return out if bias is None else out + bias.to(out.dtype)  # a float32 bias would promote bfloat16 out
+        out = out if bias is None else out + bias.to(out.dtype)  # a float32 bias would promote bfloat16 out
+        return out if act is None else activation_fn(act)(out)
     args = []
     for x, w in zip(xs, weights):
         args += [x.contiguous(), w]
-    return _MultiLinear.apply(bias, *args)
+    return _MultiLinear.apply(act, bias, *args)

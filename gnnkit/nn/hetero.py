@@ -231,12 +231,12 @@ class HeteroConv(nn.Module):
 def _batchable(convs: Sequence[nn.Module]) -> bool:
     """Whether the layers of a type's relations can share one sparse product: all :class:`SAGEConv`
     (exactly, not a subclass that may change ``forward``) with equal sizes and options, a
-    linear reduce and no output normalisation."""
+    linear reduce, and no output normalisation or activation (each relation's would come before the sum)."""
     if len(convs) < 2 or any(type(c) is not SAGEConv for c in convs):
         return False
     first = convs[0]
-    if first.reduce not in ("sum", "mean") or first.normalize:
+    if first.reduce not in ("sum", "mean"):
         return False
     key = (first.in_features, first.out_features, first.reduce, first.lin_r is None, first.lin_l.bias is None)
-    return all((c.in_features, c.out_features, c.reduce, c.lin_r is None, c.lin_l.bias is None) == key and not c.normalize
-               for c in convs)
+    return all((c.in_features, c.out_features, c.reduce, c.lin_r is None, c.lin_l.bias is None) == key
+               and not c.normalize and c.activation is None for c in convs)

@@ -33,10 +33,11 @@ class SAGEConv(nn.Module):
         normalize: L2-normalise the output rows.
         bias: learn a bias (on ``lin_l``).
         activation: :math:`\sigma`, a name from :data:`gnnkit.blocks.ACTIVATIONS` or None (the
-            identity), applied before ``normalize`` (as DGL's ``SAGEConv(activation=...)``). On a
-            sampled block ``"relu"`` and ``"elu"`` run inside the layer's own autograd node, in place
-            on its output buffer, which saves the two ``[N, F']`` tensors (output and gradient)
-            that ``torch.relu(conv(g, x))`` allocates afresh per batch.
+            identity), applied before ``normalize`` (as DGL's ``SAGEConv(activation=...)``). ``"relu"``
+            and ``"elu"`` run inside the layer's last autograd node (on a sampled block, or when the
+            layer aggregates before projecting), in place on its output buffer, which saves the two
+            ``[N, F']`` tensors (output and gradient) that ``torch.relu(conv(g, x))`` allocates
+            afresh per step.
 
     Shape:
         x ``[N, F]`` → ``[N, F']``. On a bipartite graph (a sampled block) x holds the
@@ -89,9 +90,9 @@ class SAGEConv(nn.Module):
         if reduce in ("sum", "mean"):  # cast once under autocast: x feeds the sparse product and the root
             x_src, x_dst = autocast_split(g, x_src, x_dst, pair)  # projection (max/min: see ops.spmm)
         w_l, w_r, b = self.lin_l.weight, None if self.lin_r is None else self.lin_r.weight, self.lin_l.bias
+        act = self.activation if self.activation in FUSED else None  # run inside the last autograd node
         if reduce in ("sum", "mean") and w is None and w_r is not None and not pair and sage_block_applies(g, x_src):
             # a sampled block: one autograd node whose input gradient is one buffer (see _sage_block)
-            act = self.activation if self.activation in FUSED else None
             return self.finish(sage_block(g, x_src, w_l, w_r, b, reduce, act), activated=act is not None)
         if reduce in ("sum", "mean") and self.out_features < self.in_features:
             # project first (γ(A X) W = γ(A X W) for linear γ): one GEMM for both weights,
@@ -110,7 +111,8 @@ class SAGEConv(nn.Module):
                 out = out + y_r
         else:
             agg = ops.spmm(g, x_src, w, reduce=reduce)
-            out = multi_linear([agg] if w_r is None else [agg, x_dst], [w_l] if w_r is None else [w_l, w_r], b)
+            out = multi_linear([agg] if w_r is None else [agg, x_dst], [w_l] if w_r is None else [w_l, w_r], b, act)
+            return self.finish(out, activated=act is not None)
         return self.finish(out)
 
     def finish(self, out: Tensor, activated: bool = False) -> Tensor:
