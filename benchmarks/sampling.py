@@ -30,9 +30,11 @@ ogbn-products-size graph (``--nodes 2450000 --edges 31500000``: about 62 M edges
 symmetrised; build it under ``flock /tmp/gnnkit_bigrun.lock``), 100 float32 features, 47
 classes, a 3-layer GraphSAGE (mean, hidden 256) trained with Adam on batches of 1024 seeds
 with fan-outs 15/10/5. gnnkit runs its ``DataLoader`` (native sampler, prefetch thread);
-DGL 1.1.3 its ``DataLoader`` with ``prefetch_node_feats``/``prefetch_labels`` and
-``--dgl-workers`` worker processes (its ``use_prefetch_thread``/``use_alternate_streams`` need a
-CUDA device: DGL raises ``ValueError`` for them on a CPU run). Timed is the wall
+DGL 1.1.3 its ``DataLoader`` with ``prefetch_node_feats``/``prefetch_labels``, once per value of
+``--dgl-workers`` (default: in-process and one worker process, both in the same rounds; its
+``use_prefetch_thread``/``use_alternate_streams`` need a CUDA device: DGL raises ``ValueError``
+for them on a CPU run). Which DGL configuration is faster depends on the machine's load, so the
+ratio is taken against the faster one of the run. Timed is the wall
 time of ``--batches`` consecutive training steps after 3 warm-up steps; the table gives seconds
 per batch and the epoch that implies (ogbn-products has 196,615 training vertices: 193 batches).
 
@@ -252,6 +254,10 @@ def run_engine(engine: str, workload: str, path: Path, batches: int, threads: in
     }
 
 
+def _dgl_label(workers: int) -> str:
+    return "dgl" if workers == 0 else f"dgl-{workers}w"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help=f"{QUICK['nodes']:,} vertices, 5 timed batches")
@@ -263,8 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
     p.add_argument("--workloads", nargs="+", choices=list(WORKLOADS) + list(LOADER_WORKLOADS) + list(TRAIN_WORKLOADS),
                    default=list(WORKLOADS))
-    p.add_argument("--dgl-workers", type=int, default=0,
-                   help="DGL DataLoader worker processes in training workloads (default 0)")
+    p.add_argument("--dgl-workers", type=int, nargs="+",
+                   help="DGL DataLoader worker processes in training workloads, one DGL run per value "
+                        "(default 0 1: in-process and one worker)")
     p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--worker", nargs=3, metavar=("ENGINE", "WORKLOAD", "GRAPH"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -272,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     batches = args.batches or (5 if args.quick else 20)
     if args.worker:
         engine, workload, path = args.worker
-        print(json.dumps(run_engine(engine, workload, Path(path), batches, args.threads, args.dgl_workers)))
+        print(json.dumps(run_engine(engine, workload, Path(path), batches, args.threads, (args.dgl_workers or [0])[0])))
         return 0
     nodes, edges = args.nodes or size["nodes"], args.edges or size["edges"]
     t = time.perf_counter()
@@ -284,14 +291,19 @@ def main(argv: list[str] | None = None) -> int:
     rounds = args.rounds or (1 if args.quick else 3)
     print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores)", flush=True)
     results = []
+    dgl_workers = args.dgl_workers or [0, 1]
     for workload in args.workloads:
+        # (engine, DGL workers): a training workload runs DGL once per worker setting
+        runs = [(e, w) for e in args.engines for w in (dgl_workers if e == "dgl" and workload in TRAIN_WORKLOADS else [0])]
         for r in range(rounds):
-            for engine in args.engines:  # alternate engines within a workload
+            for engine, workers in runs:  # alternate engines within a workload
                 res = run_worker(__file__, [engine, workload, str(path), "--batches", str(batches), "--dgl-workers",
-                                            str(args.dgl_workers)], args.threads, f"{engine} on {workload}")
+                                            str(workers)], args.threads, f"{engine} on {workload}")
                 res["round"] = r
+                if engine == "dgl" and workload in TRAIN_WORKLOADS:
+                    res["engine"] = _dgl_label(workers)
                 results.append(res)
-                print(f"  {workload:24s} {engine:7s} round {r}: {res['median_ms']:8.1f} ms/batch "
+                print(f"  {workload:24s} {res['engine']:10s} round {r}: {res['median_ms']:8.1f} ms/batch "
                       f"{res['seeds_per_s']:10,.0f} seeds/s", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.2f}", flush=True)
     by = {}
@@ -309,20 +321,21 @@ def main(argv: list[str] | None = None) -> int:
     train = [w for w in args.workloads if w in TRAIN_WORKLOADS]
     if train:
         epoch = {k: statistics.median(x["epoch_s"] for x in v) for k, v in by.items() if k[1] in TRAIN_WORKLOADS}
+        labels = ["gnnkit"] + [_dgl_label(n) for n in dgl_workers if "dgl" in args.engines]
         print(f"\n{rounds} rounds per cell: epoch seconds implied by the timed batches ({batches} per round), median "
-              f"over rounds (min–max); DGL with {args.dgl_workers} loader workers")
-        print("| workload | gnnkit epoch s | DGL epoch s | gnnkit/DGL time | input vertices per batch | peak RSS GB gnnkit / DGL |")
-        print("|---|---|---|---|---|---|")
+              f"over rounds (min–max), peak RSS; the ratio is gnnkit over the faster DGL configuration")
+        print("| workload | " + " | ".join(f"{e} epoch s" for e in labels) + " | gnnkit/DGL time | input vertices per batch |")
+        print("|---|" + "---|" * (len(labels) + 2))
         for w in train:
-            cells, rss = [], []
-            for e in ("gnnkit", "dgl"):
+            cells = []
+            for e in labels:
                 vals = [x["epoch_s"] for x in by.get((e, w), [])]
-                cells.append(f"{epoch[(e, w)]:.1f} ({min(vals):.1f}–{max(vals):.1f})" if vals else "-")
-                rss.append(f"{max(x['peak_rss_gb'] for x in by[(e, w)]):.2f}" if vals else "-")
-            g, d = epoch.get(("gnnkit", w)), epoch.get(("dgl", w))
-            inputs = by.get(("gnnkit", w), by.get(("dgl", w)))[0]["mean_input_nodes"]
-            print(f"| {w} | {cells[0]} | {cells[1]} | {f'{g / d:.2f}x' if g and d else '-'} | {inputs:,.0f} | "
-                  f"{rss[0]} / {rss[1]} |")
+                cells.append(f"{epoch[(e, w)]:.1f} ({min(vals):.1f}–{max(vals):.1f}), "
+                             f"{max(x['peak_rss_gb'] for x in by[(e, w)]):.2f} GB" if vals else "-")
+            g = epoch.get(("gnnkit", w))
+            d = min((epoch[(e, w)] for e in labels[1:] if (e, w) in epoch), default=None)
+            inputs = next(v for k, v in by.items() if k[1] == w)[0]["mean_input_nodes"]
+            print(f"| {w} | " + " | ".join(cells) + f" | {f'{g / d:.2f}x' if g and d else '-'} | {inputs:,.0f} |")
     sampled = [w for w in args.workloads if w not in TRAIN_WORKLOADS]
     if not sampled:
         if args.json:
