@@ -82,11 +82,11 @@ def build_gnnkit(workload, src, dst, n):
     if workload == "spmm":
         return lambda x: gnnkit.ops.spmm(g, x), None
     layers = {
-        "gcn": (GCNConv(FEATS, HIDDEN), GCNConv(HIDDEN, CLASSES)),
+        "gcn": (GCNConv(FEATS, HIDDEN, activation="relu"), GCNConv(HIDDEN, CLASSES)),
         "sage": (SAGEConv(FEATS, HIDDEN, "mean", activation="relu"), SAGEConv(HIDDEN, CLASSES, "mean")),
         "gat": (GATConv(FEATS, 64, heads=4), GATConv(HIDDEN, CLASSES, heads=1)),
     }[workload]
-    if workload == "sage":  # the ReLU is the conv's own (DGL's too; PyG's SAGEConv has none)
+    if workload in ("gcn", "sage"):  # the ReLU is the conv's own (DGL's too; PyG's convs have none)
         return (lambda x: layers[1](g, layers[0](g, x))), layers
     return (lambda x: layers[1](g, layers[0](g, x).relu())), layers
 
@@ -104,13 +104,13 @@ def build_dgl(workload, src, dst, n):
     if workload == "spmm":
         return lambda x: dgl.ops.copy_u_sum(g, x), None
     layers = {
-        "gcn": (dglnn.GraphConv(FEATS, HIDDEN), dglnn.GraphConv(HIDDEN, CLASSES)),
+        "gcn": (dglnn.GraphConv(FEATS, HIDDEN, activation=torch.relu), dglnn.GraphConv(HIDDEN, CLASSES)),
         "sage": (dglnn.SAGEConv(FEATS, HIDDEN, "mean", activation=torch.relu), dglnn.SAGEConv(HIDDEN, CLASSES, "mean")),
         "gat": (dglnn.GATConv(FEATS, 64, num_heads=4), dglnn.GATConv(HIDDEN, CLASSES, num_heads=1)),
     }[workload]
     if workload == "gat":
         return (lambda x: layers[1](g, layers[0](g, x).flatten(1).relu()).mean(1)), layers
-    if workload == "sage":
+    if workload in ("gcn", "sage"):
         return (lambda x: layers[1](g, layers[0](g, x))), layers
     return (lambda x: layers[1](g, layers[0](g, x).relu())), layers
 

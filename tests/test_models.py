@@ -295,3 +295,25 @@ def test_sage_gnn_fuses_its_activation_into_the_hidden_convs_on_blocks(activatio
         assert_close(a, b)
     # with a norm the activation must follow it, so the convs keep none
     assert all(layer.activation is None for layer in GNN(small_config("sage", norm="batch", activation="relu")).layers)
+
+
+@pytest.mark.parametrize("model", ["gcn", "sage"])
+@pytest.mark.parametrize("activation", ["relu", "elu"])
+def test_gnn_with_fused_activation_equals_the_documented_composition(model, activation):
+    """GCN and SAGE without a norm fuse the activation into their hidden convs; the model's maths stay conv → act (→ skip)."""
+    torch.manual_seed(0)
+    net = GNN(small_config(model, norm=None, residual=True, activation=activation, hidden_features=7)).double().eval()
+    assert [layer.activation for layer in net.layers] == [activation, activation, None]
+    g = random_graph(4)
+    x = torch.randn(g.num_nodes, 5, dtype=torch.float64, requires_grad=True)
+    got = net(g, x)
+    for layer in net.layers:  # the reference: the same convs without their own activation
+        layer.activation = None
+    want = _manual_forward(net, g, x)
+    assert_close(got, want)
+    params = [x, *net.parameters()]
+    for layer in net.layers[:2]:
+        layer.activation = activation
+    got = net(g, x)
+    for a, b in zip(torch.autograd.grad(got.sum(), params), torch.autograd.grad(want.sum(), params)):
+        assert_close(a, b)

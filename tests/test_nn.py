@@ -293,10 +293,14 @@ def test_gin_zero_eps_shortcut_equals_the_formula_and_follows_eps_changes():
 
 
 # ================================================================ vs DGL
+_DGL_ACTIVATIONS = {None: None, "relu": torch.relu, "elu": torch.nn.functional.elu}
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("fin,fout", SIZES)
 @pytest.mark.parametrize("existing_loops", [False, True])
-def test_gcn_matches_dgl(seed, fin, fout, existing_loops):
+@pytest.mark.parametrize("activation", [None, "relu", "elu"])  # DGL's GraphConv(activation=...)
+def test_gcn_matches_dgl(seed, fin, fout, existing_loops, activation):
     """DGL's norm='both' uses out-degrees of sources and in-degrees of destinations: equal on a symmetric graph.
 
     ``dgl.add_self_loop`` adds a loop even where one exists, so with existing loops gnnkit
@@ -309,8 +313,8 @@ def test_gcn_matches_dgl(seed, fin, fout, existing_loops):
     dg = dgl.add_self_loop(g.to_dgl())
     if existing_loops:
         g = Graph.from_dgl(dg)
-    ours = randomize_(GCNConv(fin, fout, add_self_loops=not existing_loops), seed)
-    theirs = dgl.nn.GraphConv(fin, fout, norm="both")
+    ours = randomize_(GCNConv(fin, fout, add_self_loops=not existing_loops, activation=activation), seed)
+    theirs = dgl.nn.GraphConv(fin, fout, norm="both", activation=_DGL_ACTIVATIONS[activation])
     with torch.no_grad():
         theirs.weight.copy_(ours.lin.weight.t())
         theirs.bias.copy_(ours.bias)
@@ -325,12 +329,13 @@ def test_gcn_matches_dgl(seed, fin, fout, existing_loops):
 
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("fin,fout", SIZES)
-def test_sage_mean_matches_dgl(seed, fin, fout):
+@pytest.mark.parametrize("activation", [None, "relu", "elu"])  # DGL's SAGEConv(activation=...)
+def test_sage_mean_matches_dgl(seed, fin, fout, activation):
     """DGL: fc_neigh (no bias) on the mean, fc_self carries the bias; gnnkit: lin_l has the bias, lin_r the root."""
     dgl = _dgl()
     g = make_graph(seed)
-    ours = randomize_(SAGEConv(fin, fout, reduce="mean"), seed)
-    theirs = dgl.nn.SAGEConv(fin, fout, "mean")
+    ours = randomize_(SAGEConv(fin, fout, reduce="mean", activation=activation), seed)
+    theirs = dgl.nn.SAGEConv(fin, fout, "mean", activation=_DGL_ACTIVATIONS[activation])
     with torch.no_grad():
         theirs.fc_neigh.weight.copy_(ours.lin_l.weight)
         theirs.fc_self.weight.copy_(ours.lin_r.weight)

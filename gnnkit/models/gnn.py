@@ -105,16 +105,16 @@ class GNNConfig:
 
 
 def _fuses_activation(cfg: GNNConfig) -> bool:
-    """Whether the hidden layers apply the activation themselves: SAGE with a fused activation and no
-    norm between conv and activation (on a sampled block the conv runs it in place, ``SAGEConv``)."""
-    return cfg.model == "sage" and cfg.norm is None and cfg.activation in FUSED_ACTIVATIONS
+    """Whether the hidden layers apply the activation themselves: GCN or SAGE with a fused activation
+    and no norm between conv and activation (the conv runs it in place, see ``SAGEConv``/``GCNConv``)."""
+    return cfg.model in ("gcn", "sage") and cfg.norm is None and cfg.activation in FUSED_ACTIVATIONS
 
 
 def _make_layer(cfg: GNNConfig, fin: int, fout: int, last: bool) -> nn.Module:
+    act = cfg.activation if _fuses_activation(cfg) and not last else None
     if cfg.model == "gcn":
-        return GCNConv(fin, fout)
+        return GCNConv(fin, fout, activation=act)
     if cfg.model == "sage":
-        act = cfg.activation if _fuses_activation(cfg) and not last else None
         return SAGEConv(fin, fout, reduce=cfg.reduce or "mean", activation=act)
     if cfg.model == "gin":
         mlp = nn.Sequential(nn.Linear(fin, fout), nn.ReLU(), nn.Linear(fout, fout))

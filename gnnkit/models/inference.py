@@ -149,7 +149,7 @@ def _run_chunk(layer: nn.Module, g: Graph, x: Tensor, proj: list[Tensor], x_dst:
     if isinstance(layer, GCNConv):
         if proj:
             out = spmm(g, take(proj[0]), w)  # [n_dst, F']
-            return out if layer.bias is None else out + layer.bias
+            return layer.finish(out if layer.bias is None else out + layer.bias)
         return layer.propagate(g, take(x), w)
     if isinstance(layer, GATConv):
         h, a_src, a_dst = proj  # [N, H F'], [N, H], [N, H]

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import ops
+from ..blocks.activations import activation_fn
 from ..graph import Graph
+from ._activation import FUSED
+from ._dense import multi_linear
 
 __all__ = ["GCNConv"]
 
@@ -23,6 +25,11 @@ class GCNConv(nn.Module):
         add_self_loops: add :math:`I` (the loop graph and its norm are cached on ``g``).
         normalize: apply the symmetric normalisation; otherwise plain (weighted) sum.
         bias: learn an additive bias.
+        activation: a name from :data:`gnnkit.blocks.ACTIVATIONS` applied to the output, or None
+            (as DGL's ``GraphConv(activation=...)``). ``"relu"`` and ``"elu"`` run inside the
+            projection's autograd node when the layer aggregates before projecting (widening
+            layers), in place on its 2 MB-page output together with the bias, which saves the
+            fresh ``[N, F']`` tensors (bias copy, output, gradient) of ``torch.relu(conv(g, x))``.
 
     ``forward`` also takes a :class:`gnnkit.ops.NormalizedAdjacency` in place of the graph:
     the same matrix with the loops and norm precomputed, int32 ids and no ``src``/``dst``
@@ -32,9 +39,12 @@ class GCNConv(nn.Module):
         x ``[N, F]``, edge_weight ``[E]`` or None → ``[N, F']``.
     """
 
-    def __init__(self, in_features: int, out_features: int, add_self_loops: bool = True, normalize: bool = True, bias: bool = True):
+    def __init__(self, in_features: int, out_features: int, add_self_loops: bool = True, normalize: bool = True,
+                 bias: bool = True, activation: str | None = None):
         super().__init__()
-        self.in_features, self.out_features = in_features, out_features
+        if activation is not None:
+            activation_fn(activation)  # raises ValueError naming the choices
+        self.in_features, self.out_features, self.activation = in_features, out_features, activation
         self.add_self_loops, self.normalize = add_self_loops, normalize
         self.lin = nn.Linear(in_features, out_features, bias=False)
         self.bias = nn.Parameter(self.lin.weight.new_zeros(out_features)) if bias else None
@@ -83,7 +93,7 @@ class GCNConv(nn.Module):
         return self.propagate(g, x, w)
 
     def propagate(self, g: Graph | ops.NormalizedAdjacency, x: Tensor, edge_weight: Tensor | None) -> Tensor:
-        r""":math:`X' = A_w X W + b` with the final edge weights: the layer after its loops and norm.
+        r""":math:`X' = \sigma(A_w X W + b)` with the final edge weights: the layer after its loops and norm.
 
         ``forward`` calls it with :math:`\hat A` and the symmetric norm. Partition-parallel
         training calls it on a part's bipartite block with weights normalised by the whole
@@ -105,8 +115,16 @@ class GCNConv(nn.Module):
         if self.out_features <= self.in_features:
             out = aggregate(self.lin(x))
             # the bias in out's dtype: a float32 bias would promote a bfloat16 [N, F'] output to float32
-            return out if self.bias is None else out + self.bias.to(out.dtype)
-        return F.linear(aggregate(x), self.lin.weight, self.bias)  # bias fused into addmm
+            return self.finish(out if self.bias is None else out + self.bias.to(out.dtype))
+        act = self.activation if self.activation in FUSED else None
+        # one node: the product in a 2 MB-page buffer, then bias and activation in place
+        return self.finish(multi_linear([aggregate(x)], [self.lin.weight], self.bias, act), activated=act is not None)
+
+    def finish(self, out: Tensor, activated: bool = False) -> Tensor:
+        """The layer's output from its raw :math:`A_w X W + b`: the activation, unless ``activated``
+        (a fused path applied it)."""
+        return out if activated or self.activation is None else activation_fn(self.activation)(out)
 
     def extra_repr(self) -> str:
-        return f"{self.in_features}, {self.out_features}, add_self_loops={self.add_self_loops}, normalize={self.normalize}"
+        act = "" if self.activation is None else f", activation={self.activation!r}"
+        return f"{self.in_features}, {self.out_features}, add_self_loops={self.add_self_loops}, normalize={self.normalize}{act}"
