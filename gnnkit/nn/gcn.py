@@ -113,7 +113,8 @@ class GCNConv(nn.Module):
 
         # multiply by W first when it shrinks the features: the sparse product then moves fewer bytes
         if self.out_features <= self.in_features:
-            out = aggregate(self.lin(x))
+            # [N, F] x: output and input gradient in 2 MB-page buffers (multi_linear); other shapes: nn.Linear
+            out = aggregate(multi_linear([x], [self.lin.weight]) if x.dim() == 2 else self.lin(x))
             # the bias in out's dtype: a float32 bias would promote a bfloat16 [N, F'] output to float32
             return self.finish(out if self.bias is None else out + self.bias.to(out.dtype))
         act = self.activation if self.activation in FUSED else None
