@@ -71,3 +71,25 @@ def test_multi_linear_fused_activation_on_large_buffers_and_bad_act():
         torch.testing.assert_close(a, e, rtol=1e-4, atol=1e-2)
     with pytest.raises(ValueError, match=r"act must be None or one of \('relu', 'elu'\), got 'tanh'"):
         multi_linear([x], [w], None, "tanh")
+
+
+@pytest.mark.parametrize("act", [None, "relu"])
+def test_multi_linear_under_autocast_runs_in_bfloat16_like_matmul(act):
+    """Under CPU autocast the node casts as autocast casts a matmul and keeps its fused bias and activation."""
+    torch.manual_seed(2)
+    x1, x2 = torch.randn(3000, 48, requires_grad=True), torch.randn(3000, 16, requires_grad=True)
+    w1, w2, b = torch.randn(64, 48, requires_grad=True), torch.randn(64, 16, requires_grad=True), torch.randn(64, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = multi_linear([x1, x2], [w1, w2], b, act)
+        ref = x1 @ w1.t() + x2 @ w2.t() + b.to(torch.bfloat16)
+        # ReLU by our output's sign: where bf16 rounding puts the two sums on either side of 0 the masks
+        # would differ, which is rounding, not the gradient under test
+        ref = ref if act is None else ref * (out > 0)
+    assert out.dtype == ref.dtype == torch.bfloat16
+    torch.testing.assert_close(out, ref, rtol=2e-2, atol=5e-2)
+    gy = torch.randn_like(out)
+    got = torch.autograd.grad(out, (x1, x2, w1, w2, b), gy)
+    want = torch.autograd.grad(ref, (x1, x2, w1, w2, b), gy)
+    for a, e in zip(got, want):
+        assert a.dtype == e.dtype == torch.float32  # the casts are differentiable: float32 leaves get float32 grads
+        torch.testing.assert_close(a, e, rtol=3e-2, atol=0.5)

@@ -78,15 +78,24 @@ def multi_linear(xs: list[Tensor] | tuple[Tensor, ...], weights: list[Tensor] | 
     for i, (x, w) in enumerate(zip(xs, weights)):
         if x.dim() != 2 or w.dim() != 2 or x.shape[1] != w.shape[1] or x.shape[0] != n or w.shape[0] != weights[0].shape[0]:
             raise ValueError(f"xs[{i}] {tuple(x.shape)} and weights[{i}] {tuple(w.shape)} do not form [N, F] @ [F_out, F]ᵀ with N={n}, F_out={weights[0].shape[0]}")
-    if torch.compiler.is_compiling() or torch.is_autocast_enabled(xs[0].device.type):
+    device = xs[0].device.type
+    if torch.compiler.is_compiling():
         # the compiler plans its own buffers, and the huge-page pool behind ops.empty is Python with a
-        # lock that dynamo cannot trace; autocast casts only ops on its list (matmul, not mm with out=):
-        # both get the plain sum of products
+        # lock that dynamo cannot trace: the plain sum of products
         out = xs[0] @ weights[0].t()  # [N, F_out]
         for x, w in zip(xs[1:], weights[1:]):
             out = out + x @ w.t()
         out = out if bias is None else out + bias.to(out.dtype)  # a float32 bias would promote bfloat16 out
         return out if act is None else activation_fn(act)(out)
+    if torch.is_autocast_enabled(device):
+        # autocast casts only the ops on its list (matmul, not mm with out=): cast as it would for a
+        # matmul (float32 operands to its dtype, differentiably) and run the node with it off, so the
+        # reduced-precision product keeps the same buffers and in-place bias and activation
+        dtype = torch.get_autocast_dtype(device)
+        cast = [t if t is None or t.dtype != torch.float32 else t.to(dtype) for t in (bias, *xs, *weights)]
+        bias, xs, weights = cast[0], cast[1 : 1 + len(xs)], cast[1 + len(xs) :]
+        with torch.autocast(device, enabled=False):
+            return multi_linear(xs, weights, bias, act)
     args = []
     for x, w in zip(xs, weights):
         args += [x.contiguous(), w]
