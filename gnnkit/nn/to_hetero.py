@@ -113,7 +113,7 @@ class HeteroGNN(nn.Module):
         super().__init__()
         self.config = model.config
         self.node_types, self.relations = tuple(node_types), tuple(relations)
-        # a conv that applies the model's activation itself (GNN's fused SAGE) is copied without it: the
+        # a conv that applies the model's activation itself (GNN's fused GCN/SAGE) is copied without it: the
         # activation follows the sum over relations, as for every other conv
         self.layers = nn.ModuleList(_hetero_conv(_without_activation(c), relations, reduce) for c in model.layers)
         self.norms = nn.ModuleList(_per_type(m, node_types) for m in model.norms)
