@@ -120,9 +120,9 @@ def test_sageconv_on_sampled_blocks_equals_composed_path(monkeypatch, fin, fout)
     _assert_fast_equals_composed(monkeypatch, run)
 
 
-def test_sage_block_not_used_on_a_square_graph_or_under_autocast():
+def test_sage_block_used_on_a_whole_graph_not_under_autocast():
     g = Graph(torch.tensor([0, 1]), torch.tensor([1, 0]), 2)
-    assert not sage_block_applies(g, torch.randn(2, 3))
+    assert sage_block_applies(g, torch.randn(2, 3))
     block = _block(8)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert not sage_block_applies(block, torch.randn(block.num_src_nodes, 3))
@@ -237,3 +237,30 @@ def test_sageconv_activation_bad_names():
         SAGEConv(4, 5, activation="swish")
     with pytest.raises(ValueError, match=r"act must be None or one of \('relu', 'elu'\), got 'gelu'"):
         sage_block(_block(20), *_leaves(21, 9, 3, 4), "mean", "gelu")
+
+
+@pytest.mark.parametrize("reduce", ["mean", "sum"])
+@pytest.mark.parametrize("fin,fout,act", [(5, 7, "relu"), (7, 3, None), (6, 4, "elu")])  # aggregate / project first
+def test_sage_block_on_a_whole_graph_equals_composed_path(monkeypatch, reduce, fin, fout, act):
+    """On a whole graph (root term = all of x) the node equals SAGEConv's composed path, forward and every gradient."""
+    gen = torch.Generator().manual_seed(23)
+    src, dst = torch.randint(0, 30, (90,), generator=gen), torch.randint(0, 29, (90,), generator=gen)
+    g = Graph(src, dst, 30)  # vertex 29 has no in-edges; duplicates and self-loops happen
+    conv = SAGEConv(fin, fout, reduce=reduce, activation=act).double()
+    x = torch.randn(30, fin, generator=gen, dtype=F64, requires_grad=True)
+    params = [x, *conv.parameters()]
+
+    def run():
+        h = conv(g, x)
+        return h, torch.autograd.grad(h.square().sum(), params)
+
+    assert sage_block_applies(g, x)
+    _assert_fast_equals_composed(monkeypatch, run)
+
+
+def test_sage_block_on_a_whole_graph_gradcheck():
+    g = Graph(torch.tensor([0, 1, 2, 2, 3]), torch.tensor([1, 2, 0, 1, 1]), 4)
+    x, w_l, w_r, b = _leaves(24, 4, 3, 2)
+    fn = lambda *t: sage_block(g, *t, "mean", "elu")  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x, w_l, w_r, b))
+    assert torch.autograd.gradgradcheck(fn, (x, w_l, w_r, b))

@@ -92,7 +92,7 @@ class SAGEConv(nn.Module):
         w_l, w_r, b = self.lin_l.weight, None if self.lin_r is None else self.lin_r.weight, self.lin_l.bias
         act = self.activation if self.activation in FUSED else None  # run inside the last autograd node
         if reduce in ("sum", "mean") and w is None and w_r is not None and not pair and sage_block_applies(g, x_src):
-            # a sampled block: one autograd node whose input gradient is one buffer (see _sage_block)
+            # a block or a whole graph: one autograd node whose input gradient is one buffer (see _sage_block)
             return self.finish(sage_block(g, x_src, w_l, w_r, b, reduce, act), activated=act is not None)
         if reduce in ("sum", "mean") and self.out_features < self.in_features:
             # project first (γ(A X) W = γ(A X W) for linear γ): one GEMM for both weights,
