@@ -39,8 +39,9 @@ def sage_block_applies(g: Graph, x: Tensor) -> bool:
 
     A whole graph is the case ``num_src_nodes == num_nodes`` (the root term reads all of ``x``):
     there the node saves a projecting-first layer's ``split``/``cat`` of the two projections and
-    the two out-of-place sums of bias and root term (arxiv-size SAGE step 0.58 -> 0.55-0.57 s,
-    two alternating pairs of processes).
+    the two out-of-place sums of bias and root term. Measured on the arxiv-size SAGE step: 2-5 %
+    faster in 4 of 5 alternating pairs of processes, while ``benchmarks/core.py``'s 3-round medians
+    (0.561 s before, 0.569 s after, same peak RSS) show no difference beyond the machine's noise.
 
     Under ``torch.compile``, autocast or a ``torch.func`` transform the composed form runs (the
     compiler plans its own buffers; autocast casts only the ops on its list; functorch cannot
