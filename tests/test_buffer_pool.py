@@ -85,3 +85,34 @@ def test_pool_size_env_is_validated(monkeypatch):
         _cpu._pool_cap()
     monkeypatch.setenv("GNNKIT_BUFFER_POOL_MB", "0")
     assert _cpu._pool_cap() == 0
+
+
+def test_auto_pool_owns_at_most_the_peak_in_use(monkeypatch):
+    """``cap=None`` (``GNNKIT_BUFFER_POOL_MB=auto``): kept plus in-use bytes never exceed the most ever in use."""
+    p = _cpu._BufferPool(cap=None, round_up=True)
+    monkeypatch.setattr(_cpu, "POOL", p)
+    a, b = _cpu.empty((BIG,), torch.float32), _cpu.empty((BIG,), torch.float32)
+    size = p.size_for(BIG * 4)
+    assert p.peak_live_bytes == p.live_bytes == 2 * size
+    ptr_a = a.data_ptr()
+    del a, b
+    gc.collect()
+    assert p.bytes == 2 * size and p.live_bytes == 0  # both kept: 2 x size was in use at once
+    c = _cpu.empty((BIG - 1000,), torch.float32)  # a little smaller: the rounded size is the same mapping
+    assert p.size_for((BIG - 1000) * 4) == size and c.data_ptr() in (ptr_a, c.data_ptr()) and p.bytes == size
+    other = _cpu.empty((BIG // 2 + 3000,), torch.float32)  # a miss: room is made under the peak
+    assert p.bytes + p.live_bytes <= p.peak_live_bytes == 2 * size
+    assert p.bytes == 0  # the kept mapping was unmapped to make room
+    del c, other
+    gc.collect()
+    assert p.bytes + p.live_bytes <= p.peak_live_bytes
+
+
+def test_auto_pool_env(monkeypatch):
+    monkeypatch.setenv("GNNKIT_BUFFER_POOL_MB", "auto")
+    assert _cpu._pool_cap() is None
+    monkeypatch.setenv("GNNKIT_BUFFER_POOL_MB", "Auto ")
+    assert _cpu._pool_cap() is None
+    monkeypatch.setenv("GNNKIT_BUFFER_POOL_MB", "lots")
+    with pytest.raises(ValueError, match="or 'auto', got 'lots'"):
+        _cpu._pool_cap()
