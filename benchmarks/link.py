@@ -35,7 +35,10 @@ the CPU time per step of all the threads of each engine's process (``time.proces
 the prefetch thread's included, a worker process's not), which a loaded machine inflates far
 less than the wall time.
 ``--threads 1`` (the default) runs every engine with one intra-op thread (``OMP_NUM_THREADS``,
-``torch.set_num_threads``). ``--profile`` adds the CPU time (``time.thread_time``, so the
+``torch.set_num_threads``); several values (``--threads 1 2``) run every engine at each of them in
+the same rounds, print a table per value, and then the best configuration of each side against
+the other (gnnkit is fastest on 2 cores with one intra-op thread beside its prefetch thread, DGL's
+in-process loader with two). ``--profile`` adds the CPU time (``time.thread_time``, so the
 load of a shared machine inflates it less than wall time) of each phase per step: on the
 sampling side negatives, endpoint dedup and the rest, block sampling, feature gather and block
 layouts; on the training thread forward, backward and optimizer.
@@ -43,6 +46,7 @@ layouts; on the training thread forward, backward and optimizer.
     python benchmarks/link.py                    # 100k vertices, ~1M undirected edges, 3 rounds
     python benchmarks/link.py --quick            # 20k vertices, 1 round, 5 steps (smoke run)
     python benchmarks/link.py --profile          # also the per-phase CPU time per step
+    python benchmarks/link.py --threads 1 2      # both thread counts in the same rounds, best vs best
     python benchmarks/link.py --gather-in-step   # the earlier harness: x[input_nodes] in the training step
 """
 from __future__ import annotations
@@ -274,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=1024, help="positive edges per step (default 1024)")
     p.add_argument("--steps", type=int, help="timed steps per process (default 20; --quick 5)")
     p.add_argument("--rounds", type=int, help="alternating runs per engine (default 3; --quick 1)")
-    p.add_argument("--threads", type=int, default=1, help="threads for both engines (default 1)")
+    p.add_argument("--threads", type=int, nargs="+", default=[1],
+                   help="intra-op threads for both engines; several values run each engine at each (default 1)")
     p.add_argument("--engines", nargs="+", choices=ENGINES, default=list(DEFAULT_ENGINES))
     p.add_argument("--profile", action="store_true",
                    help="print the wait for the batch vs the training time per step, and the per-phase CPU time")
@@ -288,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     steps = args.steps or (5 if args.quick else 20)
     if args.worker:
         engine, path = args.worker
-        print(json.dumps(run_engine(engine, Path(path), args.fanouts, args.batch_size, steps, args.threads,
+        print(json.dumps(run_engine(engine, Path(path), args.fanouts, args.batch_size, steps, args.threads[0],
                                     args.gather_in_step)))
         return 0
     nodes, edges = args.nodes or size["nodes"], args.edges or size["edges"]
@@ -297,21 +302,42 @@ def main(argv: list[str] | None = None) -> int:
         num_edges = z["indices"].size
     print(f"graph: {nodes:,} vertices, {num_edges:,} directed edges (symmetrised Chung-Lu, exponent 2.5), "
           f"features {FEATURES}, fanouts {args.fanouts}, batch {args.batch_size}, 1 uniform negative per positive, "
-          f"{args.threads} thread(s)", flush=True)
+          f"{'/'.join(map(str, args.threads))} thread(s)", flush=True)
     print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
     results = []
     for r in range(args.rounds or (1 if args.quick else 3)):
-        for engine in args.engines:  # alternate engines: a shared machine's load falls on both
-            res = run_worker(__file__, [engine, str(path), "--steps", str(steps), "--batch-size", str(args.batch_size),
-                                        "--fanouts", *map(str, args.fanouts),
-                                        *(["--gather-in-step"] if args.gather_in_step else [])], args.threads, engine)
-            res["round"] = r
-            results.append(res)
-            extra = (f" (waiting for the batch {res['sample_ms']:.1f} ms, training {res['compute_ms']:.1f} ms)"
-                     if args.profile else "")
-            print(f"  {engine:13s} round {r}: {res['median_ms']:8.1f} ms/step {res['pos_edges_per_s']:10,.0f} "
-                  f"positive edges/s{extra}", flush=True)
+        for threads in args.threads:
+            for engine in args.engines:  # alternate engines: a shared machine's load falls on both
+                res = run_worker(__file__, [engine, str(path), "--steps", str(steps), "--batch-size",
+                                            str(args.batch_size), "--fanouts", *map(str, args.fanouts),
+                                            *(["--gather-in-step"] if args.gather_in_step else [])], threads, engine)
+                res["round"], res["threads"] = r, threads
+                results.append(res)
+                extra = (f" (waiting for the batch {res['sample_ms']:.1f} ms, training {res['compute_ms']:.1f} ms)"
+                         if args.profile else "")
+                print(f"  {engine:13s} {threads} thread(s) round {r}: {res['median_ms']:8.1f} ms/step "
+                      f"{res['pos_edges_per_s']:10,.0f} positive edges/s{extra}", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.2f}", flush=True)
+    for threads in args.threads:
+        _tables(args, [r for r in results if r["threads"] == threads], nodes, threads)
+    if len(args.threads) > 1:  # each side's fastest configuration of this run
+        rates = {(r["engine"], r["threads"]): statistics.median(x["pos_edges_per_s"] for x in results
+                                                                if (x["engine"], x["threads"]) == (r["engine"], r["threads"]))
+                 for r in results}
+        best = {side: max(((k, v) for k, v in rates.items() if k[0].startswith(side)), key=lambda kv: kv[1], default=None)
+                for side in ("gnnkit", "dgl")}
+        if best["gnnkit"] and best["dgl"]:
+            (ge, gt), gv = best["gnnkit"]
+            (de, dt), dv = best["dgl"]
+            print(f"\nbest vs best: gnnkit {gv:,.0f} pos. edges/s ({ge}, {gt} thread(s)) vs DGL {dv:,.0f} ({de}, "
+                  f"{dt} thread(s)) = {gv / dv:.2f}x")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+def _tables(args: argparse.Namespace, results: list[dict], nodes: int, threads: int) -> None:
+    """The comparison table (and with ``--profile`` the per-phase table) of one thread count's runs."""
     by = {e: [r for r in results if r["engine"] == e] for e in args.engines}
     rate = {e: statistics.median(r["pos_edges_per_s"] for r in v) for e, v in by.items() if v}
 
@@ -324,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     peak = {e: max(r["peak_rss_gb"] for r in v) for e, v in by.items() if v}
     inputs = {e: statistics.mean(r["mean_input_nodes"] for r in v) for e, v in by.items() if v}
     cpu = {e: statistics.median(r["cpu_ms_per_step"] for r in v) for e, v in by.items() if v}
-    print("\n| workload | gnnkit pos. edges/s (range) | DGL pos. edges/s (range) | gnnkit/DGL | peak RSS gnnkit / DGL "
+    print(f"\n{threads} intra-op thread(s) per engine:")
+    print("| workload | gnnkit pos. edges/s (range) | DGL pos. edges/s (range) | gnnkit/DGL | peak RSS gnnkit / DGL "
           "| input vertices per step | process CPU ms/step gnnkit / DGL |")
     print("|---|---|---|---|---|---|---|")
     dgl_best = max((d for d in ("dgl", "dgl-worker") if d in rate), key=rate.get, default="dgl")
@@ -351,9 +378,6 @@ def main(argv: list[str] | None = None) -> int:
                    else None for e in args.engines if by[e]]
             if any(v is not None for v in row):
                 print(f"| {k} | " + " | ".join("-" if v is None else f"{v:.2f}" for v in row) + " |")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
-    return 0
 
 
 if __name__ == "__main__":
