@@ -321,9 +321,10 @@ def main(argv: list[str] | None = None) -> int:
     for threads in args.threads:
         _tables(args, [r for r in results if r["threads"] == threads], nodes, threads)
     if len(args.threads) > 1:  # each side's fastest configuration of this run
-        rates = {(r["engine"], r["threads"]): statistics.median(x["pos_edges_per_s"] for x in results
-                                                                if (x["engine"], x["threads"]) == (r["engine"], r["threads"]))
-                 for r in results}
+        runs: dict[tuple[str, int], list[float]] = {}
+        for r in results:
+            runs.setdefault((r["engine"], r["threads"]), []).append(r["pos_edges_per_s"])
+        rates = {k: statistics.median(v) for k, v in runs.items()}
         best = {side: max(((k, v) for k, v in rates.items() if k[0].startswith(side)), key=lambda kv: kv[1], default=None)
                 for side in ("gnnkit", "dgl")}
         if best["gnnkit"] and best["dgl"]:

@@ -86,10 +86,11 @@ def test_multi_linear_under_autocast_runs_in_bfloat16_like_matmul(act):
         # would differ, which is rounding, not the gradient under test
         ref = ref if act is None else ref * (out > 0)
     assert out.dtype == ref.dtype == torch.bfloat16
+    # two bf16 roundings (the first product, then the accumulation) against one per product: a bf16 ulp or two
     torch.testing.assert_close(out, ref, rtol=2e-2, atol=5e-2)
     gy = torch.randn_like(out)
     got = torch.autograd.grad(out, (x1, x2, w1, w2, b), gy)
     want = torch.autograd.grad(ref, (x1, x2, w1, w2, b), gy)
     for a, e in zip(got, want):
         assert a.dtype == e.dtype == torch.float32  # the casts are differentiable: float32 leaves get float32 grads
-        torch.testing.assert_close(a, e, rtol=3e-2, atol=0.5)
+        torch.testing.assert_close(a, e)  # the same bf16 products: float32 tolerance

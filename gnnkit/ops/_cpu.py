@@ -183,7 +183,8 @@ class _BufferPool:
         return w
 
 
-POOL = _BufferPool(_pool_cap(), round_up=_pool_cap() is None)
+_CAP = _pool_cap()
+POOL = _BufferPool(_CAP, round_up=_CAP is None)  # auto (None): sizes rounded up, see the module docstring
 
 
 def empty(shape: tuple[int, ...], dtype: torch.dtype, pool: _BufferPool | None = None) -> Tensor:
